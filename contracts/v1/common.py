@@ -1,0 +1,122 @@
+"""Field types shared by every v1 message.
+
+Each check raises a `PydanticCustomError` whose type is a rejection reason code, so the
+intake can turn a validation failure into a precise reason without guessing.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from contracts.v1.identifiers import (
+    MUNICIPALITY_NUMBER_PATTERN,
+    ORGANISATION_NUMBER_PATTERN,
+    PATIENT_ID_PATTERN,
+    is_valid_organisation_number,
+    is_valid_patient_id,
+    is_well_formed_municipality_number,
+)
+
+
+class Contract(BaseModel):
+    """Base of every wire message: immutable, and unknown fields are dropped rather than
+    stored, so nothing a producer adds by mistake (a name, a phone number) reaches us."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False)
+
+
+class CareArea(StrEnum):
+    SOMATIC = "somatic"
+    MENTAL_HEALTH = "mental_health"
+    SUBSTANCE_ABUSE = "substance_abuse"
+
+
+def _check_patient_id(value: str) -> str:
+    if not is_valid_patient_id(value):
+        raise PydanticCustomError(
+            "invalid_patient_id", "patient_id is not a fødselsnummer or D-number with valid check digits"
+        )
+    return value
+
+
+def _check_organisation_number(value: str) -> str:
+    if not is_valid_organisation_number(value):
+        raise PydanticCustomError(
+            "invalid_organisation_number", "health_trust fails the organisation-number mod-11 check"
+        )
+    return value
+
+
+def _check_municipality_number(value: str) -> str:
+    if not is_well_formed_municipality_number(value):
+        raise PydanticCustomError(
+            "invalid_municipality_number", "a municipality number is four digits, county 01-99"
+        )
+    return value
+
+
+PatientId = Annotated[
+    str,
+    AfterValidator(_check_patient_id),
+    Field(
+        description=(
+            "Fødselsnummer or D-number (11 digits, both check digits valid). Replaced by a keyed "
+            "pseudonym on arrival: never stored, logged or published by the settlement service."
+        ),
+        json_schema_extra={"pattern": PATIENT_ID_PATTERN},
+        examples=["31129956715"],
+        repr=False,
+    ),
+]
+OrganisationNumber = Annotated[
+    str,
+    AfterValidator(_check_organisation_number),
+    Field(
+        description="The health trust's 9-digit organisation number (mod-11 check digit).",
+        json_schema_extra={"pattern": ORGANISATION_NUMBER_PATTERN},
+        examples=["983974724"],
+    ),
+]
+MunicipalityNumber = Annotated[
+    str,
+    AfterValidator(_check_municipality_number),
+    Field(
+        description="Kommunenummer, 4 digits with leading zero, as valid on the event's date.",
+        json_schema_extra={"pattern": MUNICIPALITY_NUMBER_PATTERN},
+        examples=["4601"],
+    ),
+]
+Source = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$",
+        description="The producing system, lower case, e.g. `dips.helse-bergen`. Part of the dedup key.",
+        examples=["dips.helse-bergen"],
+    ),
+]
+SubjectId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="The hospital's identifier of the episode, stay or activity. Must not contain a patient identifier.",
+        examples=["EP-2025-000123"],
+    ),
+]
+OccurredAt = Annotated[
+    AwareDatetime,
+    Field(
+        strict=True,
+        description=(
+            "When it happened, RFC 3339 with a UTC offset. The Europe/Oslo calendar day of this "
+            "instant is the day the rules use. Must be on or after 2012-01-01 and at most one day "
+            "in the future."
+        ),
+        examples=["2025-10-06T09:30:00+02:00"],
+    ),
+]

@@ -1,0 +1,1 @@
+"""The settlement services: intake and rating, settlement, and the runtime that hosts them."""

@@ -1,0 +1,217 @@
+"""Discharge-ready bed-days (domain.md section 1): the municipality pays the trust.
+
+The rules, each cited in the worked-example tests:
+- R1 payment starts on the first day on which the patient has been declared ready, the
+  municipality has been notified of it, and the admission has been notified: the later of
+  those days (regulation § 13). Without an admission notice nothing is payable.
+- R2 payment ends on the day the municipality can receive, the status is withdrawn or the
+  patient is discharged, whichever comes first; that day is not paid.
+- R3 after an end, a new declaration starts a new cycle, which needs a new notice given
+  after that declaration. [product] A notice before the declaration it would belong to
+  does not count.
+- R4 the payer is the registered municipality for days before 2019-01-01 and the staying
+  municipality from then on, decided per day from the latest event on or before it.
+- R5 mental health and substance-abuse days are payable only from 2019-01-01.
+- R6 each day is priced at the rate in force on that day; a day with no rate is held as
+  unrated, never priced at 0.
+- R7 an episode still open is paid through the day the caller asks for (the last day of
+  the month being closed) and goes on in the next month.
+- R8 [product] an agreement may add a grace period in hours after the notice before
+  payment starts (Møre og Romsdal's 24 h).
+
+The result does not depend on the order in which the events arrived: facts are ordered
+by when they happened, and same-instant ties by milestone then event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from services.domain.calendar import Month, oslo_day
+from services.domain.ledger import Category, LedgerItem, PayerRole, price_units
+from services.domain.tariffs import Parameter, TariffBook, TariffRule
+
+PAYER_SWITCH = date(2019, 1, 1)
+MENTAL_HEALTH_PAYABLE_FROM = date(2019, 1, 1)
+
+
+class Milestone(StrEnum):
+    ADMISSION_NOTIFIED = "admission_notified"
+    DECLARED_READY = "declared_ready"
+    MUNICIPALITY_NOTIFIED = "municipality_notified"
+    MUNICIPALITY_CAN_RECEIVE = "municipality_can_receive"
+    READY_WITHDRAWN = "ready_withdrawn"
+    DISCHARGED = "discharged"
+
+
+# Same-instant ties: a notice and a declaration at one instant both count before an end.
+_TIE_ORDER = {m: i for i, m in enumerate(Milestone)}
+_ENDS = {Milestone.MUNICIPALITY_CAN_RECEIVE, Milestone.READY_WITHDRAWN, Milestone.DISCHARGED}
+SOMATIC = "somatic"
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeFact:
+    """One milestone of an episode, as the rules need it (no patient identifier)."""
+
+    milestone: Milestone
+    occurred_at: datetime
+    event_id: str
+    registered_municipality: str
+    staying_municipality: str
+    care_area: str = SOMATIC
+
+    @property
+    def day(self) -> date:
+        return oslo_day(self.occurred_at)
+
+
+@dataclass(frozen=True, slots=True)
+class PaidInterval:
+    first_day: date
+    end_day: date | None  # exclusive; None while the episode is still running
+
+    def days_through(self, last_day: date) -> int:
+        end = self.end_day if self.end_day is not None else last_day + timedelta(days=1)
+        return max(0, (min(end, last_day + timedelta(days=1)) - self.first_day).days)
+
+
+def ordered(facts: Iterable[EpisodeFact]) -> list[EpisodeFact]:
+    return sorted(facts, key=lambda f: (f.occurred_at, _TIE_ORDER[f.milestone], f.event_id))
+
+
+def paid_intervals(
+    facts: Iterable[EpisodeFact], grace: timedelta = timedelta(0)
+) -> list[PaidInterval]:
+    """R1-R3 and R8: the intervals in which the episode's bed-days are payable."""
+    history = ordered(facts)
+    admission_day = next(
+        (f.day for f in history if f.milestone is Milestone.ADMISSION_NOTIFIED), None
+    )
+    if admission_day is None:
+        return []  # R1: no admission notice, no payment
+    intervals: list[PaidInterval] = []
+    ready_day: date | None = None
+    notified_day: date | None = None
+    for fact in history:
+        if fact.milestone is Milestone.DECLARED_READY and ready_day is None:
+            ready_day, notified_day = fact.day, None
+        elif fact.milestone is Milestone.MUNICIPALITY_NOTIFIED:
+            if ready_day is not None and notified_day is None:
+                notified_day = oslo_day(fact.occurred_at + grace)
+        elif fact.milestone in _ENDS:
+            if ready_day is not None and notified_day is not None:
+                start = max(ready_day, notified_day, admission_day)
+                if fact.day > start:
+                    intervals.append(PaidInterval(start, fact.day))
+            ready_day = notified_day = None
+            if fact.milestone is Milestone.DISCHARGED:
+                break  # the episode is over; anything later belongs to no stay
+    if ready_day is not None and notified_day is not None:
+        intervals.append(PaidInterval(max(ready_day, notified_day, admission_day), None))
+    return intervals
+
+
+@dataclass(frozen=True, slots=True)
+class _DayFacts:
+    payer: str
+    payable: bool
+
+
+def _day_facts(history: Sequence[EpisodeFact], day: date) -> _DayFacts:
+    latest = history[0]
+    for fact in history:
+        if fact.day > day:
+            break
+        latest = fact
+    payer = latest.registered_municipality if day < PAYER_SWITCH else latest.staying_municipality
+    payable = latest.care_area == SOMATIC or day >= MENTAL_HEALTH_PAYABLE_FROM
+    return _DayFacts(payer, payable)
+
+
+def grace_for(facts: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> timedelta:
+    """R8: the agreement's grace period, looked up for the pair on the notice day."""
+    notice = next((f for f in ordered(facts) if f.milestone is Milestone.MUNICIPALITY_NOTIFIED), None)
+    if notice is None:
+        return timedelta(0)
+    payer = notice.registered_municipality if notice.day < PAYER_SWITCH else notice.staying_municipality
+    rule = tariffs.find(Parameter.DISCHARGE_READY_GRACE_HOURS, notice.day, payer, health_trust)
+    return timedelta(hours=float(rule.value)) if rule else timedelta(0)
+
+
+def rate_episode(
+    episode_id: str,
+    health_trust: str,
+    facts: Iterable[EpisodeFact],
+    tariffs: TariffBook,
+    through: date,
+) -> list[LedgerItem]:
+    """R1-R8: the ledger items of one episode, open intervals paid through `through`.
+
+    Consecutive days with the same month, payer and rule make one item, so a stay across
+    New Year or across the 2019 payer switch becomes two items.
+    """
+    history = ordered(facts)
+    if not history:
+        return []
+    intervals = paid_intervals(history, grace_for(history, tariffs, health_trust))
+    items: list[LedgerItem] = []
+    for interval in intervals:
+        last = through if interval.end_day is None else interval.end_day - timedelta(days=1)
+        run: list[date] = []
+        run_key: _RunKey | None = None
+        day = interval.first_day
+        while day <= last:
+            facts_of_day = _day_facts(history, day)
+            if facts_of_day.payable:
+                rule = tariffs.find(
+                    Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, facts_of_day.payer, health_trust
+                )
+                key = (Month.of(day), facts_of_day.payer, rule)
+                if key != run_key and run:
+                    items.append(_item(episode_id, health_trust, run, run_key, still_open=False))
+                    run = []
+                run_key = key
+                run.append(day)
+            elif run:
+                items.append(_item(episode_id, health_trust, run, run_key, still_open=False))
+                run, run_key = [], None
+            day += timedelta(days=1)
+        if run:
+            still_open = interval.end_day is None and run[-1] == last
+            items.append(_item(episode_id, health_trust, run, run_key, still_open=still_open))
+    return items
+
+
+_RunKey = tuple[Month, str, TariffRule | None]
+
+
+def _item(
+    episode_id: str,
+    health_trust: str,
+    run: list[date],
+    key: _RunKey | None,
+    *,
+    still_open: bool,
+) -> LedgerItem:
+    assert key is not None
+    month, payer, rule = key
+    unit_price_ore, amount_ore = price_units(len(run), rule.value if rule else None)
+    return LedgerItem(
+        category=Category.DISCHARGE_READY_BED_DAYS,
+        subject_id=episode_id,
+        health_trust=health_trust,
+        municipality=payer,
+        payer_role=PayerRole.MUNICIPALITY,
+        service_month=month,
+        first_day=run[0],
+        last_day=run[-1],
+        quantity=len(run),
+        unit_price_ore=unit_price_ore,
+        amount_ore=amount_ore,
+        rule_id=rule.id if rule else None,
+        open_ended=still_open,
+    )

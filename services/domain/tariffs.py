@@ -1,0 +1,166 @@
+"""Effective-dated tariff rules with a scope, loaded from data an operator edits.
+
+A rule sets one parameter (a bed-day rate, a share, a cap) for a date window and a scope:
+national; one agreement (a municipality-trust pair); or a trial for named municipalities.
+The most specific rule in force on a day wins: agreement, then trial, then national.
+Two rules for the same parameter and the same scope that overlap in time are refused at
+load time, naming both, because the price of a day must never depend on file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+
+class TariffError(ValueError):
+    """The tariff data cannot be used; the message says which rule and why."""
+
+
+class Parameter(StrEnum):
+    DISCHARGE_READY_DAY_RATE_NOK = "discharge_ready_day_rate_nok"
+    EMERGENCY_BED_DAY_RATE_NOK = "emergency_bed_day_rate_nok"
+    CO_FINANCING_SHARE = "co_financing_share"
+    CO_FINANCING_UNIT_PRICE_NOK = "co_financing_unit_price_nok"
+    CO_FINANCING_CAP_POINTS = "co_financing_cap_points"
+    DISCHARGE_READY_GRACE_HOURS = "discharge_ready_grace_hours"
+
+
+class Scope(StrEnum):
+    NATIONAL = "national"
+    TRIAL = "trial"
+    AGREEMENT = "agreement"
+
+
+_SPECIFICITY = {Scope.AGREEMENT: 0, Scope.TRIAL: 1, Scope.NATIONAL: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class TariffRule:
+    id: str
+    parameter: Parameter
+    value: Decimal
+    valid_from: date
+    valid_until: date | None  # exclusive; None = until further notice
+    scope: Scope = Scope.NATIONAL
+    municipalities: frozenset[str] = frozenset()  # trial: the participants; agreement: the one party
+    health_trust: str | None = None  # agreement only
+    source: str = ""
+
+    def in_force(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
+
+    def applies_to(self, municipality: str, health_trust: str) -> bool:
+        if self.scope is Scope.NATIONAL:
+            return True
+        if self.scope is Scope.TRIAL:
+            return municipality in self.municipalities
+        return municipality in self.municipalities and health_trust == self.health_trust
+
+    def _same_scope(self, other: TariffRule) -> bool:
+        if self.parameter is not other.parameter or self.scope is not other.scope:
+            return False
+        if self.scope is Scope.NATIONAL:
+            return True
+        if self.scope is Scope.TRIAL:
+            return bool(self.municipalities & other.municipalities)
+        return self.municipalities == other.municipalities and self.health_trust == other.health_trust
+
+    def _overlaps(self, other: TariffRule) -> bool:
+        starts_before_other_ends = other.valid_until is None or self.valid_from < other.valid_until
+        ends_after_other_starts = self.valid_until is None or other.valid_from < self.valid_until
+        return starts_before_other_ends and ends_after_other_starts
+
+
+@dataclass(frozen=True, slots=True)
+class TariffBook:
+    rules: tuple[TariffRule, ...]
+
+    def find(
+        self, parameter: Parameter, day: date, municipality: str, health_trust: str
+    ) -> TariffRule | None:
+        """The most specific rule for `parameter` in force on `day` for the pair, if any."""
+        candidates = [
+            r
+            for r in self.rules
+            if r.parameter is parameter and r.in_force(day) and r.applies_to(municipality, health_trust)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda r: _SPECIFICITY[r.scope])
+
+    def for_pair(self, day: date, municipality: str, health_trust: str) -> list[TariffRule]:
+        """Every parameter's winning rule on `day` for the pair (for `settlement tariffs`)."""
+        found = (self.find(p, day, municipality, health_trust) for p in Parameter)
+        return [r for r in found if r is not None]
+
+
+def build_book(rules: Iterable[TariffRule]) -> TariffBook:
+    ordered = tuple(rules)
+    seen: dict[str, TariffRule] = {}
+    for rule in ordered:
+        if rule.id in seen:
+            raise TariffError(f"two tariff rules share the id {rule.id!r}")
+        seen[rule.id] = rule
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            if a._same_scope(b) and a._overlaps(b):
+                raise TariffError(
+                    f"tariff rules {a.id!r} and {b.id!r} set {a.parameter.value} for the same "
+                    f"{a.scope.value} scope over overlapping dates "
+                    f"({a.valid_from}..{a.valid_until or 'open'} and {b.valid_from}..{b.valid_until or 'open'})"
+                )
+    return TariffBook(ordered)
+
+
+def parse_rules(document: Mapping[str, Any]) -> TariffBook:
+    """Read the `[[rule]]` tables of a tariff document (see docs/tariffs.md)."""
+    raw_rules = document.get("rule", [])
+    if not isinstance(raw_rules, list):
+        raise TariffError("the tariff document must hold an array of [[rule]] tables")
+    return build_book(_parse_rule(raw, index) for index, raw in enumerate(raw_rules))
+
+
+def _parse_rule(raw: Mapping[str, Any], index: int) -> TariffRule:
+    rule_id = str(raw.get("id") or f"#{index + 1}")
+    try:
+        parameter = Parameter(raw["parameter"])
+        scope = Scope(raw.get("scope", "national"))
+        value = Decimal(str(raw["value"]))
+        valid_from = raw["valid_from"]
+        valid_until = raw.get("valid_until")
+    except KeyError as exc:
+        raise TariffError(f"tariff rule {rule_id!r} lacks {exc.args[0]!r}") from exc
+    except (ValueError, InvalidOperation) as exc:
+        raise TariffError(f"tariff rule {rule_id!r}: {exc}") from exc
+    if not isinstance(valid_from, date) or (valid_until is not None and not isinstance(valid_until, date)):
+        raise TariffError(f"tariff rule {rule_id!r}: valid_from/valid_until must be dates (YYYY-MM-DD)")
+    if valid_until is not None and valid_until <= valid_from:
+        raise TariffError(f"tariff rule {rule_id!r}: valid_until must be after valid_from")
+    if value < 0:
+        raise TariffError(f"tariff rule {rule_id!r}: value must not be negative")
+    municipalities = frozenset(str(m) for m in raw.get("municipalities", ()))
+    if "municipality" in raw:
+        municipalities |= {str(raw["municipality"])}
+    health_trust = raw.get("health_trust")
+    if scope is Scope.TRIAL and not municipalities:
+        raise TariffError(f"tariff rule {rule_id!r}: a trial names its municipalities")
+    if scope is Scope.AGREEMENT and (len(municipalities) != 1 or not health_trust):
+        raise TariffError(f"tariff rule {rule_id!r}: an agreement names one municipality and one health_trust")
+    if scope is Scope.NATIONAL and (municipalities or health_trust):
+        raise TariffError(f"tariff rule {rule_id!r}: a national rule names no parties")
+    return TariffRule(
+        id=rule_id,
+        parameter=parameter,
+        value=value,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        scope=scope,
+        municipalities=municipalities,
+        health_trust=str(health_trust) if health_trust else None,
+        source=str(raw.get("source", "")),
+    )

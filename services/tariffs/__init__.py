@@ -1,0 +1,5 @@
+"""Tariff data shipped with the services; `TARIFF_DIR` points at an operator's own copy."""
+
+from pathlib import Path
+
+DEFAULT_TARIFF_DIR = Path(__file__).parent
