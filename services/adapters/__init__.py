@@ -1,0 +1,1 @@
+"""Adapters to PostgreSQL and Kafka. The domain never imports from here."""

@@ -1,0 +1,113 @@
+"""The asyncpg pool and a small unit of work: one transaction, rolled back unless committed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TypeVar
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Errors that mean "the database is not there right now": wait and try again, never reject.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+# Transaction-level advisory lock: intake holds it shared, a period close exclusively, so
+# an event is either in a closed month's statement or seen as late, never half of each.
+PERIODS_LOCK = 7_301_2012
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    assert pool is not None
+    return pool
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(pool) as uow:` then `uow.conn` inside one transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._tx: asyncpg.transaction.Transaction | None = None
+        self._committed = False
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self._conn is not None, "use the unit of work inside `async with`"
+        return self._conn  # type: ignore[return-value]
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._pool.acquire()
+        try:
+            self._tx = self._conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            await self._pool.release(self._conn)
+            raise
+        return self
+
+    async def commit(self) -> None:
+        assert self._tx is not None
+        await self._tx.commit()
+        self._committed = True
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._committed and self._tx is not None:
+                try:
+                    await self._tx.rollback()
+                except TRANSIENT_DB_ERRORS:
+                    pass  # the connection is gone; so is the transaction
+        finally:
+            if self._conn is not None:
+                await self._pool.release(self._conn)
+
+    async def lock_periods(self, *, exclusive: bool) -> None:
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await self.conn.execute(f"SELECT {fn}($1)", PERIODS_LOCK)
+
+
+async def retry_transient(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    first_delay: float = 0.2,
+    max_delay: float = 5.0,
+) -> T:
+    """Run `operation` until it succeeds or fails for a reason that is not transient.
+
+    There is no attempt limit on purpose: a database outage must pause processing, and
+    must never turn valid events into rejections.
+    """
+    delay = first_delay
+    while True:
+        try:
+            return await operation()
+        except TRANSIENT_DB_ERRORS as exc:
+            log.warning("%s: database unavailable (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
