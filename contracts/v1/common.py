@@ -6,10 +6,11 @@ intake can turn a validation failure into a precise reason without guessing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from contracts.v1.identifiers import (
@@ -108,10 +109,17 @@ SubjectId = Annotated[
         examples=["EP-2025-000123"],
     ),
 ]
+def _require_text(value: object) -> object:
+    # RFC 3339 text only: pydantic would otherwise read a bare number as epoch seconds.
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError("datetime_type", "a timestamp is RFC 3339 text with a UTC offset")
+    return value
+
+
 OccurredAt = Annotated[
     AwareDatetime,
+    BeforeValidator(_require_text),
     Field(
-        strict=True,
         description=(
             "When it happened, RFC 3339 with a UTC offset. The Europe/Oslo calendar day of this "
             "instant is the day the rules use. Must be on or after 2012-01-01 and at most one day "

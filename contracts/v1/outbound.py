@@ -118,6 +118,7 @@ class ReasonCode(StrEnum):
     PATIENT_ID_IN_SUBJECT_ID = "patient_id_in_subject_id"
     DUPLICATE_CONFLICT = "duplicate_conflict"
     PROCESSING_FAILED = "processing_failed"
+    PERIOD_NOT_CLOSABLE = "period_not_closable"
 
 
 class Rejection(Contract):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -130,14 +130,17 @@ def _parse_rule(raw: Mapping[str, Any], index: int) -> TariffRule:
     try:
         parameter = Parameter(raw["parameter"])
         scope = Scope(raw.get("scope", "national"))
-        value = Decimal(str(raw["value"]))
+        raw_value = raw["value"]
         valid_from = raw["valid_from"]
         valid_until = raw.get("valid_until")
     except KeyError as exc:
         raise TariffError(f"tariff rule {rule_id!r} lacks {exc.args[0]!r}") from exc
-    except (ValueError, InvalidOperation) as exc:
+    except ValueError as exc:
         raise TariffError(f"tariff rule {rule_id!r}: {exc}") from exc
-    if not isinstance(valid_from, date) or (valid_until is not None and not isinstance(valid_until, date)):
+    value = _number(raw_value)
+    if value is None:
+        raise TariffError(f"tariff rule {rule_id!r}: value must be a number, not {raw_value!r}")
+    if not _is_date(valid_from) or (valid_until is not None and not _is_date(valid_until)):
         raise TariffError(f"tariff rule {rule_id!r}: valid_from/valid_until must be dates (YYYY-MM-DD)")
     if valid_until is not None and valid_until <= valid_from:
         raise TariffError(f"tariff rule {rule_id!r}: valid_until must be after valid_from")
@@ -164,3 +167,20 @@ def _parse_rule(raw: Mapping[str, Any], index: int) -> TariffRule:
         health_trust=str(health_trust) if health_trust else None,
         source=str(raw.get("source", "")),
     )
+
+
+def _number(raw: Any) -> Decimal | None:
+    """A finite decimal, or None (a boolean, NaN or infinity is no price)."""
+    if isinstance(raw, bool):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _is_date(value: Any) -> bool:
+    """A calendar date; a TOML date-time is a `datetime`, which is a `date` subclass but
+    cannot be compared with the days the rules are asked about."""
+    return isinstance(value, date) and not isinstance(value, datetime)

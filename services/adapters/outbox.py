@@ -1,0 +1,77 @@
+"""Transactional outbox: enqueue inside the business transaction, publish afterwards.
+
+Delivery is at least once: a relay that dies after publishing and before marking the rows
+publishes them again, and consumers dedup on the message's own id (`statement_id`,
+`rejection_id`). Only one relay publishes at a time (an advisory lock), so messages of one
+key leave in the order they were written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+
+from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork
+
+log = logging.getLogger(__name__)
+OUTBOX_LOCK = 7_301_2013
+
+Publish = Callable[[str, str | None, bytes], Awaitable[None]]
+
+
+async def enqueue(conn: asyncpg.Connection, messages: Sequence[tuple[str, str | None, bytes]]) -> None:
+    """(topic, key, payload) rows, written in the caller's transaction."""
+    if messages:
+        await conn.executemany("INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", messages)
+
+
+async def backlog(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, publish: Publish, *, batch: int = 500) -> None:
+        self._pool = pool
+        self._publish = publish
+        self._batch = batch
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending messages; returns how many were published."""
+        async with UnitOfWork(self._pool) as uow:
+            if not await uow.conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK):
+                return 0
+            rows = await uow.conn.fetch(
+                "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                self._batch,
+            )
+            if not rows:
+                return 0
+            # Sent in order and awaited together: the producer keeps per-partition order.
+            await asyncio.gather(*(self._publish(r["topic"], r["key"], bytes(r["payload"])) for r in rows))
+            await uow.conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+            await uow.commit()
+            return len(rows)
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
+        delay = poll_seconds
+        while not stop.is_set():
+            try:
+                published = await self.publish_pending()
+                delay = poll_seconds
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("outbox relay: database unavailable (%s); retrying", type(exc).__name__)
+                published, delay = 0, min(5.0, delay * 2)
+            except Exception:
+                # The broker may be away; the rows stay pending and are sent on a later pass.
+                log.exception("outbox relay: publish failed; retrying")
+                published, delay = 0, min(5.0, delay * 2)
+            if not published:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,71 @@
+"""Rejections: recorded once per bad message, and announced through the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from contracts.v1 import topics
+from contracts.v1.outbound import Rejection
+from services.adapters import outbox
+from services.intake.validation import Rejected
+
+_NAMESPACE = uuid.UUID("9a3c1a52-2f55-4a53-8f2b-3b8f2f8a4c01")
+
+
+def rejection_id(rejected: Rejected) -> uuid.UUID:
+    r = rejected.record
+    return uuid.uuid5(_NAMESPACE, f"{r.topic}/{r.partition}/{r.offset}/{rejected.raw_hash.hex()}")
+
+
+async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: datetime) -> int:
+    """Insert the rejections not recorded before (a redelivered bad message is the same
+    rejection) and enqueue each new one for the rejection topic."""
+    if not rejections:
+        return 0
+    messages = [
+        Rejection(
+            rejection_id=rejection_id(r),
+            topic=r.record.topic,
+            partition=r.record.partition,
+            offset=r.record.offset,
+            key=r.redacted_key(),
+            payload=r.redacted_payload(),
+            reason=r.reason,
+            message=r.message,
+            rejected_at=now,
+        )
+        for r in rejections
+    ]
+    rows = await conn.fetch(
+        """
+        INSERT INTO rejections (rejection_id, topic, partition, "offset", raw_hash, reason, message, key, payload, rejected_at)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bytea[], $6::text[],
+                             $7::text[], $8::text[], $9::text[], $10::timestamptz[])
+        ON CONFLICT DO NOTHING
+        RETURNING rejection_id
+        """,
+        [m.rejection_id for m in messages],
+        [m.topic for m in messages],
+        [m.partition for m in messages],
+        [m.offset for m in messages],
+        [r.raw_hash for r in rejections],
+        [m.reason.value for m in messages],
+        [m.message for m in messages],
+        [m.key for m in messages],
+        [m.payload for m in messages],
+        [now for _ in messages],
+    )
+    new = {row["rejection_id"] for row in rows}
+    await outbox.enqueue(
+        conn,
+        [
+            (topics.REJECTED, m.key, m.model_dump_json().encode())
+            for m in messages
+            if m.rejection_id in new
+        ],
+    )
+    return len(new)

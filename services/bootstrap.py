@@ -1,0 +1,92 @@
+"""The composition root: builds what a service process needs from its settings, at
+start-up, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+
+from services.adapters.outbox import OutboxRelay
+from services.adapters.postgres import create_pool
+from services.adapters.tariff_files import load_tariffs
+from services.domain.tariffs import TariffBook
+from services.intake.pseudonym import Pseudonymiser
+from services.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    pool: asyncpg.Pool
+    tariffs: TariffBook
+
+
+async def open_resources(settings: Settings) -> Resources:
+    tariffs = load_tariffs(settings.tariff_dir)  # refuse to start on bad tariff data
+    pool = await create_pool(settings.database_url)
+    return Resources(settings=settings, pool=pool, tariffs=tariffs)
+
+
+def pseudonymiser(settings: Settings) -> Pseudonymiser:
+    return Pseudonymiser(settings.pseudonym_key.get_secret_value().encode())
+
+
+def configure_logging(service: str) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def wire_lifecycle(
+    app: FastStream,
+    broker: KafkaBroker,
+    settings: Settings,
+    on_ready: Callable[[Resources], None],
+) -> None:
+    """Open resources when the app starts, run the outbox relay while it runs, and close
+    everything in reverse order when it stops."""
+    state: dict[str, Any] = {}
+
+    @app.on_startup
+    async def open_all() -> None:
+        state["resources"] = resources = await open_resources(settings)
+        on_ready(resources)
+
+    @app.after_startup
+    async def start_relay() -> None:
+        async def publish(topic: str, key: str | None, payload: bytes) -> None:
+            await broker.publish(
+                payload,
+                topic,
+                key=key.encode() if key else None,
+                headers={"content-type": "application/json"},
+            )
+
+        state["stop"] = stop = asyncio.Event()
+        relay = OutboxRelay(state["resources"].pool, publish)
+        state["relay"] = asyncio.create_task(relay.run(stop, settings.outbox_poll_seconds))
+
+    @app.on_shutdown
+    async def stop_relay() -> None:
+        if "stop" in state:
+            state["stop"].set()
+            await state["relay"]
+
+    @app.after_shutdown
+    async def close_all() -> None:
+        if "resources" in state:
+            await state["resources"].pool.close()

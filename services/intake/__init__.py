@@ -1,0 +1,1 @@
+"""Intake and rating: validate, pseudonymise, record once, price."""

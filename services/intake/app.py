@@ -1,0 +1,119 @@
+"""The intake-and-rating process: three batch subscribers, one per inbound topic.
+
+Each subscriber only turns Kafka records into `RawRecord`s and hands them to the service
+layer. Validation is ours, not the framework's (`SkipValidation`): a bad message must
+become a rejection with a reason, not a framework error and a redelivery loop. The
+annotations still give the AsyncAPI document each topic's schema.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from pydantic import SkipValidation
+
+from contracts.v1 import topics
+from contracts.v1.inbound import ActivityMessage, DischargeReadyMessage, EmergencyBedMessage
+from contracts.v1.outbound import Rejection
+from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
+from services.intake.service import IntakeDeps, ingest
+from services.intake.validation import RawRecord
+from services.settings import Settings, load_settings
+
+log = logging.getLogger("services.intake")
+
+
+class _Runtime:
+    """Filled in at start-up; the handlers read it at call time."""
+
+    deps: IntakeDeps | None = None
+
+
+def _records(message: Any) -> list[RawRecord]:
+    raw = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+    return [RawRecord(r.topic, r.partition, r.offset, r.key, r.value) for r in raw]
+
+
+def create_broker(
+    bootstrap_servers: str, *, group_prefix: str = "samhandling-intake", max_batch: int = 2000
+) -> tuple[KafkaBroker, _Runtime]:
+    broker = KafkaBroker(bootstrap_servers, client_id="samhandling-intake", logger=log)
+    runtime = _Runtime()
+
+    async def handle(message: Any) -> None:
+        assert runtime.deps is not None, "intake used before start-up"
+        result = await ingest(_records(message), runtime.deps)
+        if result.rejected:
+            log.info("rejected %s", result.rejected)
+
+    def subscriber(topic: str, family: str, description: str) -> Any:
+        return broker.subscriber(
+            topic,
+            batch=True,
+            max_records=max_batch,
+            group_id=f"{group_prefix}.{family}",
+            auto_offset_reset="earliest",
+            # Commit only after the handler returned, i.e. after the database commit; on an
+            # unexpected error, seek back so the batch is delivered again rather than lost.
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"intake:{topic}",
+            description=description,
+        )
+
+    @subscriber(topics.DISCHARGE_READY, "discharge-ready", "Milestones of hospital episodes; priced as bed-days.")
+    async def discharge_ready(
+        body: SkipValidation[list[DischargeReadyMessage]], message: KafkaMessage
+    ) -> None:
+        await handle(message)
+
+    @subscriber(topics.EMERGENCY_BEDS, "emergency-beds", "Municipal emergency-bed stays.")
+    async def emergency_beds(
+        body: SkipValidation[list[EmergencyBedMessage]], message: KafkaMessage
+    ) -> None:
+        await handle(message)
+
+    @subscriber(topics.ACTIVITY, "activity", "Hospital activity for co-financing.")
+    async def activity(body: SkipValidation[list[ActivityMessage]], message: KafkaMessage) -> None:
+        await handle(message)
+
+    broker.publisher(
+        topics.REJECTED,
+        schema=Rejection,
+        title="rejections",
+        description="Inbound messages that were not accepted, with a reason code. Key: the original key.",
+    )
+    return broker, runtime
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    settings = settings or load_settings()
+    broker, runtime = create_broker(
+        settings.kafka_bootstrap_servers,
+        group_prefix=settings.intake_group_prefix,
+        max_batch=settings.intake_max_batch,
+    )
+    app = FastStream(broker, logger=log)
+
+    def ready(resources: Resources) -> None:
+        runtime.deps = IntakeDeps(
+            pool=resources.pool,
+            tariffs=resources.tariffs,
+            pseudonymise=pseudonymiser(settings),
+            clock=utc_now,
+        )
+
+    wire_lifecycle(app, broker, settings, ready)
+    return app
+
+
+def main() -> None:
+    configure_logging("intake")
+    asyncio.run(create_app().run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Intake service layer: a batch of raw records in, one database transaction out.
+
+Offsets are committed by the subscriber only after this returns, i.e. after the commit:
+a crash anywhere before that redelivers the batch, and the dedup key makes the second
+delivery a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+
+from contracts.v1.outbound import ReasonCode
+from services.adapters import ledger_repository as repo
+from services.adapters import rejection_repository
+from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork, retry_transient
+from services.domain.tariffs import TariffBook
+from services.intake.pseudonym import Pseudonymiser
+from services.intake.validation import Accepted, Outcome, RawRecord, Rejected, validate
+from services.rating.service import rerate
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS_PER_RECORD = 3
+
+
+@dataclass
+class IntakeDeps:
+    pool: asyncpg.Pool
+    tariffs: TariffBook
+    pseudonymise: Pseudonymiser
+    clock: Callable[[], datetime]
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    ledger_items: int = 0
+
+    def add(self, other: IngestResult) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.ledger_items += other.ledger_items
+        for reason, count in other.rejected.items():
+            self.rejected[reason] = self.rejected.get(reason, 0) + count
+
+
+async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult:
+    now = deps.clock()
+    outcomes = [validate(r, now=now, pseudonymise=deps.pseudonymise) for r in records]
+    try:
+        return await retry_transient(lambda: _write(outcomes, deps, now), what="intake batch")
+    except Exception:
+        log.exception("intake batch of %d failed; retrying its records one by one", len(records))
+    result = IngestResult()
+    for outcome in outcomes:
+        result.add(await _write_alone(outcome, deps, now))
+    return result
+
+
+async def _write_alone(outcome: Outcome, deps: IntakeDeps, now: datetime) -> IngestResult:
+    """A record that fails for a reason that is not transient is tried a bounded number of
+    times and then rejected with the reason, so one poisoned message cannot stop a partition."""
+    last_error = ""
+    for _attempt in range(MAX_ATTEMPTS_PER_RECORD):
+        try:
+            return await retry_transient(lambda: _write([outcome], deps, now), what="intake record")
+        except TRANSIENT_DB_ERRORS:  # pragma: no cover - retry_transient never lets these out
+            raise
+        except Exception as exc:
+            last_error = type(exc).__name__
+    failed = Rejected(
+        outcome.record,
+        ReasonCode.PROCESSING_FAILED,
+        f"failed {MAX_ATTEMPTS_PER_RECORD} times ({last_error}); not retried further",
+    )
+    return await retry_transient(lambda: _write([failed], deps, now), what="intake rejection")
+
+
+async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -> IngestResult:
+    result = IngestResult()
+    rejections = [o for o in outcomes if isinstance(o, Rejected)]
+    first: dict[tuple[str, str], Accepted] = {}
+    repeats: list[Accepted] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Accepted):
+            if outcome.dedup_key in first:
+                repeats.append(outcome)
+            else:
+                first[outcome.dedup_key] = outcome
+
+    async with UnitOfWork(deps.pool) as uow:
+        await uow.lock_periods(exclusive=False)
+        inserted = await repo.insert_events(uow.conn, list(first.values()))
+        seen_before = [e for key, e in first.items() if key not in inserted] + repeats
+        known = await repo.stored_hashes(uow.conn, {e.dedup_key for e in seen_before})
+        for event in seen_before:
+            if known.get(event.dedup_key) == event.content_hash:
+                result.duplicates += 1
+            else:
+                rejections.append(
+                    Rejected(
+                        event.record,
+                        ReasonCode.DUPLICATE_CONFLICT,
+                        f"source {event.source!r} already sent event {event.event_id} with other content; "
+                        "the first one stands",
+                    )
+                )
+        new_events = [first[key] for key in inserted]
+        causes = {e.subject_key: e.dedup_key for e in sorted(new_events, key=lambda e: e.occurred_at)}
+        rated = await rerate(uow.conn, causes.keys(), deps.tariffs, causes=causes)
+        await rejection_repository.record(uow.conn, rejections, now)
+        await uow.commit()
+
+    result.accepted = len(new_events)
+    result.ledger_items = rated.items_written
+    for rejection in rejections:
+        result.rejected[rejection.reason.value] = result.rejected.get(rejection.reason.value, 0) + 1
+    return result

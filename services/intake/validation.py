@@ -1,0 +1,174 @@
+"""From raw Kafka bytes to an accepted event or a rejection with a reason code.
+
+Pure: the clock and the pseudonymiser are parameters. The raw patient identifier lives
+only inside this function; what leaves it carries the pseudonym.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from contracts.v1 import topics
+from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
+from contracts.v1.inbound import (
+    TOPIC_TYPES,
+    ActivityMessage,
+    AnyInbound,
+    DischargeReadyMessage,
+    EmergencyBedMessage,
+)
+from contracts.v1.outbound import ReasonCode
+from services.intake.pseudonym import Pseudonymiser
+
+MAX_MESSAGE_BYTES = 1_000_000
+MAX_REJECTED_PAYLOAD_CHARS = 64 * 1024
+EARLIEST = datetime(2012, 1, 1, tzinfo=UTC)  # the reform's first day; Oslo midnight is earlier still
+MAX_FUTURE = timedelta(days=1)
+
+FAMILY_OF_TOPIC = {
+    topics.DISCHARGE_READY: "discharge_ready",
+    topics.EMERGENCY_BEDS: "emergency_beds",
+    topics.ACTIVITY: "activity",
+}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    topics.DISCHARGE_READY: TypeAdapter(DischargeReadyMessage),
+    topics.EMERGENCY_BEDS: TypeAdapter(EmergencyBedMessage),
+    topics.ACTIVITY: TypeAdapter(ActivityMessage),
+}
+_SUBJECT_FIELD = {"discharge_ready": "episode_id", "emergency_beds": "stay_id", "activity": "activity_id"}
+# pydantic error types that are a reason of their own; anything else is a schema violation.
+_REASON_OF_ERROR = {
+    "invalid_patient_id": ReasonCode.INVALID_PATIENT_ID,
+    "invalid_organisation_number": ReasonCode.INVALID_ORGANISATION_NUMBER,
+    "invalid_municipality_number": ReasonCode.INVALID_MUNICIPALITY_NUMBER,
+    "timezone_aware": ReasonCode.TIMESTAMP_WITHOUT_OFFSET,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    # Raw bytes may hold a patient identifier: keep them out of every repr and log line.
+    key: bytes | None = field(repr=False)
+    value: bytes | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    record: RawRecord
+    family: str
+    type: str
+    source: str
+    event_id: str
+    subject_id: str
+    health_trust: str
+    occurred_at: datetime
+    payload: dict[str, Any]  # JSON-ready, `patient_pseudonym` instead of `patient_id`
+    content_hash: bytes
+
+    @property
+    def dedup_key(self) -> tuple[str, str]:
+        return (self.source, self.event_id)
+
+    @property
+    def subject_key(self) -> str:
+        return f"{self.family}:{self.health_trust}:{self.subject_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    record: RawRecord
+    reason: ReasonCode
+    message: str
+
+    @property
+    def raw_hash(self) -> bytes:
+        return hashlib.sha256(self.record.value or b"").digest()
+
+    def redacted_payload(self) -> str:
+        text = (self.record.value or b"")[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace")
+        return redact_patient_ids(text[:MAX_REJECTED_PAYLOAD_CHARS])
+
+    def redacted_key(self) -> str | None:
+        if self.record.key is None:
+            return None
+        return redact_patient_ids(self.record.key.decode("utf-8", errors="replace"))
+
+
+Outcome = Accepted | Rejected
+
+
+def validate(record: RawRecord, *, now: datetime, pseudonymise: Pseudonymiser) -> Outcome:
+    def reject(reason: ReasonCode, message: str) -> Rejected:
+        return Rejected(record, reason, message)
+
+    raw = record.value or b""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return reject(ReasonCode.MESSAGE_TOO_LARGE, f"{len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return reject(ReasonCode.NOT_UTF8, f"not UTF-8 at byte {exc.start}")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return reject(ReasonCode.NOT_JSON, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(document, dict):
+        return reject(ReasonCode.NOT_AN_OBJECT, f"a JSON {type(document).__name__}, not an object")
+    event_type = document.get("type")
+    allowed = TOPIC_TYPES.get(record.topic, frozenset())
+    if not isinstance(event_type, str) or not any(event_type in t for t in TOPIC_TYPES.values()):
+        return reject(ReasonCode.UNKNOWN_TYPE, f"unknown type {_short(event_type)}; this topic takes {sorted(allowed)}")
+    if event_type not in allowed:
+        return reject(ReasonCode.WRONG_TOPIC, f"type {event_type!r} does not belong on {record.topic}")
+    try:
+        event: AnyInbound = _ADAPTERS[record.topic].validate_python(document)
+    except ValidationError as exc:
+        return _rejection_of(record, exc)
+    if event.occurred_at < EARLIEST:
+        return reject(ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began")
+    if event.occurred_at > now + MAX_FUTURE:
+        return reject(ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
+    family = FAMILY_OF_TOPIC[record.topic]
+    subject_id: str = getattr(event, _SUBJECT_FIELD[family])
+    if find_patient_ids(subject_id) or find_patient_ids(event.source):
+        return reject(ReasonCode.PATIENT_ID_IN_SUBJECT_ID, f"{_SUBJECT_FIELD[family]} or source contains a patient identifier")
+    payload = event.model_dump(mode="json", exclude={"patient_id"})
+    payload["patient_pseudonym"] = pseudonymise(event.patient_id)
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return Accepted(
+        record=record,
+        family=family,
+        type=event.type,
+        source=event.source,
+        event_id=str(event.event_id),
+        subject_id=subject_id,
+        health_trust=event.health_trust,
+        occurred_at=event.occurred_at,
+        payload=payload,
+        content_hash=hashlib.sha256(canonical).digest(),
+    )
+
+
+def _rejection_of(record: RawRecord, exc: ValidationError) -> Rejected:
+    errors = exc.errors(include_input=False, include_url=False)
+    reason = next(
+        (_REASON_OF_ERROR[e["type"]] for e in errors if e["type"] in _REASON_OF_ERROR),
+        ReasonCode.SCHEMA_VIOLATION,
+    )
+    # The message names fields and problems, never the offending values: they may be personal data.
+    parts = [f"{'.'.join(str(p) for p in e['loc'][1:]) or '(message)'}: {e['msg']}" for e in errors[:10]]
+    return Rejected(record, reason, "; ".join(parts))
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return redact_patient_ids(text if len(text) <= 40 else text[:37] + "...")

@@ -1,0 +1,128 @@
+"""Re-rate subjects from all their stored facts, within the caller's transaction.
+
+Rating a subject always starts from all its facts, never from the previous result, which
+is what makes the outcome independent of the order events arrive in. Months already closed
+are never rewritten: a difference there is recorded as a late change, pending.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from services.adapters import ledger_repository as repo
+from services.domain.calendar import Month, oslo_day
+from services.domain.discharge_ready import EpisodeFact, Milestone, rate_episode
+from services.domain.ledger import LedgerItem
+from services.domain.tariffs import TariffBook
+
+
+@dataclass(frozen=True, slots=True)
+class RerateResult:
+    items_written: int
+    late_changes: int
+
+
+def _episode_fact(payload: Mapping[str, Any]) -> EpisodeFact:
+    return EpisodeFact(
+        milestone=Milestone(payload["type"]),
+        occurred_at=datetime.fromisoformat(payload["occurred_at"]),
+        event_id=payload["event_id"],
+        registered_municipality=payload["registered_municipality"],
+        staying_municipality=payload["staying_municipality"],
+        care_area=payload["care_area"],
+    )
+
+
+def rate_subject(
+    subject_key: str, payloads: Sequence[Mapping[str, Any]], tariffs: TariffBook, through_floor: date
+) -> list[LedgerItem]:
+    """Pure: the items of one subject from its facts. Families other than discharge-ready
+    are stored and counted, and are priced by their own rules once those exist."""
+    family, health_trust, subject_id = subject_key.split(":", 2)
+    if family != "discharge_ready" or not payloads:
+        return []
+    facts = [_episode_fact(p) for p in payloads]
+    latest = max(oslo_day(f.occurred_at) for f in facts)
+    through = max(Month.of(latest).last_day, through_floor)
+    return rate_episode(subject_id, health_trust, facts, tariffs, through)
+
+
+async def rerate(
+    conn: asyncpg.Connection,
+    subject_keys: Iterable[str],
+    tariffs: TariffBook,
+    *,
+    through: date | None = None,
+    causes: Mapping[str, tuple[str, str]] | None = None,
+) -> RerateResult:
+    """Recompute and store the items of `subject_keys`.
+
+    Open stays are paid through the later of `through`, the end of the month of their
+    latest fact and the end of the latest closed month, so re-rating never shortens
+    what a close has already extended.
+    """
+    keys = sorted(set(subject_keys))
+    if not keys:
+        return RerateResult(0, 0)
+    closed = await repo.closed_months(conn)
+    floor = max([m.last_day for m in closed] + ([through] if through else []), default=date(2012, 1, 1))
+    payloads = await repo.payloads_by_subject(conn, keys)
+    settled = await repo.settled_sums(conn, keys)
+
+    to_write: list[tuple[str, int, LedgerItem]] = []
+    late: list[repo.LateChange] = []
+    for key in keys:
+        items = rate_subject(key, payloads.get(key, []), tariffs, floor)
+        by_month: dict[Month, list[LedgerItem]] = defaultdict(list)
+        for item in items:
+            by_month[item.service_month].append(item)
+        for month, month_items in by_month.items():
+            if month not in closed:
+                to_write.extend((key, part, item) for part, item in enumerate(month_items))
+        if causes and key in causes:
+            late.extend(_late_changes(key, by_month, closed, settled, causes[key]))
+    await repo.replace_unsettled_items(conn, keys, to_write)
+    await repo.insert_late_changes(conn, late)
+    return RerateResult(len(to_write), len(late))
+
+
+def _late_changes(
+    key: str,
+    by_month: Mapping[Month, list[LedgerItem]],
+    closed: set[Month],
+    settled: Mapping[tuple[str, Month], repo.SettledSum],
+    cause: tuple[str, str],
+) -> list[repo.LateChange]:
+    changes = []
+    months = {m for m in by_month if m in closed} | {m for (k, m) in settled if k == key}
+    for month in sorted(months):
+        new_items = by_month.get(month, [])
+        new_quantity = sum(i.quantity for i in new_items)
+        new_amount = (
+            sum(i.amount_ore or 0 for i in new_items) if all(i.rated for i in new_items) else None
+        )
+        before = settled.get((key, month))
+        if before is not None and (before.quantity, before.amount_ore) == (new_quantity, new_amount):
+            continue
+        if before is None and not new_items:
+            continue
+        party = new_items[0] if new_items else None
+        changes.append(
+            repo.LateChange(
+                subject_key=key,
+                service_month=month,
+                municipality=party.municipality if party else before.municipality,  # type: ignore[union-attr]
+                health_trust=party.health_trust if party else before.health_trust,  # type: ignore[union-attr]
+                settled=before,
+                new_quantity=new_quantity,
+                new_amount_ore=new_amount,
+                caused_by=cause,
+            )
+        )
+    return changes

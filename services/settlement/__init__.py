@@ -1,0 +1,1 @@
+"""Settlement: close a month into one statement per pair, published to both parties."""

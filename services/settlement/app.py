@@ -1,0 +1,124 @@
+"""The settlement process: takes commands, closes periods, publishes statements."""
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from pydantic import SkipValidation, TypeAdapter, ValidationError
+
+from contracts.v1 import topics
+from contracts.v1.outbound import ClosePeriod, ReasonCode, SettlementStatement
+from services.adapters import rejection_repository
+from services.adapters.postgres import UnitOfWork, retry_transient
+from services.bootstrap import Resources, configure_logging, utc_now, wire_lifecycle
+from services.domain.calendar import Month
+from services.intake.validation import RawRecord, Rejected
+from services.settings import Settings, load_settings
+from services.settlement.service import PeriodNotClosable, close_period
+
+log = logging.getLogger("services.settlement")
+_COMMAND = TypeAdapter(ClosePeriod)
+
+
+class _Runtime:
+    resources: Resources | None = None
+    crash_after_close_commit = False
+
+
+def create_broker(bootstrap_servers: str, *, group_id: str = "samhandling-settlement") -> tuple[KafkaBroker, _Runtime]:
+    broker = KafkaBroker(bootstrap_servers, client_id="samhandling-settlement", logger=log)
+    runtime = _Runtime()
+
+    @broker.subscriber(
+        topics.COMMANDS,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="settlement:commands",
+        description="Commands to the settlement service. `close_period` closes a month.",
+    )
+    async def on_command(body: SkipValidation[ClosePeriod], message: KafkaMessage) -> None:
+        assert runtime.resources is not None, "settlement used before start-up"
+        raw = message.raw_message
+        record = RawRecord(raw.topic, raw.partition, raw.offset, raw.key, raw.value)  # type: ignore[union-attr]
+        await handle_command(record, runtime)
+
+    broker.publisher(
+        topics.SETTLEMENTS,
+        schema=SettlementStatement,
+        title="statements",
+        description="Monthly statements, one copy per party. Key: `municipality:NNNN` or `health_trust:NNNNNNNNN`.",
+    )
+    return broker, runtime
+
+
+async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
+    resources = runtime.resources
+    assert resources is not None
+    try:
+        command = _COMMAND.validate_json(record.value or b"")
+        period = Month.parse(command.period)
+        result = await retry_transient(
+            lambda: close_period(
+                resources.pool, resources.tariffs, period, command_id=command.command_id, clock=utc_now
+            ),
+            what=f"close {period}",
+        )
+    except (ValidationError, ValueError) as exc:
+        if isinstance(exc, PeriodNotClosable):
+            rejected = Rejected(record, ReasonCode.PERIOD_NOT_CLOSABLE, str(exc))
+        else:
+            rejected = Rejected(record, ReasonCode.SCHEMA_VIOLATION, _describe(exc))
+        await _reject(resources, rejected)
+        return
+    if result.already_closed:
+        log.info("%s is already closed; nothing new published", result.period)
+    elif runtime.crash_after_close_commit:
+        log.error("fault injection: exiting after the close of %s committed, before publishing", period)
+        os._exit(86)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+    return str(exc)
+
+
+async def _reject(resources: Resources, rejected: Rejected) -> None:
+    async def write() -> None:
+        async with UnitOfWork(resources.pool) as uow:
+            await rejection_repository.record(uow.conn, [rejected], utc_now())
+            await uow.commit()
+
+    await retry_transient(write, what="command rejection")
+    log.warning("command rejected: %s", rejected.message)
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    settings = settings or load_settings()
+    broker, runtime = create_broker(settings.kafka_bootstrap_servers, group_id=settings.settlement_group)
+    runtime.crash_after_close_commit = settings.fault_crash_after_close_commit
+    app = FastStream(broker, logger=log)
+
+    def ready(resources: Resources) -> None:
+        runtime.resources = resources
+
+    wire_lifecycle(app, broker, settings, ready)
+    return app
+
+
+def main() -> None:
+    configure_logging("settlement")
+    asyncio.run(create_app().run())
+
+
+if __name__ == "__main__":
+    main()

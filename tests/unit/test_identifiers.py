@@ -1,0 +1,226 @@
+"""Check-digit rules for the identifiers on the wire (domain.md "The parties")."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.v1.identifiers import (
+    find_patient_ids,
+    is_valid_organisation_number,
+    is_valid_patient_id,
+    is_well_formed_municipality_number,
+    redact_patient_ids,
+)
+
+# ---------------------------------------------------------------- the rule, from domain.md
+
+K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+ORG_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def check_digit(digits: str, weights: tuple[int, ...]) -> int | None:
+    """11 - (weighted sum mod 11); 11 means 0, 10 means the number is invalid."""
+    result = 11 - sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+    return {11: 0, 10: None}.get(result, result)
+
+
+def with_patient_check_digits(nine: str) -> str | None:
+    k1 = check_digit(nine, K1_WEIGHTS)
+    if k1 is None:
+        return None
+    k2 = check_digit(nine + str(k1), K2_WEIGHTS)
+    if k2 is None:
+        return None
+    return f"{nine}{k1}{k2}"
+
+
+def first_valid_patient_id(birth_date: str) -> str:
+    """The first individual number (from 500) that gives valid check digits."""
+    for individual in range(500, 1000):
+        number = with_patient_check_digits(f"{birth_date}{individual:03d}")
+        if number is not None:
+            return number
+    raise AssertionError(f"no valid number for {birth_date}")
+
+
+def d_number(birth_date: str) -> str:
+    """A D-number: the first digit of the birth date plus 4, with fresh check digits."""
+    return first_valid_patient_id(str(int(birth_date[0]) + 4) + birth_date[1:])
+
+
+def digits_whose_k1_is_impossible() -> str:
+    """Nine digits for which k1 would be 10: no 11-digit number starting so is valid."""
+    for individual in range(1000):
+        nine = f"010190{individual:03d}"
+        if check_digit(nine, K1_WEIGHTS) is None:
+            return nine
+    raise AssertionError("none found")
+
+
+def test_the_test_helper_reproduces_the_example_from_domain_md() -> None:
+    assert with_patient_check_digits("311299567") == "31129956715"
+
+
+EXAMPLE = "31129956715"
+D_NUMBER = d_number("311299")
+D_NUMBER_EARLY_MONTH = d_number("010203")
+FODSELSNUMMER_2003 = first_valid_patient_id("010203")
+
+
+def test_the_d_numbers_used_here_have_the_first_digit_plus_four() -> None:
+    assert D_NUMBER[0] == "7" and D_NUMBER[1:6] == "11299"
+    assert D_NUMBER_EARLY_MONTH[0] == "4" and D_NUMBER_EARLY_MONTH[1:6] == "10203"
+
+
+# ---------------------------------------------------------------- patient identifiers
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(EXAMPLE, id="domain-md-example"),
+        pytest.param(D_NUMBER, id="d-number"),
+        pytest.param(D_NUMBER_EARLY_MONTH, id="d-number-day-01"),
+        pytest.param(FODSELSNUMMER_2003, id="computed-fodselsnummer"),
+    ],
+)
+def test_a_number_with_both_check_digits_right_is_a_valid_patient_id(value: str) -> None:
+    assert is_valid_patient_id(value)
+
+
+def wrong_digit(number: str, position: int) -> str:
+    return number[:position] + str((int(number[position]) + 1) % 10) + number[position + 1 :]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(wrong_digit(EXAMPLE, 9), id="wrong-k1"),
+        pytest.param(wrong_digit(EXAMPLE, 10), id="wrong-k2"),
+        pytest.param(wrong_digit(EXAMPLE, 4), id="typo-in-the-birth-date"),
+        pytest.param(wrong_digit(D_NUMBER, 10), id="d-number-with-wrong-k2"),
+        pytest.param(digits_whose_k1_is_impossible() + "00", id="k1-would-be-10"),
+        pytest.param(EXAMPLE[:10], id="ten-digits"),
+        pytest.param(EXAMPLE + "0", id="twelve-digits"),
+        pytest.param("3112995671a", id="a-letter"),
+        pytest.param("abcdefghijk", id="letters"),
+        pytest.param("311299 56715", id="with-a-space"),
+        pytest.param(EXAMPLE + "\n", id="with-a-newline"),
+        pytest.param("", id="empty"),
+        pytest.param("٣١١٢٩٩٥٦٧١٥", id="non-ascii-digits"),
+    ],
+)
+def test_a_number_failing_the_rules_is_not_a_patient_id(value: str) -> None:
+    assert not is_valid_patient_id(value)
+
+
+# ---------------------------------------------------------------- organisation numbers
+
+# Every number listed in domain.md, regional authorities (RHF) and trusts (HF).
+DOMAIN_ORGANISATION_NUMBERS = [
+    "991324968", "983971636", "993467049", "883971752", "983971709", "983971768",
+    "983975259", "983975267", "983975240", "894166762",
+    "983658725", "983974724", "983974694", "983974732", "983974678",
+    "983658776", "883974832", "997005562", "983974791",
+    "883658752", "983974880", "983974899", "983974910", "983974929",
+]  # fmt: skip
+
+
+def test_the_helper_agrees_that_every_listed_number_passes_mod_11() -> None:
+    for number in DOMAIN_ORGANISATION_NUMBERS:
+        assert check_digit(number[:8], ORG_WEIGHTS) == int(number[8]), number
+
+
+@pytest.mark.parametrize("number", DOMAIN_ORGANISATION_NUMBERS)
+def test_every_health_trust_number_in_domain_md_is_a_valid_organisation_number(number: str) -> None:
+    assert is_valid_organisation_number(number)
+
+
+@pytest.mark.parametrize("number", DOMAIN_ORGANISATION_NUMBERS)
+def test_changing_the_last_digit_of_an_organisation_number_makes_it_invalid(number: str) -> None:
+    for digit in "0123456789":
+        if digit != number[8]:
+            assert not is_valid_organisation_number(number[:8] + digit), digit
+
+
+def eight_digits_with_remainder_one() -> str:
+    for n in range(98300000, 98400000):
+        if sum(int(d) * w for d, w in zip(str(n), ORG_WEIGHTS, strict=True)) % 11 == 1:
+            return str(n)
+    raise AssertionError("none found")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("98397472", id="eight-digits"),
+        pytest.param("9839747240", id="ten-digits"),
+        pytest.param("983 974 724", id="with-spaces"),
+        pytest.param("98397472x", id="a-letter"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_a_malformed_organisation_number_is_invalid(value: str) -> None:
+    assert not is_valid_organisation_number(value)
+
+
+def test_an_organisation_number_whose_remainder_is_one_is_invalid_whatever_the_last_digit() -> None:
+    prefix = eight_digits_with_remainder_one()
+
+    assert not any(is_valid_organisation_number(prefix + d) for d in "0123456789")
+
+
+# ---------------------------------------------------------------- municipality numbers
+
+
+@pytest.mark.parametrize("value", ["0301", "4601", "4624", "1508", "1580", "5501", "3201", "0101"])
+def test_a_four_digit_number_with_a_county_part_is_a_well_formed_municipality_number(value: str) -> None:
+    assert is_well_formed_municipality_number(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("0000", id="county-00"),
+        pytest.param("0099", id="county-00-with-a-number"),
+        pytest.param("301", id="leading-zero-lost"),
+        pytest.param("04601", id="five-digits"),
+        pytest.param("46O1", id="letter-o"),
+        pytest.param(" 301", id="space-padded"),
+        pytest.param("0301\n", id="with-a-newline"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_a_number_not_of_municipality_form_is_refused(value: str) -> None:
+    assert not is_well_formed_municipality_number(value)
+
+
+# ---------------------------------------------------------------- finding and redacting
+
+
+def test_redaction_removes_every_eleven_digit_run_valid_or_not() -> None:
+    invalid = wrong_digit(EXAMPLE, 10)
+    text = f"patient {EXAMPLE} moved; typo {invalid},id={D_NUMBER}."
+
+    redacted = redact_patient_ids(text)
+
+    assert redacted == "patient [redacted] moved; typo [redacted],id=[redacted]."
+    assert EXAMPLE not in redacted and invalid not in redacted and D_NUMBER not in redacted
+
+
+def test_redaction_leaves_organisation_and_municipality_numbers_alone() -> None:
+    text = "trust 983974724 municipality 4601 month 2024-03 amount 1200000"
+
+    assert redact_patient_ids(text) == text
+
+
+def test_find_patient_ids_finds_the_valid_ones_inside_text_in_order() -> None:
+    invalid = wrong_digit(EXAMPLE, 9)
+    text = f"first {D_NUMBER}, then nothing {invalid}, then {EXAMPLE}!trust=983974724"
+
+    assert find_patient_ids(text) == [D_NUMBER, EXAMPLE]
+
+
+def test_find_patient_ids_finds_nothing_in_text_without_them() -> None:
+    assert find_patient_ids("episode 42 for 4601 at 983974724 on 2024-03-01") == []
