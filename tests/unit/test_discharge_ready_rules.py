@@ -584,9 +584,7 @@ def test_a_day_without_a_rate_is_never_priced_at_zero() -> None:
         "2026-02-28",
     )
 
-    assert [(i.quantity, i.unit_price_ore, i.amount_ore, i.rule_id) for i in items] == [
-        (4, None, None, None)
-    ]
+    assert [(i.quantity, i.unit_price_ore, i.amount_ore, i.rule_id) for i in items] == [(4, None, None, None)]
 
 
 SHUFFLED_EPISODES = [
@@ -604,9 +602,7 @@ SHUFFLED_EPISODES = [
 
 
 @pytest.mark.parametrize(("facts", "through"), SHUFFLED_EPISODES)
-def test_the_order_in_which_facts_arrive_does_not_change_the_items(
-    facts: list[Fact], through: str
-) -> None:
+def test_the_order_in_which_facts_arrive_does_not_change_the_items(facts: list[Fact], through: str) -> None:
     episode = facts_of(facts)  # event ids are fixed before shuffling
     expected = rate_episode("episode-1", HELSE_BERGEN, episode, NATIONAL, date.fromisoformat(through))
     assert expected, "the example must produce items to be a meaningful check"

@@ -117,28 +117,59 @@ valid_until = 2020-10-01
 @pytest.mark.parametrize(
     ("day", "municipality", "trust", "winner"),
     [
-        pytest.param(date(2020, 8, 1), BJORNAFJORDEN, HELSE_BERGEN, "agreement.bjornafjorden-bergen",
-                     id="agreement-beats-trial-and-national"),
-        pytest.param(date(2020, 7, 1), BJORNAFJORDEN, HELSE_BERGEN, "agreement.bjornafjorden-bergen",
-                     id="agreement-on-its-first-day"),
-        pytest.param(date(2020, 9, 30), BJORNAFJORDEN, HELSE_BERGEN, "agreement.bjornafjorden-bergen",
-                     id="agreement-on-its-last-day"),
-        pytest.param(date(2020, 10, 1), BJORNAFJORDEN, HELSE_BERGEN, "trial.2020",
-                     id="agreement-valid-until-is-exclusive"),
-        pytest.param(date(2020, 6, 30), BJORNAFJORDEN, HELSE_BERGEN, "trial.2020",
-                     id="trial-before-the-agreement-starts"),
-        pytest.param(date(2020, 8, 1), BJORNAFJORDEN, HELSE_FONNA, "trial.2020",
-                     id="agreement-is-only-for-its-trust"),
-        pytest.param(date(2020, 8, 1), LILLESAND, HELSE_BERGEN, "trial.2020",
-                     id="trial-applies-to-every-participant"),
-        pytest.param(date(2020, 8, 1), BERGEN, HELSE_BERGEN, "national.2019",
-                     id="trial-does-not-apply-to-others"),
-        pytest.param(date(2019, 12, 31), BJORNAFJORDEN, HELSE_BERGEN, "national.2019",
-                     id="trial-not-before-its-window"),
-        pytest.param(date(2020, 12, 31), BJORNAFJORDEN, HELSE_FONNA, "trial.2020",
-                     id="trial-on-its-last-day"),
-        pytest.param(date(2021, 1, 1), BJORNAFJORDEN, HELSE_BERGEN, "national.2019",
-                     id="trial-not-after-its-window"),
+        pytest.param(
+            date(2020, 8, 1),
+            BJORNAFJORDEN,
+            HELSE_BERGEN,
+            "agreement.bjornafjorden-bergen",
+            id="agreement-beats-trial-and-national",
+        ),
+        pytest.param(
+            date(2020, 7, 1),
+            BJORNAFJORDEN,
+            HELSE_BERGEN,
+            "agreement.bjornafjorden-bergen",
+            id="agreement-on-its-first-day",
+        ),
+        pytest.param(
+            date(2020, 9, 30),
+            BJORNAFJORDEN,
+            HELSE_BERGEN,
+            "agreement.bjornafjorden-bergen",
+            id="agreement-on-its-last-day",
+        ),
+        pytest.param(
+            date(2020, 10, 1),
+            BJORNAFJORDEN,
+            HELSE_BERGEN,
+            "trial.2020",
+            id="agreement-valid-until-is-exclusive",
+        ),
+        pytest.param(
+            date(2020, 6, 30),
+            BJORNAFJORDEN,
+            HELSE_BERGEN,
+            "trial.2020",
+            id="trial-before-the-agreement-starts",
+        ),
+        pytest.param(
+            date(2020, 8, 1), BJORNAFJORDEN, HELSE_FONNA, "trial.2020", id="agreement-is-only-for-its-trust"
+        ),
+        pytest.param(
+            date(2020, 8, 1), LILLESAND, HELSE_BERGEN, "trial.2020", id="trial-applies-to-every-participant"
+        ),
+        pytest.param(
+            date(2020, 8, 1), BERGEN, HELSE_BERGEN, "national.2019", id="trial-does-not-apply-to-others"
+        ),
+        pytest.param(
+            date(2019, 12, 31), BJORNAFJORDEN, HELSE_BERGEN, "national.2019", id="trial-not-before-its-window"
+        ),
+        pytest.param(
+            date(2020, 12, 31), BJORNAFJORDEN, HELSE_FONNA, "trial.2020", id="trial-on-its-last-day"
+        ),
+        pytest.param(
+            date(2021, 1, 1), BJORNAFJORDEN, HELSE_BERGEN, "national.2019", id="trial-not-after-its-window"
+        ),
     ],
 )
 def test_the_most_specific_rule_in_force_on_the_day_wins(
@@ -160,7 +191,10 @@ def test_no_rule_is_found_before_any_is_in_force() -> None:
 def test_a_rule_for_one_parameter_does_not_answer_for_another() -> None:
     book = book_from_toml(SCOPED_RULES)
 
-    assert book.find(Parameter.DISCHARGE_READY_GRACE_HOURS, date(2020, 8, 1), BJORNAFJORDEN, HELSE_BERGEN) is None
+    assert (
+        book.find(Parameter.DISCHARGE_READY_GRACE_HOURS, date(2020, 8, 1), BJORNAFJORDEN, HELSE_BERGEN)
+        is None
+    )
 
 
 def test_for_pair_lists_the_winning_rule_of_each_parameter() -> None:
@@ -200,7 +234,9 @@ TRIAL_B = f'scope = "trial"\nmunicipalities = ["{LILLESAND}", "{BERGEN}"]\n'
 TRIAL_C = f'scope = "trial"\nmunicipalities = ["{BERGEN}"]\n'
 AGREEMENT_BERGEN = f'scope = "agreement"\nmunicipality = "{BJORNAFJORDEN}"\nhealth_trust = "{HELSE_BERGEN}"\n'
 AGREEMENT_FONNA = f'scope = "agreement"\nmunicipality = "{BJORNAFJORDEN}"\nhealth_trust = "{HELSE_FONNA}"\n'
-AGREEMENT_OTHER_MUNICIPALITY = f'scope = "agreement"\nmunicipality = "{BERGEN}"\nhealth_trust = "{HELSE_BERGEN}"\n'
+AGREEMENT_OTHER_MUNICIPALITY = (
+    f'scope = "agreement"\nmunicipality = "{BERGEN}"\nhealth_trust = "{HELSE_BERGEN}"\n'
+)
 
 
 @pytest.mark.parametrize(
@@ -264,7 +300,8 @@ def test_two_overlapping_rules_of_the_same_scope_are_refused_naming_both(documen
             id="trials-adjacent",
         ),
         pytest.param(
-            rule_toml("first", "2020-01-01", None, TRIAL_A) + rule_toml("second", "2020-01-01", None, TRIAL_C),
+            rule_toml("first", "2020-01-01", None, TRIAL_A)
+            + rule_toml("second", "2020-01-01", None, TRIAL_C),
             id="trials-with-no-municipality-in-common",
         ),
         pytest.param(
@@ -295,9 +332,7 @@ def test_rules_that_do_not_compete_for_a_day_are_accepted(document: str) -> None
 
 
 def test_adjacent_rules_hand_over_on_the_boundary_day() -> None:
-    book = book_from_toml(
-        rule_toml("old", "2020-01-01", "2021-01-01") + rule_toml("new", "2021-01-01", None)
-    )
+    book = book_from_toml(rule_toml("old", "2020-01-01", "2021-01-01") + rule_toml("new", "2021-01-01", None))
 
     old = book.find(RATE, date(2020, 12, 31), OSLO, HELSE_BERGEN)
     new = book.find(RATE, date(2021, 1, 1), OSLO, HELSE_BERGEN)
@@ -306,9 +341,7 @@ def test_adjacent_rules_hand_over_on_the_boundary_day() -> None:
 
 def test_two_rules_with_the_same_id_are_refused() -> None:
     with pytest.raises(TariffError, match="share the id 'twin'"):
-        book_from_toml(
-            rule_toml("twin", "2020-01-01", "2021-01-01") + rule_toml("twin", "2021-01-01", None)
-        )
+        book_from_toml(rule_toml("twin", "2020-01-01", "2021-01-01") + rule_toml("twin", "2021-01-01", None))
 
 
 # ---------------------------------------------------------------- malformed rules
@@ -358,22 +391,34 @@ def test_the_template_for_malformed_rules_is_itself_valid() -> None:
             "one municipality and one health_trust",
             id="agreement-with-two-municipalities",
         ),
-        pytest.param(malformed(scope='"trial"'), "a trial names its municipalities", id="trial-without-municipalities"),
         pytest.param(
-            malformed(municipality=f'"{BERGEN}"'), "a national rule names no parties", id="national-naming-a-party"
+            malformed(scope='"trial"'), "a trial names its municipalities", id="trial-without-municipalities"
         ),
         pytest.param(
-            malformed(valid_until="2019-12-31"), "valid_until must be after valid_from", id="until-before-from"
+            malformed(municipality=f'"{BERGEN}"'),
+            "a national rule names no parties",
+            id="national-naming-a-party",
         ),
         pytest.param(
-            malformed(valid_until="2020-01-01"), "valid_until must be after valid_from", id="until-equal-to-from"
+            malformed(valid_until="2019-12-31"),
+            "valid_until must be after valid_from",
+            id="until-before-from",
+        ),
+        pytest.param(
+            malformed(valid_until="2020-01-01"),
+            "valid_until must be after valid_from",
+            id="until-equal-to-from",
         ),
         pytest.param(malformed(value='"-1"'), "must not be negative", id="negative-value"),
         pytest.param(malformed(value="-4000"), "must not be negative", id="negative-number"),
         pytest.param(malformed(valid_from='"2020-01-01"'), "must be dates", id="valid-from-a-string"),
         pytest.param(malformed(valid_until='"2021-01-01"'), "must be dates", id="valid-until-a-string"),
-        pytest.param(malformed(valid_from="2020-01-01T00:00:00"), "must be dates", id="valid-from-a-date-time"),
-        pytest.param(malformed(valid_until="2021-01-01T00:00:00"), "must be dates", id="valid-until-a-date-time"),
+        pytest.param(
+            malformed(valid_from="2020-01-01T00:00:00"), "must be dates", id="valid-from-a-date-time"
+        ),
+        pytest.param(
+            malformed(valid_until="2021-01-01T00:00:00"), "must be dates", id="valid-until-a-date-time"
+        ),
         pytest.param(malformed(value='"five thousand"'), "must be a number", id="value-not-a-number"),
         pytest.param(malformed(value='"NaN"'), "must be a number", id="value-nan"),
         pytest.param(malformed(value="inf"), "must be a number", id="value-infinite"),

@@ -1,0 +1,67 @@
+"""Small Kafka helpers for the CLI and the demo: publish events and commands, read statements."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.v1 import topics
+from contracts.v1.outbound import ClosePeriod, SettlementStatement
+
+
+async def publish_events(
+    bootstrap: str, events: Iterable[tuple[str, bytes, bytes]], progress: Callable[[int], None] | None = None
+) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, client_id="simulated-hospital")
+    await producer.start()
+    count = 0
+    try:
+        futures = []
+        for topic, key, value in events:
+            futures.append(await producer.send(topic, value, key=key))
+            count += 1
+            if progress and count % 50 == 0:
+                progress(50)
+        for future in futures:
+            await future
+        if progress:
+            progress(count % 50)
+    finally:
+        await producer.stop()
+    return count
+
+
+async def send_close(bootstrap: str, period: str) -> ClosePeriod:
+    command = ClosePeriod(type="close_period", period=period, command_id=uuid.uuid4())
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="settlement-cli")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.COMMANDS, command.model_dump_json().encode(), key=period.encode())
+    finally:
+        await producer.stop()
+    return command
+
+
+async def read_statements(bootstrap: str, *, period: str | None = None) -> list[SettlementStatement]:
+    """Every statement on the topic so far (no consumer group: reads, commits nothing)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="settlement-cli")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topics.SETTLEMENTS, p) for p in consumer.partitions_for_topic(topics.SETTLEMENTS) or {0}]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[SettlementStatement] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    statement = SettlementStatement.model_validate(json.loads(record.value))
+                    if period is None or statement.period == period:
+                        found.append(statement)
+        return found
+    finally:
+        await consumer.stop()

@@ -1,0 +1,169 @@
+"""`settlement`: run, demonstrate and operate the settlement service."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from services.domain.calendar import Month
+
+app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
+console = Console()
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", envvar="SETTLEMENT_DATA_DIR", help="State of the embedded broker and database.")
+]
+DEFAULT_DATA_DIR = Path(".settlement")
+
+
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@app.command()
+def demo(
+    period: Annotated[str, typer.Option(help="The month to simulate and close (YYYY-MM).")] = "2025-10",
+) -> None:
+    """Simulate a hospital month, run it through the services, print both parties' statements."""
+    from services.cli.demo import DemoFailed, run_demo
+
+    try:
+        run_demo(_month(period), console)
+    except DemoFailed as exc:
+        console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def up(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Start broker, database (embedded unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set),
+    topics, migrations and the services; run until Ctrl-C."""
+    from services.runtime.environment import Environment, prepare
+    from services.runtime.processes import ServiceGroup
+
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    with Environment(data_dir) as endpoints:
+        prepare(endpoints)
+        with ServiceGroup(endpoints.as_env(), data_dir / "logs") as group:
+            signal.signal(signal.SIGINT, _stop)
+            signal.signal(signal.SIGTERM, _stop)
+            console.print(
+                f"up: broker {endpoints.bootstrap_servers}, database {'embedded' if endpoints.embedded else 'external'}, "
+                f"services {', '.join(group.processes)} (logs in {data_dir / 'logs'}). Ctrl-C stops."
+            )
+            while not stop:
+                if dead := group.dead():
+                    console.print(f"[red]{dead[0].name} exited ({dead[0].returncode()}); see {dead[0].log_path}[/red]")
+                    break
+                time.sleep(0.5)
+            console.print("stopping services, then broker and database")
+
+
+@app.command()
+def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Close a month: publish `close_period` on the command topic."""
+    from services.cli.kafka_tools import send_close
+    from services.runtime.environment import find_endpoints
+
+    month = _month(period)
+    endpoints = _endpoints(find_endpoints, data_dir)
+    command = asyncio.run(send_close(endpoints.bootstrap_servers, str(month)))
+    console.print(f"close_period {month} sent (command {command.command_id})")
+
+
+@app.command()
+def statements(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Print the statements of a month as published on samhandling.settlements.v1."""
+    from services.cli.kafka_tools import read_statements
+    from services.cli.render import print_statements
+    from services.runtime.environment import find_endpoints
+
+    endpoints = _endpoints(find_endpoints, data_dir)
+    found = asyncio.run(read_statements(endpoints.bootstrap_servers, period=str(_month(period))))
+    if not found:
+        console.print(f"no statements for {period} on the topic")
+    print_statements(console, found)
+
+
+@app.command()
+def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Events that arrived after their month was closed and would change it (kept, pending)."""
+    import asyncpg
+    from rich.table import Table
+
+    from services.runtime.environment import find_endpoints
+
+    endpoints = _endpoints(find_endpoints, data_dir)
+
+    async def fetch() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(endpoints.database_url)
+        try:
+            return await conn.fetch("SELECT * FROM late_changes ORDER BY id")
+        finally:
+            await conn.close()
+
+    table = Table(title="late changes to closed months (pending)")
+    for header in ("month", "subject", "municipality", "trust", "settled", "now", "caused by"):
+        table.add_column(header)
+    for r in asyncio.run(fetch()):
+        table.add_row(
+            str(r["service_month"])[:7], r["subject_key"], r["municipality"], r["health_trust"],
+            f"{r['settled_quantity']} / {r['settled_amount_ore']}", f"{r['new_quantity']} / {r['new_amount_ore']}",
+            f"{r['caused_by_source']} {r['caused_by_event_id']}",
+        )
+    console.print(table)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations to DATABASE_URL."""
+    import os
+
+    from services.adapters.migrations import upgrade
+
+    upgrade(os.environ["DATABASE_URL"])
+    console.print("database at the newest revision")
+
+
+@app.command("create-topics")
+def create_topics() -> None:
+    """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS."""
+    import os
+
+    from services.runtime.topics import ensure_topics
+
+    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
+    console.print("topics exist")
+
+
+@app.command()
+def run(service: Annotated[str, typer.Argument(help="intake or settlement")]) -> None:
+    """Run one service in this process (for containers)."""
+    from services.runtime.processes import SERVICES
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"one of {', '.join(SERVICES)}")
+    import importlib
+
+    importlib.import_module(SERVICES[service]).main()
+
+
+def _endpoints(find: object, data_dir: Path) -> object:
+    try:
+        return find(data_dir)  # type: ignore[operator]
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
