@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from services.domain.calendar import Month, oslo_day
@@ -101,7 +101,9 @@ def paid_intervals(
             ready_day, notified_day = fact.day, None
         elif fact.milestone is Milestone.MUNICIPALITY_NOTIFIED:
             if ready_day is not None and notified_day is None:
-                notified_day = oslo_day(fact.occurred_at + grace)
+                # In UTC: adding hours to a Europe/Oslo wall-clock time would be 23 or 25
+                # real hours across a daylight-saving change.
+                notified_day = oslo_day(fact.occurred_at.astimezone(UTC) + grace)
         elif fact.milestone in _ENDS:
             if ready_day is not None and notified_day is not None:
                 start = max(ready_day, notified_day, admission_day)

@@ -540,6 +540,21 @@ WORKED_EXAMPLES = [
         False,
         id="staying-municipality-changing-mid-stay-changes-the-payer",
     ),
+    pytest.param(
+        "R1 R3; only an end starts a new cycle: a repeated declaration keeps the notice",
+        [
+            f(ADMITTED, "2021-03-01T08:00", BGO),
+            f(READY, "2021-03-02T10:00", BGO),
+            f(NOTIFIED, "2021-03-02T11:00", BGO),
+            f(READY, "2021-03-03T09:00", BGO),
+            f(CAN_RECEIVE, "2021-03-06T10:00", BGO),
+        ],
+        "2021-03-31",
+        # 2..5 Mar: 4 x 5,167 NOK = 20,668 NOK
+        [("2021-03", BERGEN, "2021-03-02", "2021-03-05", 4, 2_066_800, rate_id(2021))],
+        False,
+        id="a-repeated-declaration-without-an-end-does-not-restart-the-cycle",
+    ),
 ]
 
 
@@ -697,6 +712,19 @@ def grace_episode(parties: tuple[str, str, str]) -> list[Fact]:
             [("2022-02", BJORNAFJORDEN, "2022-02-07", "2022-02-10", 4, 2_122_400, rate_id(2022))],
             id="the-same-municipality-with-another-trust-has-no-grace",
         ),
+        pytest.param(
+            (BERGEN, BJORNAFJORDEN, SOMATIC),
+            HELSE_BERGEN,
+            # since 2019 the staying municipality pays, so its agreement applies
+            [("2022-02", BJORNAFJORDEN, "2022-02-08", "2022-02-10", 3, 1_591_800, rate_id(2022))],
+            id="the-agreement-of-the-staying-municipality-applies",
+        ),
+        pytest.param(
+            (BJORNAFJORDEN, BERGEN, SOMATIC),
+            HELSE_BERGEN,
+            [("2022-02", BERGEN, "2022-02-07", "2022-02-10", 4, 2_122_400, rate_id(2022))],
+            id="the-agreement-of-the-registered-municipality-does-not-apply-since-2019",
+        ),
     ],
 )
 def test_a_grace_period_agreement_delays_payment_for_that_pair_only(
@@ -732,4 +760,31 @@ def test_a_grace_period_is_not_applied_before_the_agreement_is_in_force() -> Non
 
     assert [compact(item) for item in items] == [
         ("2022-02", BJORNAFJORDEN, "2022-02-07", "2022-02-10", 4, 2_122_400, rate_id(2022))
+    ]
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        pytest.param("2022-03-26T23:30", id="written-in-oslo-time"),
+        pytest.param("2022-03-26T22:30:00Z", id="written-in-utc"),
+        pytest.param("2022-03-26T23:30:00+01:00", id="written-with-an-offset"),
+    ],
+)
+def test_a_grace_period_of_24_hours_is_24_real_hours_across_the_spring_clock_change(notice: str) -> None:
+    # Clocks go forward on 27 Mar 2022. 23:30 on 26 Mar + 24 h = 00:30 on 28 Mar, Oslo time.
+    items = rate(
+        [
+            f(ADMITTED, "2022-03-20T08:00", BJF),
+            f(READY, notice, BJF),
+            f(NOTIFIED, notice, BJF),
+            f(CAN_RECEIVE, "2022-03-31T10:00", BJF),
+        ],
+        "2022-03-31",
+        tariffs=book_with_grace(),
+    )
+
+    # 28..30 Mar: 3 x 5,306 NOK
+    assert [compact(item) for item in items] == [
+        ("2022-03", BJORNAFJORDEN, "2022-03-28", "2022-03-30", 3, 1_591_800, rate_id(2022))
     ]

@@ -1,0 +1,215 @@
+"""The pipeline against the real broker and database, the services as processes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from contracts.v1 import topics
+from contracts.v1.identifiers import redact_patient_ids
+from services.adapters.tariff_files import load_tariffs
+from services.domain.calendar import Month
+from services.domain.discharge_ready import EpisodeFact, Milestone, rate_episode
+from services.runtime.environment import Endpoints
+from services.simulator.hospital import Hospital, Published
+from services.tariffs import DEFAULT_TARIFF_DIR
+from tests.integration.conftest import db_value, produce, read_topic, wait_until
+
+pytestmark = pytest.mark.integration
+SENT_PATIENT_IDS: set[str] = set()
+
+
+def _encode(events: list[Published]) -> list[tuple[str, bytes | None, bytes]]:
+    SENT_PATIENT_IDS.update(e.value["patient_id"] for e in events)
+    return [(e.topic, e.key.encode(), json.dumps(e.value).encode()) for e in events]
+
+
+def _oracle(events: list[Published], period: Month) -> dict[tuple[str, str], tuple[int, int]]:
+    """(municipality, trust) -> (bed-days, øre), from the pure rules alone."""
+    tariffs = load_tariffs(DEFAULT_TARIFF_DIR)
+    episodes: dict[tuple[str, str], list[EpisodeFact]] = defaultdict(list)
+    for e in events:
+        if e.topic == topics.DISCHARGE_READY:
+            v = e.value
+            episodes[(v["health_trust"], v["episode_id"])].append(
+                EpisodeFact(Milestone(v["type"]), datetime.fromisoformat(v["occurred_at"]), v["event_id"],
+                            v["registered_municipality"], v["staying_municipality"], v["care_area"])
+            )
+    totals: dict[tuple[str, str], tuple[int, int]] = {}
+    for (trust, episode_id), facts in episodes.items():
+        for item in rate_episode(episode_id, trust, facts, tariffs, period.last_day):
+            if item.service_month == period:
+                days, ore = totals.get((item.municipality, trust), (0, 0))
+                totals[(item.municipality, trust)] = (days + item.quantity, ore + (item.amount_ore or 0))
+    return totals
+
+
+def _close(endpoints: Endpoints, period: Month) -> None:
+    command = {"type": "close_period", "period": str(period), "command_id": str(uuid.uuid4())}
+    produce(endpoints, [(topics.COMMANDS, str(period).encode(), json.dumps(command).encode())])
+
+
+def _statements(endpoints: Endpoints, period: Month) -> list[tuple[bytes | None, dict]]:
+    return [(k, v) for k, v in read_topic(endpoints, topics.SETTLEMENTS) if v["period"] == str(period)]
+
+
+def _accepted(endpoints: Endpoints, prefix: str) -> int:
+    return int(db_value(endpoints, "SELECT count(*) FROM inbound_events WHERE source LIKE $1", prefix + ".%"))  # type: ignore[arg-type]
+
+
+def _assert_statements_match(statements: list[tuple[bytes | None, dict]], expected: dict) -> None:
+    by_pair: dict[tuple[str, str], list[tuple[bytes | None, dict]]] = defaultdict(list)
+    for key, s in statements:
+        parties = {s["recipient"]["role"]: s["recipient"]["id"], s["counterparty"]["role"]: s["counterparty"]["id"]}
+        by_pair[(parties["municipality"], parties["health_trust"])].append((key, s))
+    assert set(by_pair) == set(expected)
+    for pair, copies in by_pair.items():
+        assert sorted(k for k, _ in copies) == sorted(
+            [f"municipality:{pair[0]}".encode(), f"health_trust:{pair[1]}".encode()]
+        ), "one copy to each party, keyed by recipient"
+        (_, a), (_, b) = copies
+        for field in ("statement_id", "lines", "items", "totals"):
+            assert a[field] == b[field], f"both parties' copies agree on {field}"
+        days, ore = expected[pair]
+        assert a["totals"]["municipality_pays_ore"] == ore
+        assert sum(line["quantity"] for line in a["lines"]) == days
+        assert sum(line["amount_ore"] or 0 for line in a["lines"]) == ore
+        assert a["totals"]["net_payer"] == ("municipality" if ore else "none")
+
+
+def test_a_month_of_events_becomes_one_statement_per_pair_for_both_parties_to_the_ore(stack) -> None:
+    endpoints, _group, _state = stack
+    period = Month(2025, 3)
+    events = Hospital(period, seed=3, source_prefix="itest-month").month()
+    produce(endpoints, _encode(events))
+    wait_until(lambda: _accepted(endpoints, "itest-month") == len(events), what="all events recorded")
+    _close(endpoints, period)
+    expected = _oracle(events, period)
+    wait_until(lambda: len(_statements(endpoints, period)) == 2 * len(expected), what="statements published")
+    _assert_statements_match(_statements(endpoints, period), expected)
+
+
+def test_the_same_events_published_twice_give_the_same_statements_and_a_second_close_adds_nothing(stack) -> None:
+    endpoints, _group, _state = stack
+    period = Month(2025, 4)
+    events = Hospital(period, seed=4, source_prefix="itest-twice").month()
+    produce(endpoints, _encode(events))
+    produce(endpoints, _encode(events))
+    wait_until(lambda: _accepted(endpoints, "itest-twice") == len(events), what="first delivery recorded")
+    wait_until(
+        lambda: db_value(endpoints, "SELECT count(*) FROM rejections WHERE payload LIKE '%itest-twice%'") == 0
+        and _accepted(endpoints, "itest-twice") == len(events),
+        what="redelivery absorbed",
+    )
+    _close(endpoints, period)
+    expected = _oracle(events, period)
+    wait_until(lambda: len(_statements(endpoints, period)) == 2 * len(expected), what="statements published")
+    _close(endpoints, period)
+    wait_until(
+        lambda: db_value(endpoints, "SELECT count(*) FROM processed_commands") >= 3, what="second close handled"  # type: ignore[operator]
+    )
+    wait_until(lambda: db_value(endpoints, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0, what="outbox drained")
+    statements = _statements(endpoints, period)
+    assert len(statements) == 2 * len(expected), "closing the same month again publishes nothing new"
+    _assert_statements_match(statements, expected)
+
+
+def _valid(event_type: str = "declared_ready", **changes: object) -> dict:
+    base = {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "source": "itest-bad.dips",
+        "occurred_at": "2025-05-06T10:00:00+02:00",
+        "health_trust": "983974724",
+        "patient_id": "31129956715",
+        "care_area": "somatic",
+        "episode_id": "EP-BAD-1",
+        "registered_municipality": "4601",
+        "staying_municipality": "4601",
+    }
+    return base | changes
+
+
+def _without(field: str) -> dict:
+    value = _valid()
+    del value[field]
+    return value
+
+
+BAD_INPUT: dict[str, tuple[str, bytes]] = {
+    "not_json": ("not_json", b'{"type": "declared_ready",'),
+    "not_utf8": ("not_utf8", b'{"type": "\xff\xfe"}'),
+    "not_an_object": ("not_an_object", b"[1, 2, 3]"),
+    "unknown_type": ("unknown_type", json.dumps(_valid("teleported")).encode()),
+    "missing_field": ("schema_violation", json.dumps(_without("episode_id")).encode()),
+    "mistyped_field": ("schema_violation", json.dumps(_valid(care_area=5)).encode()),
+    "patient_id_check_digits": ("invalid_patient_id", json.dumps(_valid(patient_id="31129956716")).encode()),
+    "organisation_number_mod11": ("invalid_organisation_number", json.dumps(_valid(health_trust="983974725")).encode()),
+    "malformed_municipality": ("invalid_municipality_number", json.dumps(_valid(staying_municipality="46O1")).encode()),
+    "timestamp_without_offset": ("timestamp_without_offset", json.dumps(_valid(occurred_at="2025-05-06T10:00:00")).encode()),
+    "too_far_in_future": (
+        "occurred_in_future",
+        json.dumps(_valid(occurred_at=(datetime.now(UTC) + timedelta(days=3)).isoformat())).encode(),
+    ),
+    "before_2012": ("occurred_before_2012", json.dumps(_valid(occurred_at="2011-12-30T10:00:00+01:00")).encode()),
+    "over_1_mb": ("message_too_large", json.dumps(_valid(padding="x" * 1_100_000)).encode()),
+}
+
+
+def test_every_bad_input_lands_on_the_rejection_topic_with_its_own_reason_and_intake_goes_on(stack) -> None:
+    endpoints, group, _state = stack
+    messages = [(topics.DISCHARGE_READY, f"bad-{case}".encode(), raw) for case, (_r, raw) in BAD_INPUT.items()]
+    first = _valid(episode_id="EP-CONFLICT", event_id=str(uuid.uuid4()))
+    conflicting = first | {"care_area": "mental_health"}
+    after = _valid(episode_id="EP-AFTER-BAD")
+    messages += [
+        (topics.DISCHARGE_READY, b"bad-conflict-first", json.dumps(first).encode()),
+        (topics.DISCHARGE_READY, b"bad-duplicate_conflict", json.dumps(conflicting).encode()),
+        (topics.DISCHARGE_READY, b"bad-after", json.dumps(after).encode()),
+    ]
+    SENT_PATIENT_IDS.add("31129956715")
+    produce(endpoints, messages)
+    expected = {f"bad-{case}": reason for case, (reason, _raw) in BAD_INPUT.items()} | {
+        "bad-duplicate_conflict": "duplicate_conflict"
+    }
+
+    def rejections() -> dict[str, dict]:
+        return {v["key"]: v for _k, v in read_topic(endpoints, topics.REJECTED) if (v["key"] or "").startswith("bad-")}
+
+    wait_until(lambda: len(rejections()) == len(expected), what="every bad message rejected")
+    found = rejections()
+    assert {key: r["reason"] for key, r in found.items()} == expected
+    for r in found.values():
+        assert r["topic"] == topics.DISCHARGE_READY and r["message"]
+        assert "31129956715" not in json.dumps(r)
+    wait_until(
+        lambda: db_value(endpoints, "SELECT count(*) FROM inbound_events WHERE payload->>'episode_id' = 'EP-AFTER-BAD'") == 1,
+        what="the event after the bad ones",
+    )
+    assert db_value(
+        endpoints, "SELECT payload->>'care_area' FROM inbound_events WHERE event_id = $1", uuid.UUID(first["event_id"])
+    ) == "somatic", "the first of two conflicting events wins"
+    assert not group.dead(), "no service died on bad input"
+
+
+def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
+    endpoints, group, state = stack
+    assert SENT_PATIENT_IDS, "the tests before this one sent patient identifiers"
+    wait_until(lambda: db_value(endpoints, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0, what="outbox drained")
+    tables = ["inbound_events", "ledger_items", "statements", "rejections", "late_changes", "outbox"]
+    dump = " ".join(
+        str(db_value(endpoints, f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")) for table in tables
+    )
+    dump += str(db_value(endpoints, "SELECT coalesce(string_agg(convert_from(payload, 'UTF8'), ' '), '') FROM outbox"))
+    published = json.dumps([v for t in (topics.SETTLEMENTS, topics.REJECTED) for _k, v in read_topic(endpoints, t)])
+    logs = " ".join(p.read_text(errors="replace") for p in Path(state / "logs").glob("*.log"))
+    assert "patient_pseudonym" in dump, "the scan looks at real stored events"
+    for where, text in (("database", dump), ("published messages", published), ("logs", logs)):
+        leaked = [pid for pid in SENT_PATIENT_IDS if pid in text]
+        assert not leaked, f"{len(leaked)} raw patient identifier(s) found in the {where}"
+    assert redact_patient_ids("x 31129956715 y") == "x [redacted] y"
