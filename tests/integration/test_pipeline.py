@@ -129,6 +129,45 @@ def test_the_same_events_published_twice_give_the_same_statements_and_a_second_c
     _assert_statements_match(statements, expected)
 
 
+def test_an_event_for_a_closed_month_is_kept_as_pending_and_the_closed_statement_is_not_republished(stack) -> None:
+    endpoints, _group, _state = stack
+    period = Month(2025, 3)  # closed by the first test
+    wait_until(
+        lambda: db_value(endpoints, "SELECT count(*) FROM closed_periods WHERE period = $1", period.first_day) == 1,
+        what="March closed",
+    )
+    before = _statements(endpoints, period)
+    late = [
+        Published(e.topic, "EP-LATE-1", e.value | {"episode_id": "EP-LATE-1"})
+        for e in Hospital(period, seed=30, source_prefix="itest-late").episode("983974724", "4601")
+    ]
+    produce(endpoints, _encode(late))
+    wait_until(lambda: _accepted(endpoints, "itest-late") == len(late), what="late events recorded")
+    episode = late[0].value["episode_id"]
+    # (April, closed by another test, is changed too: the stay is still open.)
+    pending = db_value(
+        endpoints,
+        "SELECT count(*) FROM late_changes WHERE subject_key LIKE $1 AND service_month = $2",
+        f"%:{episode}",
+        period.first_day,
+    )
+    expected_days = sum(q for q, _ in _oracle(late, period).values())
+    # One row per intake batch that changed the month; the latest says where it stands now.
+    assert (pending >= 1) == (expected_days > 0), "a late change that alters March is kept as pending"
+    if expected_days:
+        assert db_value(
+            endpoints,
+            "SELECT new_quantity FROM late_changes WHERE subject_key LIKE $1 AND service_month = $2 "
+            "ORDER BY id DESC LIMIT 1",
+            f"%:{episode}",
+            period.first_day,
+        ) == expected_days
+    assert db_value(
+        endpoints, "SELECT count(*) FROM ledger_items WHERE subject_id = $1 AND service_month = $2", episode, period.first_day
+    ) == 0, "nothing is added to the closed month"
+    assert _statements(endpoints, period) == before, "the closed month's statements are unchanged"
+
+
 def _valid(event_type: str = "declared_ready", **changes: object) -> dict:
     base = {
         "event_id": str(uuid.uuid4()),
