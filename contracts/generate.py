@@ -47,13 +47,17 @@ def documents() -> dict[Path, str]:
     spec = {}
     for broker_factory in (intake_broker, settlement_broker):
         broker, _ = broker_factory(servers)
-        doc = AsyncAPI(
-            broker,
-            title="Samhandling settlement",
-            version="1.0.0",
-            description="Hospital events in, monthly settlement statements out (contract v1).",
-            schema_version="3.0.0",
-        ).to_specification().to_jsonable()
+        doc = (
+            AsyncAPI(
+                broker,
+                title="Samhandling settlement",
+                version="1.0.0",
+                description="Hospital events in, monthly settlement statements out (contract v1).",
+                schema_version="3.0.0",
+            )
+            .to_specification()
+            .to_jsonable()
+        )
         if not spec:
             spec = doc
         else:

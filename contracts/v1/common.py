@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from contracts.v1.identifiers import (
@@ -109,6 +109,8 @@ SubjectId = Annotated[
         examples=["EP-2025-000123"],
     ),
 ]
+
+
 def _require_text(value: object) -> object:
     # RFC 3339 text only: pydantic would otherwise read a bare number as epoch seconds.
     if not isinstance(value, str | datetime):

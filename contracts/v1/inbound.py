@@ -39,7 +39,9 @@ class InboundEvent(Contract):
     occurred_at: OccurredAt
     health_trust: OrganisationNumber
     patient_id: PatientId
-    care_area: CareArea = Field(description="Somatic care, mental health care or substance-abuse treatment (TSB).")
+    care_area: CareArea = Field(
+        description="Somatic care, mental health care or substance-abuse treatment (TSB)."
+    )
 
 
 # -- samhandling.discharge-ready.v1 -------------------------------------------------------
@@ -129,9 +131,7 @@ class EmergencyBedDischarged(EmergencyBedEvent):
     type: Literal["emergency_bed_discharged"]
 
 
-EmergencyBedMessage = Annotated[
-    EmergencyBedAdmitted | EmergencyBedDischarged, Field(discriminator="type")
-]
+EmergencyBedMessage = Annotated[EmergencyBedAdmitted | EmergencyBedDischarged, Field(discriminator="type")]
 
 # -- samhandling.activity.v1 --------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class ActivityFacts(ActivityEvent):
     drg_points: Decimal = Field(
         ge=0,
         le=1000,
-        description="DRG weight as a decimal string, e.g. \"0.873\".",
+        description='DRG weight as a decimal string, e.g. "0.873".',
         examples=["0.873"],
         json_schema_extra={"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
     )

@@ -125,15 +125,38 @@ async def replace_unsettled_items(
     await conn.copy_records_to_table(
         "ledger_items",
         columns=[
-            "subject_key", "service_month", "part", "category", "subject_id", "health_trust",
-            "municipality", "payer_role", "first_day", "last_day", "quantity", "unit_price_ore",
-            "amount_ore", "rule_id", "open_ended",
+            "subject_key",
+            "service_month",
+            "part",
+            "category",
+            "subject_id",
+            "health_trust",
+            "municipality",
+            "payer_role",
+            "first_day",
+            "last_day",
+            "quantity",
+            "unit_price_ore",
+            "amount_ore",
+            "rule_id",
+            "open_ended",
         ],
         records=[
             (
-                key, item.service_month.first_day, part, item.category.value, item.subject_id,
-                item.health_trust, item.municipality, item.payer_role.value, item.first_day,
-                item.last_day, item.quantity, item.unit_price_ore, item.amount_ore, item.rule_id,
+                key,
+                item.service_month.first_day,
+                part,
+                item.category.value,
+                item.subject_id,
+                item.health_trust,
+                item.municipality,
+                item.payer_role.value,
+                item.first_day,
+                item.last_day,
+                item.quantity,
+                item.unit_price_ore,
+                item.amount_ore,
+                item.rule_id,
                 item.open_ended,
             )
             for key, part, item in items
@@ -165,9 +188,16 @@ async def insert_late_changes(conn: asyncpg.Connection, changes: Sequence[LateCh
         """,
         [
             (
-                c.subject_key, c.service_month.first_day, c.municipality, c.health_trust,
-                c.settled.quantity if c.settled else 0, c.settled.amount_ore if c.settled else 0,
-                c.new_quantity, c.new_amount_ore, c.caused_by[0], c.caused_by[1],
+                c.subject_key,
+                c.service_month.first_day,
+                c.municipality,
+                c.health_trust,
+                c.settled.quantity if c.settled else 0,
+                c.settled.amount_ore if c.settled else 0,
+                c.new_quantity,
+                c.new_amount_ore,
+                c.caused_by[0],
+                c.caused_by[1],
             )
             for c in changes
         ],
@@ -204,4 +234,3 @@ def item_from_row(row: asyncpg.Record) -> LedgerItem:
         rule_id=row["rule_id"],
         open_ended=row["open_ended"],
     )
-

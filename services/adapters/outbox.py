@@ -9,6 +9,7 @@ key leave in the order they were written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -71,7 +72,5 @@ class OutboxRelay:
                 log.exception("outbox relay: publish failed; retrying")
                 published, delay = 0, min(5.0, delay * 2)
             if not published:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass

@@ -62,10 +62,6 @@ async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: 
     new = {row["rejection_id"] for row in rows}
     await outbox.enqueue(
         conn,
-        [
-            (topics.REJECTED, m.key, m.model_dump_json().encode())
-            for m in messages
-            if m.rejection_id in new
-        ],
+        [(topics.REJECTED, m.key, m.model_dump_json().encode()) for m in messages if m.rejection_id in new],
     )
     return len(new)

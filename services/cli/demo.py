@@ -24,10 +24,15 @@ class DemoFailed(RuntimeError):
 
 
 async def _wait_for(
-    what: str, check: object, target: int, progress: Progress, group: ServiceGroup, timeout: float = 120.0
+    what: str,
+    check: object,
+    target: int,
+    progress: Progress,
+    group: ServiceGroup,
+    limit_seconds: float = 120.0,
 ) -> None:
     task = progress.add_task(what, total=target)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_seconds
     while True:
         done = await check()  # type: ignore[operator]
         progress.update(task, completed=min(done, target))
@@ -60,10 +65,16 @@ async def _run(endpoints: Endpoints, period: Month, group: ServiceGroup, console
             await send_close(endpoints.bootstrap_servers, str(period))
 
             async def closed() -> int:
-                return int(await conn.fetchval("SELECT count(*) FROM closed_periods WHERE period = $1", period.first_day))
+                return int(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM closed_periods WHERE period = $1", period.first_day
+                    )
+                )
 
             await _wait_for(f"settlement closes {period}", closed, 1, progress, group)
-            pairs = int(await conn.fetchval("SELECT count(*) FROM statements WHERE period = $1", period.first_day))
+            pairs = int(
+                await conn.fetchval("SELECT count(*) FROM statements WHERE period = $1", period.first_day)
+            )
 
             async def published() -> int:
                 return len(await read_statements(endpoints.bootstrap_servers, period=str(period)))
@@ -83,7 +94,10 @@ async def _run(endpoints: Endpoints, period: Month, group: ServiceGroup, console
 def run_demo(period: Month, console: Console, data_dir: Path | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="settlement-demo-") as tmp:
         state = data_dir or Path(tmp)
-        with console.status("starting the broker (Tansu) and PostgreSQL"), Environment(state, fresh_database=True) as endpoints:
+        with (
+            console.status("starting the broker (Tansu) and PostgreSQL"),
+            Environment(state, fresh_database=True) as endpoints,
+        ):
             console.print(f"broker {endpoints.bootstrap_servers} · database ready · logs in {state}")
             prepare(endpoints)
             with ServiceGroup(endpoints.as_env(), state / "logs") as group:

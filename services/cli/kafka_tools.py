@@ -47,10 +47,15 @@ async def send_close(bootstrap: str, period: str) -> ClosePeriod:
 
 async def read_statements(bootstrap: str, *, period: str | None = None) -> list[SettlementStatement]:
     """Every statement on the topic so far (no consumer group: reads, commits nothing)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="settlement-cli")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="settlement-cli"
+    )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topics.SETTLEMENTS, p) for p in consumer.partitions_for_topic(topics.SETTLEMENTS) or {0}]
+        partitions = [
+            TopicPartition(topics.SETTLEMENTS, p)
+            for p in consumer.partitions_for_topic(topics.SETTLEMENTS) or {0}
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

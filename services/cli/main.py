@@ -16,7 +16,10 @@ from services.domain.calendar import Month
 app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
 console = Console()
 DataDir = Annotated[
-    Path, typer.Option("--data-dir", envvar="SETTLEMENT_DATA_DIR", help="State of the embedded broker and database.")
+    Path,
+    typer.Option(
+        "--data-dir", envvar="SETTLEMENT_DATA_DIR", help="State of the embedded broker and database."
+    ),
 ]
 DEFAULT_DATA_DIR = Path(".settlement")
 
@@ -66,7 +69,9 @@ def up(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
             )
             while not stop:
                 if dead := group.dead():
-                    console.print(f"[red]{dead[0].name} exited ({dead[0].returncode()}); see {dead[0].log_path}[/red]")
+                    console.print(
+                        f"[red]{dead[0].name} exited ({dead[0].returncode()}); see {dead[0].log_path}[/red]"
+                    )
                     break
                 time.sleep(0.5)
             console.print("stopping services, then broker and database")
@@ -120,8 +125,12 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
         table.add_column(header)
     for r in asyncio.run(fetch()):
         table.add_row(
-            str(r["service_month"])[:7], r["subject_key"], r["municipality"], r["health_trust"],
-            f"{r['settled_quantity']} / {r['settled_amount_ore']}", f"{r['new_quantity']} / {r['new_amount_ore']}",
+            str(r["service_month"])[:7],
+            r["subject_key"],
+            r["municipality"],
+            r["health_trust"],
+            f"{r['settled_quantity']} / {r['settled_amount_ore']}",
+            f"{r['new_quantity']} / {r['new_amount_ore']}",
             f"{r['caused_by_source']} {r['caused_by_event_id']}",
         )
     console.print(table)

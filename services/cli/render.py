@@ -16,8 +16,15 @@ def _nok(ore: int | None) -> str:
 
 def statement_panel(statement: SettlementStatement) -> Panel:
     lines = Table(show_edge=False, expand=True)
-    for header, justify in (("category", "left"), ("month", "left"), ("payer", "left"), ("qty", "right"),
-                            ("unit price", "right"), ("amount", "right"), ("rule / status", "left")):
+    for header, justify in (
+        ("category", "left"),
+        ("month", "left"),
+        ("payer", "left"),
+        ("qty", "right"),
+        ("unit price", "right"),
+        ("amount", "right"),
+        ("rule / status", "left"),
+    ):
         lines.add_column(header, justify=justify)  # type: ignore[arg-type]
     for line in statement.lines:
         lines.add_row(
@@ -33,7 +40,9 @@ def statement_panel(statement: SettlementStatement) -> Panel:
     for header in ("episode", "first day", "last day", "days", "amount"):
         items.add_column(header, justify="right" if header in {"days", "amount"} else "left")
     for item in statement.items:
-        items.add_row(item.episode_id, str(item.first_day), str(item.last_day), str(item.days), _nok(item.amount_ore))
+        items.add_row(
+            item.episode_id, str(item.first_day), str(item.last_day), str(item.days), _nok(item.amount_ore)
+        )
     t = statement.totals
     net = (
         f"net {format_nok(t.net_ore)} payable by the {t.net_payer.value.replace('_', ' ')}"
@@ -54,5 +63,7 @@ def statement_panel(statement: SettlementStatement) -> Panel:
 
 
 def print_statements(console: Console, statements: list[SettlementStatement]) -> None:
-    for statement in sorted(statements, key=lambda s: (s.statement_id.hex, s.recipient.role.value != "municipality")):
+    for statement in sorted(
+        statements, key=lambda s: (s.statement_id.hex, s.recipient.role.value != "municipality")
+    ):
         console.print(statement_panel(statement))

@@ -83,14 +83,10 @@ def ordered(facts: Iterable[EpisodeFact]) -> list[EpisodeFact]:
     return sorted(facts, key=lambda f: (f.occurred_at, _TIE_ORDER[f.milestone], f.event_id))
 
 
-def paid_intervals(
-    facts: Iterable[EpisodeFact], grace: timedelta = timedelta(0)
-) -> list[PaidInterval]:
+def paid_intervals(facts: Iterable[EpisodeFact], grace: timedelta = timedelta(0)) -> list[PaidInterval]:
     """R1-R3 and R8: the intervals in which the episode's bed-days are payable."""
     history = ordered(facts)
-    admission_day = next(
-        (f.day for f in history if f.milestone is Milestone.ADMISSION_NOTIFIED), None
-    )
+    admission_day = next((f.day for f in history if f.milestone is Milestone.ADMISSION_NOTIFIED), None)
     if admission_day is None:
         return []  # R1: no admission notice, no payment
     intervals: list[PaidInterval] = []

@@ -153,7 +153,9 @@ def _parse_rule(raw: Mapping[str, Any], index: int) -> TariffRule:
     if scope is Scope.TRIAL and not municipalities:
         raise TariffError(f"tariff rule {rule_id!r}: a trial names its municipalities")
     if scope is Scope.AGREEMENT and (len(municipalities) != 1 or not health_trust):
-        raise TariffError(f"tariff rule {rule_id!r}: an agreement names one municipality and one health_trust")
+        raise TariffError(
+            f"tariff rule {rule_id!r}: an agreement names one municipality and one health_trust"
+        )
     if scope is Scope.NATIONAL and (municipalities or health_trust):
         raise TariffError(f"tariff rule {rule_id!r}: a national rule names no parties")
     return TariffRule(

@@ -64,16 +64,16 @@ def create_broker(
             description=description,
         )
 
-    @subscriber(topics.DISCHARGE_READY, "discharge-ready", "Milestones of hospital episodes; priced as bed-days.")
+    @subscriber(
+        topics.DISCHARGE_READY, "discharge-ready", "Milestones of hospital episodes; priced as bed-days."
+    )
     async def discharge_ready(
         body: SkipValidation[list[DischargeReadyMessage]], message: KafkaMessage
     ) -> None:
         await handle(message)
 
     @subscriber(topics.EMERGENCY_BEDS, "emergency-beds", "Municipal emergency-bed stays.")
-    async def emergency_beds(
-        body: SkipValidation[list[EmergencyBedMessage]], message: KafkaMessage
-    ) -> None:
+    async def emergency_beds(body: SkipValidation[list[EmergencyBedMessage]], message: KafkaMessage) -> None:
         await handle(message)
 
     @subscriber(topics.ACTIVITY, "activity", "Hospital activity for co-financing.")

@@ -126,7 +126,9 @@ def validate(record: RawRecord, *, now: datetime, pseudonymise: Pseudonymiser) -
     event_type = document.get("type")
     allowed = TOPIC_TYPES.get(record.topic, frozenset())
     if not isinstance(event_type, str) or not any(event_type in t for t in TOPIC_TYPES.values()):
-        return reject(ReasonCode.UNKNOWN_TYPE, f"unknown type {_short(event_type)}; this topic takes {sorted(allowed)}")
+        return reject(
+            ReasonCode.UNKNOWN_TYPE, f"unknown type {_short(event_type)}; this topic takes {sorted(allowed)}"
+        )
     if event_type not in allowed:
         return reject(ReasonCode.WRONG_TOPIC, f"type {event_type!r} does not belong on {record.topic}")
     try:
@@ -134,13 +136,18 @@ def validate(record: RawRecord, *, now: datetime, pseudonymise: Pseudonymiser) -
     except ValidationError as exc:
         return _rejection_of(record, exc)
     if event.occurred_at < EARLIEST:
-        return reject(ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began")
+        return reject(
+            ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began"
+        )
     if event.occurred_at > now + MAX_FUTURE:
         return reject(ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
     family = FAMILY_OF_TOPIC[record.topic]
     subject_id: str = getattr(event, _SUBJECT_FIELD[family])
     if find_patient_ids(subject_id) or find_patient_ids(event.source):
-        return reject(ReasonCode.PATIENT_ID_IN_SUBJECT_ID, f"{_SUBJECT_FIELD[family]} or source contains a patient identifier")
+        return reject(
+            ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
+            f"{_SUBJECT_FIELD[family]} or source contains a patient identifier",
+        )
     payload = event.model_dump(mode="json", exclude={"patient_id"})
     payload["patient_pseudonym"] = pseudonymise(event.patient_id)
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

@@ -104,9 +104,7 @@ def _late_changes(
     for month in sorted(months):
         new_items = by_month.get(month, [])
         new_quantity = sum(i.quantity for i in new_items)
-        new_amount = (
-            sum(i.amount_ore or 0 for i in new_items) if all(i.rated for i in new_items) else None
-        )
+        new_amount = sum(i.amount_ore or 0 for i in new_items) if all(i.rated for i in new_items) else None
         before = settled.get((key, month))
         if before is not None and (before.quantity, before.amount_ore) == (new_quantity, new_amount):
             continue

