@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 
 from services.adapters.outbox import OutboxRelay
 from services.adapters.postgres import create_pool
-from services.adapters.tariff_files import load_tariffs
+from services.adapters.tariff_files import load_tariffs, tariff_dirs
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
 from services.settings import Settings
@@ -34,7 +34,7 @@ class Resources:
 
 
 async def open_resources(settings: Settings) -> Resources:
-    tariffs = load_tariffs(settings.tariff_dir)  # refuse to start on bad tariff data
+    tariffs = load_tariffs(*tariff_dirs(settings.tariff_dir))  # refuse to start on bad tariff data
     pool = await create_pool(settings.database_url)
     return Resources(settings=settings, pool=pool, tariffs=tariffs)
 

@@ -3,8 +3,6 @@ with a message instead of failing on the first event."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,7 +17,8 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr = Field(
         min_length=32, description="HMAC key for patient pseudonyms; at least 32 characters."
     )
-    tariff_dir: Path = DEFAULT_TARIFF_DIR
+    # One or more directories of tariff files, separated like PATH.
+    tariff_dir: str = str(DEFAULT_TARIFF_DIR)
     intake_group_prefix: str = "samhandling-intake"
     settlement_group: str = "samhandling-settlement"
     intake_max_batch: int = Field(default=2000, ge=1)

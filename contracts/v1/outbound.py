@@ -32,6 +32,7 @@ class Party(Contract):
 class LineStatus(StrEnum):
     PRICED = "priced"
     UNRATED = "unrated"
+    NOT_PAYABLE = "not_payable"
 
 
 class Category(StrEnum):
@@ -48,13 +49,19 @@ class StatementLine(Contract):
     service_month: str = Field(pattern=PERIOD_PATTERN, description="The month the service was given.")
     status: LineStatus = Field(
         description="`unrated`: no tariff was configured for these days, so they are held, shown and "
-        "not priced (never priced at 0); they are priced when the operator adds the rate."
+        "not priced (never priced at 0); they are priced when the operator adds the rate. "
+        "`not_payable`: a rule says nothing is owed (e.g. no agreed emergency-bed rate); `note` says why."
     )
     quantity: int = Field(ge=0, description="Bed-days, or activities.")
-    unit_price_ore: int | None = Field(description="Price per unit in øre; null when unrated.")
-    amount_ore: int | None = Field(description="quantity x unit price, in øre; null when unrated.")
-    rule: str | None = Field(description="The tariff rule that priced the line; null when unrated.")
-    note: str | None = Field(default=None, description="Why a line is held, in words.")
+    unit_price_ore: int | None = Field(
+        description="Price per unit in øre; null when not priced, or when each unit has its own price "
+        "(co-financed activities: see the items)."
+    )
+    amount_ore: int | None = Field(description="The line's amount in øre; null when not priced.")
+    rule: str | None = Field(
+        description="The tariff rule(s) that priced the line, `+`-joined when several parameters did."
+    )
+    note: str | None = Field(default=None, description="Why a line is held or not payable, in words.")
 
 
 class StatementItem(Contract):
@@ -69,6 +76,7 @@ class StatementItem(Contract):
     amount_ore: int | None = Field(description="Null when unrated.")
     status: LineStatus
     rule: str | None
+    note: str | None = Field(default=None, description="E.g. capped DRG points, or a municipality number mapped.")
 
 
 class NetPayer(StrEnum):
@@ -77,12 +85,21 @@ class NetPayer(StrEnum):
     NONE = "none"
 
 
+class CategoryTotal(Contract):
+    category: Category
+    municipality_pays_ore: int = Field(ge=0, description="What the municipality owes the trust in this category.")
+    health_trust_pays_ore: int = Field(ge=0, description="What the trust owes the municipality in this category.")
+
+
 class Totals(Contract):
     municipality_pays_ore: int = Field(ge=0, description="Sum of priced lines the municipality pays.")
     health_trust_pays_ore: int = Field(ge=0, description="Sum of priced lines the health trust pays.")
     net_ore: int = Field(ge=0, description="|municipality_pays - health_trust_pays|.")
     net_payer: NetPayer
     unrated_quantity: int = Field(ge=0, description="Units held as unrated (no tariff), not in the sums.")
+    by_category: tuple[CategoryTotal, ...] = Field(
+        default=(), description="Per category, what each party owes the other; the sums above add these up."
+    )
 
 
 class SettlementStatement(Contract):

@@ -140,6 +140,8 @@ async def replace_unsettled_items(
             "amount_ore",
             "rule_id",
             "open_ended",
+            "not_payable_reason",
+            "note",
         ],
         records=[
             (
@@ -158,6 +160,8 @@ async def replace_unsettled_items(
                 item.amount_ore,
                 item.rule_id,
                 item.open_ended,
+                item.not_payable_reason,
+                item.note,
             )
             for key, part, item in items
         ],
@@ -233,4 +237,6 @@ def item_from_row(row: asyncpg.Record) -> LedgerItem:
         amount_ore=row["amount_ore"],
         rule_id=row["rule_id"],
         open_ended=row["open_ended"],
+        not_payable_reason=row["not_payable_reason"],
+        note=row["note"],
     )

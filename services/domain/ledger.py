@@ -25,6 +25,12 @@ class PayerRole(StrEnum):
 UNRATED_NOTE = "unrated: no tariff"
 
 
+class ItemStatus(StrEnum):
+    PRICED = "priced"
+    UNRATED = "unrated"  # no tariff yet: held, shown, never priced at 0
+    NOT_PAYABLE = "not_payable"  # a rule says nothing is owed (e.g. no agreed rate); shown with why
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerItem:
     category: Category
@@ -40,10 +46,18 @@ class LedgerItem:
     amount_ore: int | None
     rule_id: str | None
     open_ended: bool = False  # the stay was still running at `last_day`
+    not_payable_reason: str | None = None
+    note: str | None = None  # e.g. a retired municipality number mapped to its successor
 
     @property
     def rated(self) -> bool:
         return self.amount_ore is not None
+
+    @property
+    def status(self) -> ItemStatus:
+        if self.not_payable_reason is not None:
+            return ItemStatus.NOT_PAYABLE
+        return ItemStatus.PRICED if self.amount_ore is not None else ItemStatus.UNRATED
 
 
 def price_units(quantity: int, rate_nok: Decimal | None) -> tuple[int | None, int | None]:

@@ -11,13 +11,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
 from services.adapters import ledger_repository as repo
 from services.domain.calendar import Month, oslo_day
+from services.domain.activity import ActivityFact, rate_activity
 from services.domain.discharge_ready import EpisodeFact, Milestone, rate_episode
+from services.domain.emergency_beds import StayFact, StayMilestone, rate_stay
 from services.domain.ledger import LedgerItem
 from services.domain.tariffs import TariffBook
 
@@ -39,18 +42,47 @@ def _episode_fact(payload: Mapping[str, Any]) -> EpisodeFact:
     )
 
 
+def _stay_fact(payload: Mapping[str, Any]) -> StayFact:
+    return StayFact(
+        milestone=StayMilestone(payload["type"]),
+        occurred_at=datetime.fromisoformat(payload["occurred_at"]),
+        event_id=payload["event_id"],
+        municipality=payload["municipality"],
+    )
+
+
+def _activity_fact(payload: Mapping[str, Any]) -> ActivityFact:
+    ended = payload.get("ended_at")
+    points = payload.get("drg_points")
+    return ActivityFact(
+        type=payload["type"],
+        occurred_at=datetime.fromisoformat(payload["occurred_at"]),
+        event_id=payload["event_id"],
+        registered_municipality=payload["registered_municipality"],
+        care_area=payload["care_area"],
+        drg_points=Decimal(points) if points is not None else None,
+        surgical=bool(payload.get("surgical", False)),
+        category=payload.get("category", "ordinary"),
+        ended_at=datetime.fromisoformat(ended) if ended else None,
+    )
+
+
 def rate_subject(
     subject_key: str, payloads: Sequence[Mapping[str, Any]], tariffs: TariffBook, through_floor: date
 ) -> list[LedgerItem]:
-    """Pure: the items of one subject from its facts. Families other than discharge-ready
-    are stored and counted, and are priced by their own rules once those exist."""
+    """Pure: the items of one subject (episode, stay or activity) from all its facts."""
     family, health_trust, subject_id = subject_key.split(":", 2)
-    if family != "discharge_ready" or not payloads:
+    if not payloads:
         return []
-    facts = [_episode_fact(p) for p in payloads]
-    latest = max(oslo_day(f.occurred_at) for f in facts)
+    latest = max(oslo_day(datetime.fromisoformat(p["occurred_at"])) for p in payloads)
     through = max(Month.of(latest).last_day, through_floor)
-    return rate_episode(subject_id, health_trust, facts, tariffs, through)
+    if family == "discharge_ready":
+        return rate_episode(subject_id, health_trust, [_episode_fact(p) for p in payloads], tariffs, through)
+    if family == "emergency_beds":
+        return rate_stay(subject_id, health_trust, [_stay_fact(p) for p in payloads], tariffs, through)
+    if family == "activity":
+        return rate_activity(subject_id, health_trust, [_activity_fact(p) for p in payloads], tariffs)
+    raise ValueError(f"no rules for the event family {family!r}")
 
 
 async def rerate(

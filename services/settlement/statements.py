@@ -8,6 +8,7 @@ from datetime import datetime
 
 from contracts.v1.outbound import (
     Category,
+    CategoryTotal,
     LineStatus,
     NetPayer,
     Party,
@@ -18,7 +19,7 @@ from contracts.v1.outbound import (
     Totals,
 )
 from services.domain.calendar import Month
-from services.domain.ledger import UNRATED_NOTE, LedgerItem
+from services.domain.ledger import LedgerItem
 from services.domain.statements import summarise
 
 _NAMESPACE = uuid.UUID("5d0b6c8e-4f0e-4b5e-9a57-2f0d3c9e7a10")
@@ -39,12 +40,12 @@ def build_statements(
             category=Category(line.category.value),
             payer_role=PartyRole(line.payer_role.value),
             service_month=str(line.service_month),
-            status=LineStatus.PRICED if line.rated else LineStatus.UNRATED,
+            status=LineStatus(line.status.value),
             quantity=line.quantity,
             unit_price_ore=line.unit_price_ore,
             amount_ore=line.amount_ore,
             rule=line.rule_id,
-            note=None if line.rated else UNRATED_NOTE,
+            note=line.note,
         )
         for line in lines
     )
@@ -57,8 +58,9 @@ def build_statements(
             last_day=item.last_day,
             days=item.quantity,
             amount_ore=item.amount_ore,
-            status=LineStatus.PRICED if item.rated else LineStatus.UNRATED,
+            status=LineStatus(item.status.value),
             rule=item.rule_id,
+            note=item.not_payable_reason or item.note,
         )
         for item in sorted(items, key=lambda i: (i.category.value, i.subject_id, i.first_day))
     )
@@ -68,6 +70,14 @@ def build_statements(
         net_ore=totals.net_ore,
         net_payer=NetPayer(totals.net_payer.value),
         unrated_quantity=totals.unrated_quantity,
+        by_category=tuple(
+            CategoryTotal(
+                category=Category(c.category.value),
+                municipality_pays_ore=c.municipality_pays_ore,
+                health_trust_pays_ore=c.health_trust_pays_ore,
+            )
+            for c in totals.by_category
+        ),
     )
     municipality_party = Party(role=PartyRole.MUNICIPALITY, id=municipality)
     trust_party = Party(role=PartyRole.HEALTH_TRUST, id=health_trust)

@@ -3,3 +3,4 @@
 from pathlib import Path
 
 DEFAULT_TARIFF_DIR = Path(__file__).parent
+EXAMPLE_TARIFF_DIR = DEFAULT_TARIFF_DIR / "examples"
