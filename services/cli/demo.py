@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from services.domain.calendar import Month
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceGroup
 from services.simulator.hospital import Hospital, iter_encoded
+from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 
 
 class DemoFailed(RuntimeError):
@@ -46,7 +48,7 @@ async def _wait_for(
 
 
 async def _run(endpoints: Endpoints, period: Month, group: ServiceGroup, console: Console) -> None:
-    events = Hospital(period, seed=2012).month()
+    events = Hospital(period, seed=2012).month(emergency_heavy=frozenset({"5501"}))
     conn = await asyncpg.connect(endpoints.database_url)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -100,5 +102,9 @@ def run_demo(period: Month, console: Console, data_dir: Path | None = None) -> N
         ):
             console.print(f"broker {endpoints.bootstrap_servers} · database ready · logs in {state}")
             prepare(endpoints)
-            with ServiceGroup(endpoints.as_env(), state / "logs") as group:
+            # The shipped national tariffs plus the example agreements and trial, so the demo
+            # shows all three families priced and a pair where the trust is the net payer.
+            tariffs = os.pathsep.join(map(str, (DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)))
+            env = endpoints.as_env() | {"TARIFF_DIR": tariffs}
+            with ServiceGroup(env, state / "logs") as group:
                 asyncio.run(_run(endpoints, period, group, console))

@@ -91,6 +91,7 @@ def rate_activity(
             unit_price_ore=amount,
             amount_ore=amount,
             rule_id=rules if unit else None,
-            note=f"{points} DRG points" + (f" (capped at {cap.value})" if cap and fact.drg_points > cap.value else ""),
+            note=f"{points} DRG points"
+            + (f" (capped at {cap.value})" if cap and fact.drg_points > cap.value else ""),
         )
     ]

@@ -48,7 +48,11 @@ def stay_days(facts: Iterable[StayFact]) -> tuple[date, date | None] | None:
         return None
     first = oslo_day(admitted.occurred_at)
     discharged = next(
-        (f for f in history if f.milestone is StayMilestone.DISCHARGED and f.occurred_at >= admitted.occurred_at),
+        (
+            f
+            for f in history
+            if f.milestone is StayMilestone.DISCHARGED and f.occurred_at >= admitted.occurred_at
+        ),
         None,
     )
     if discharged is None:

@@ -167,16 +167,24 @@ class Hospital:
         return [Published(topics.ACTIVITY, activity_id, value)]
 
     def month(
-        self, pairs: tuple[tuple[str, tuple[str, ...]], ...] = DEMO_PAIRS, episodes_per_pair: int = 6
+        self,
+        pairs: tuple[tuple[str, tuple[str, ...]], ...] = DEMO_PAIRS,
+        episodes_per_pair: int = 6,
+        emergency_heavy: frozenset[str] = frozenset(),
     ) -> list[Published]:
-        """A realistic month: episodes, a few emergency-bed stays and activity per pair,
-        in the order a hospital would send them (by time, families interleaved)."""
+        """A realistic month: episodes, emergency-bed stays and activity per pair, in the
+        order a hospital would send them (by time, families interleaved).
+
+        Municipalities in `emergency_heavy` run many emergency beds and rarely leave a
+        patient waiting in hospital: there the trust ends up the net payer.
+        """
         out: list[Published] = []
         for trust, municipalities in pairs:
             for municipality in municipalities:
-                for _ in range(episodes_per_pair):
+                heavy = municipality in emergency_heavy
+                for _ in range(1 if heavy else episodes_per_pair):
                     out.extend(self.episode(trust, municipality))
-                for _ in range(max(1, episodes_per_pair // 3)):
+                for _ in range(4 * episodes_per_pair if heavy else max(1, episodes_per_pair // 3)):
                     out.extend(self.emergency_stay(trust, municipality))
                 for _ in range(episodes_per_pair):
                     out.extend(self.activity(trust, municipality))
