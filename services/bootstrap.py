@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +14,15 @@ import asyncpg
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
+from services.adapters.municipality_registry import load_registry
 from services.adapters.outbox import OutboxRelay
 from services.adapters.postgres import create_pool
 from services.adapters.tariff_files import load_tariffs, tariff_dirs
+from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
+from services.observability.metrics import OutboxMetrics
+from services.observability.probes import broker_and_database_ready, sample_outbox_backlog
 from services.settings import Settings
 
 
@@ -31,12 +35,17 @@ class Resources:
     settings: Settings
     pool: asyncpg.Pool
     tariffs: TariffBook
+    municipalities: Registry
 
 
 async def open_resources(settings: Settings) -> Resources:
-    tariffs = load_tariffs(*tariff_dirs(settings.tariff_dir))  # refuse to start on bad tariff data
+    # Refuse to start on bad tariff or registry data, before touching anything else.
+    tariffs = load_tariffs(*tariff_dirs(settings.tariff_dir))
+    municipalities = (
+        load_registry(settings.municipality_registry) if settings.municipality_registry else load_registry()
+    )
     pool = await create_pool(settings.database_url)
-    return Resources(settings=settings, pool=pool, tariffs=tariffs)
+    return Resources(settings=settings, pool=pool, tariffs=tariffs, municipalities=municipalities)
 
 
 def pseudonymiser(settings: Settings) -> Pseudonymiser:
@@ -56,9 +65,11 @@ def wire_lifecycle(
     broker: KafkaBroker,
     settings: Settings,
     on_ready: Callable[[Resources], None],
-) -> None:
+    *,
+    outbox_metrics: OutboxMetrics | None = None,
+) -> Callable[[], Awaitable[bool]]:
     """Open resources when the app starts, run the outbox relay while it runs, and close
-    everything in reverse order when it stops."""
+    everything in reverse order when it stops. Returns the service's readiness check."""
     state: dict[str, Any] = {}
 
     @app.on_startup
@@ -75,18 +86,36 @@ def wire_lifecycle(
                 key=key.encode() if key else None,
                 headers={"content-type": "application/json"},
             )
+            if outbox_metrics is not None:
+                outbox_metrics.sent(topic)
 
         state["stop"] = stop = asyncio.Event()
         relay = OutboxRelay(state["resources"].pool, publish)
         state["relay"] = asyncio.create_task(relay.run(stop, settings.outbox_poll_seconds))
+        if outbox_metrics is not None:
+            state["sampler"] = asyncio.create_task(
+                sample_outbox_backlog(
+                    state["resources"].pool, outbox_metrics, stop, settings.outbox_backlog_sample_seconds
+                )
+            )
 
     @app.on_shutdown
     async def stop_relay() -> None:
         if "stop" in state:
             state["stop"].set()
             await state["relay"]
+            if "sampler" in state:
+                await state["sampler"]
 
     @app.after_shutdown
     async def close_all() -> None:
         if "resources" in state:
             await state["resources"].pool.close()
+
+    async def ready() -> bool:
+        resources = state.get("resources")
+        return "relay" in state and await broker_and_database_ready(
+            broker, resources.pool if resources else None
+        )
+
+    return ready

@@ -19,10 +19,15 @@ class Settings(BaseSettings):
     )
     # One or more directories of tariff files, separated like PATH.
     tariff_dir: str = str(DEFAULT_TARIFF_DIR)
+    # The municipality-number registry (CSV, docs/municipalities.md); default: the shipped one.
+    municipality_registry: str | None = None
     intake_group_prefix: str = "samhandling-intake"
     settlement_group: str = "samhandling-settlement"
     intake_max_batch: int = Field(default=2000, ge=1)
+    # /metrics, /healthz and /readyz; no HTTP listener at all unless a port is given.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"  # containers set 0.0.0.0 so Prometheus can reach it
+    outbox_backlog_sample_seconds: float = Field(default=5.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.1, gt=0)
     # Off unless a fault test turns it on: exits the process after a close commits and
     # before its statements are published, to prove the outbox loses nothing.
@@ -31,3 +36,28 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     return Settings()  # type: ignore[call-arg]  # fields come from the environment
+
+
+class LagMonitorSettings(BaseSettings):
+    """The lag monitor reads only Kafka: it gets no database and no pseudonym key.
+
+    The group names are the services' own settings (same environment variables), so the
+    monitor watches exactly the groups the services use."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(description="host:port[,host:port]")
+    intake_group_prefix: str = "samhandling-intake"
+    settlement_group: str = "samhandling-settlement"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # How often offsets are read, and the sliding window the status rules look at
+    # (docs/operations.md). The window is also how long lag may wait without the committed
+    # offset moving before a partition is STALL or STOP: long enough that a rebalance or a
+    # restart of a consumer is not an alarm, short enough to page before a night is lost.
+    lag_poll_seconds: float = Field(default=5.0, gt=0)
+    lag_window_seconds: float = Field(default=300.0, gt=0)
+
+
+def load_lag_monitor_settings() -> LagMonitorSettings:
+    return LagMonitorSettings()  # type: ignore[call-arg]  # fields come from the environment

@@ -129,6 +129,8 @@ class ReasonCode(StrEnum):
     INVALID_PATIENT_ID = "invalid_patient_id"
     INVALID_ORGANISATION_NUMBER = "invalid_organisation_number"
     INVALID_MUNICIPALITY_NUMBER = "invalid_municipality_number"
+    UNKNOWN_MUNICIPALITY_NUMBER = "unknown_municipality_number"
+    MUNICIPALITY_NUMBER_SPLIT = "municipality_number_split"
     TIMESTAMP_WITHOUT_OFFSET = "timestamp_without_offset"
     OCCURRED_IN_FUTURE = "occurred_in_future"
     OCCURRED_BEFORE_2012 = "occurred_before_2012"

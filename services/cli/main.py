@@ -46,11 +46,22 @@ def demo(
 
 
 @app.command()
-def up(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def up(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    metrics_port_base: Annotated[
+        int,
+        typer.Option(
+            envvar="SETTLEMENT_METRICS_PORT_BASE",
+            help="Serve the services' /metrics on this port and the next ones (in the order "
+            "printed); 0 picks free ports.",
+        ),
+    ] = 0,
+) -> None:
     """Start broker, database (embedded unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set),
     topics, migrations and the services; run until Ctrl-C."""
-    from services.runtime.environment import Environment, prepare
-    from services.runtime.processes import ServiceGroup
+    from services.runtime.embedded import free_port
+    from services.runtime.environment import Environment, prepare, record_runtime
+    from services.runtime.processes import SERVICES, ServiceGroup
 
     stop = False
 
@@ -60,13 +71,22 @@ def up(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
     with Environment(data_dir) as endpoints:
         prepare(endpoints)
-        with ServiceGroup(endpoints.as_env(), data_dir / "logs") as group:
+        ports = {
+            name: metrics_port_base + i if metrics_port_base else free_port()
+            for i, name in enumerate(SERVICES)
+        }
+        service_env = {name: {"METRICS_PORT": str(port)} for name, port in ports.items()}
+        with ServiceGroup(endpoints.as_env(), data_dir / "logs", service_env=service_env) as group:
             signal.signal(signal.SIGINT, _stop)
             signal.signal(signal.SIGTERM, _stop)
+            record_runtime(data_dir, {"LAGMONITOR_URL": f"http://127.0.0.1:{ports['lagmonitor']}"})
             console.print(
                 f"up: broker {endpoints.bootstrap_servers}, database {'embedded' if endpoints.embedded else 'external'}, "
                 f"services {', '.join(group.processes)} (logs in {data_dir / 'logs'}). Ctrl-C stops."
             )
+            for name, port in ports.items():
+                console.print(f"  {name:<11} http://127.0.0.1:{port}/metrics  /healthz  /readyz")
+            console.print("  `settlement lag` shows consumer lag and status")
             while not stop:
                 if dead := group.dead():
                     console.print(
@@ -137,6 +157,82 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
 
 @app.command()
+def tariffs(
+    municipality: Annotated[str, typer.Argument(help="Kommunenummer, e.g. 4601")],
+    health_trust: Annotated[str, typer.Argument(help="Organisation number, e.g. 983974724")],
+    on: Annotated[str | None, typer.Option(help="The day (YYYY-MM-DD); default today")] = None,
+    explain: Annotated[
+        str | None, typer.Option(help="An episode, stay or activity id: explain the price of its items")
+    ] = None,
+    tariff_dir: Annotated[
+        str | None, typer.Option(envvar="TARIFF_DIR", help="Tariff directories, separated like PATH")
+    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Show the rules in force for a pair on a day; with --explain, why an item costs what it costs."""
+    from datetime import date
+
+    from services.adapters.tariff_files import load_tariffs, tariff_dirs
+    from services.cli.tariffs import explain_subject, rules_table
+    from services.runtime.environment import find_endpoints
+    from services.tariffs import DEFAULT_TARIFF_DIR
+
+    book = load_tariffs(*tariff_dirs(tariff_dir or DEFAULT_TARIFF_DIR))
+    try:
+        day = date.fromisoformat(on) if on else date.today()
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a date: {on}") from exc
+    console.print(rules_table(book, municipality, health_trust, day))
+    if explain:
+        endpoints = _endpoints(find_endpoints, data_dir)
+        found = asyncio.run(explain_subject(endpoints.database_url, explain, book, console))  # type: ignore[attr-defined]
+        if not found:
+            console.print(f"no ledger items for {explain}")
+
+
+@app.command()
+def lag(
+    once: Annotated[bool, typer.Option("--once", help="Print one reading and exit.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON instead of a table (implies --once).")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.", min=0.2)] = 2.0,
+    monitor: Annotated[
+        str | None,
+        typer.Option(envvar="LAGMONITOR_URL", help="The lag monitor, e.g. http://127.0.0.1:9103."),
+    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Consumer lag of every group and partition, in messages and seconds, with its status;
+    a live table until Ctrl-C, or `--once --json` for scripts."""
+    from services.cli.lag import run as run_lag
+    from services.runtime.environment import runtime_values
+    from services.settings import LagMonitorSettings
+
+    values = runtime_values(data_dir)
+    direct = LagMonitorSettings(kafka_bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS", ""))
+    try:
+        code = asyncio.run(
+            run_lag(
+                console,
+                monitor_url=monitor or values.get("LAGMONITOR_URL"),
+                bootstrap_servers=direct.kafka_bootstrap_servers or None,
+                direct={
+                    "intake_group_prefix": direct.intake_group_prefix,
+                    "settlement_group": direct.settlement_group,
+                    "window_seconds": direct.lag_window_seconds,
+                },
+                once=once or as_json,
+                as_json=as_json,
+                interval=interval,
+            )
+        )
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+@app.command()
 def migrate() -> None:
     """Apply the database migrations to DATABASE_URL."""
     import os
@@ -159,7 +255,7 @@ def create_topics() -> None:
 
 
 @app.command()
-def run(service: Annotated[str, typer.Argument(help="intake or settlement")]) -> None:
+def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmonitor")]) -> None:
     """Run one service in this process (for containers)."""
     from services.runtime.processes import SERVICES
 

@@ -8,6 +8,7 @@ annotations still give the AsyncAPI document each topic's schema.
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from faststream import FastStream
@@ -22,6 +23,8 @@ from contracts.v1.outbound import Rejection
 from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
 from services.intake.service import IntakeDeps, ingest
 from services.intake.validation import RawRecord
+from services.observability import http
+from services.observability.metrics import IntakeMetrics, OutboxMetrics, instrument_broker, new_registry
 from services.settings import Settings, load_settings
 
 log = logging.getLogger("services.intake")
@@ -31,6 +34,7 @@ class _Runtime:
     """Filled in at start-up; the handlers read it at call time."""
 
     deps: IntakeDeps | None = None
+    metrics: IntakeMetrics | None = None
 
 
 def _records(message: Any) -> list[RawRecord]:
@@ -46,7 +50,19 @@ def create_broker(
 
     async def handle(message: Any) -> None:
         assert runtime.deps is not None, "intake used before start-up"
-        result = await ingest(_records(message), runtime.deps)
+        records = _records(message)
+        started = time.perf_counter()
+        result = await ingest(records, runtime.deps)
+        if runtime.metrics is not None and records:
+            runtime.metrics.batch(
+                records[0].topic,
+                len(records),
+                time.perf_counter() - started,
+                accepted=result.accepted,
+                duplicates=result.duplicates,
+                rejected=result.rejected,
+                ledger_items=result.ledger_items,
+            )
         if result.rejected:
             log.info("rejected %s", result.rejected)
 
@@ -90,12 +106,20 @@ def create_broker(
 
 
 def create_app(settings: Settings | None = None) -> FastStream:
+    return create_service(settings)[0]
+
+
+def create_service(settings: Settings | None = None) -> tuple[FastStream, list[http.Route]]:
+    """The app, and the HTTP endpoints to serve beside it (metrics, health, readiness)."""
     settings = settings or load_settings()
     broker, runtime = create_broker(
         settings.kafka_bootstrap_servers,
         group_prefix=settings.intake_group_prefix,
         max_batch=settings.intake_max_batch,
     )
+    registry = new_registry()
+    instrument_broker(broker, registry, "intake")
+    runtime.metrics = IntakeMetrics(registry)
     app = FastStream(broker, logger=log)
 
     def ready(resources: Resources) -> None:
@@ -104,15 +128,20 @@ def create_app(settings: Settings | None = None) -> FastStream:
             tariffs=resources.tariffs,
             pseudonymise=pseudonymiser(settings),
             clock=utc_now,
+            registry=resources.municipalities,
         )
 
-    wire_lifecycle(app, broker, settings, ready)
-    return app
+    is_ready = wire_lifecycle(
+        app, broker, settings, ready, outbox_metrics=OutboxMetrics(registry, topics.SETTLEMENTS)
+    )
+    return app, http.routes(registry, is_ready)
 
 
 def main() -> None:
     configure_logging("intake")
-    asyncio.run(create_app().run())
+    settings = load_settings()
+    app, routes = create_service(settings)
+    asyncio.run(http.serve(app, settings.metrics_host, settings.metrics_port, routes))
 
 
 if __name__ == "__main__":

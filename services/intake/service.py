@@ -18,6 +18,7 @@ from contracts.v1.outbound import ReasonCode
 from services.adapters import ledger_repository as repo
 from services.adapters import rejection_repository
 from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork, retry_transient
+from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.validation import Accepted, Outcome, RawRecord, Rejected, validate
@@ -33,6 +34,7 @@ class IntakeDeps:
     tariffs: TariffBook
     pseudonymise: Pseudonymiser
     clock: Callable[[], datetime]
+    registry: Registry | None = None
 
 
 @dataclass
@@ -52,7 +54,7 @@ class IngestResult:
 
 async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult:
     now = deps.clock()
-    outcomes = [validate(r, now=now, pseudonymise=deps.pseudonymise) for r in records]
+    outcomes = [validate(r, now=now, pseudonymise=deps.pseudonymise, registry=deps.registry) for r in records]
     try:
         return await retry_transient(lambda: _write(outcomes, deps, now), what="intake batch")
     except Exception:
@@ -113,7 +115,9 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
                 )
         new_events = [first[key] for key in inserted]
         causes = {e.subject_key: e.dedup_key for e in sorted(new_events, key=lambda e: e.occurred_at)}
-        rated = await rerate(uow.conn, causes.keys(), deps.tariffs, causes=causes)
+        rated = await rerate(
+            uow.conn, causes.keys(), deps.tariffs, causes=causes, municipalities=deps.registry
+        )
         await rejection_repository.record(uow.conn, rejections, now)
         await uow.commit()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -24,6 +24,8 @@ from contracts.v1.inbound import (
     EmergencyBedMessage,
 )
 from contracts.v1.outbound import ReasonCode
+from services.domain.calendar import oslo_day
+from services.domain.municipalities import Registry, SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
 
 MAX_MESSAGE_BYTES = 1_000_000
@@ -106,7 +108,12 @@ class Rejected:
 Outcome = Accepted | Rejected
 
 
-def validate(record: RawRecord, *, now: datetime, pseudonymise: Pseudonymiser) -> Outcome:
+_MUNICIPALITY_FIELDS = ("registered_municipality", "staying_municipality", "municipality")
+
+
+def validate(
+    record: RawRecord, *, now: datetime, pseudonymise: Pseudonymiser, registry: Registry | None = None
+) -> Outcome:
     def reject(reason: ReasonCode, message: str) -> Rejected:
         return Rejected(record, reason, message)
 
@@ -150,6 +157,10 @@ def validate(record: RawRecord, *, now: datetime, pseudonymise: Pseudonymiser) -
         )
     payload = event.model_dump(mode="json", exclude={"patient_id"})
     payload["patient_pseudonym"] = pseudonymise(event.patient_id)
+    if registry is not None:
+        mapped = _resolve_municipalities(payload, oslo_day(event.occurred_at), registry)
+        if isinstance(mapped, tuple):
+            return reject(*mapped)
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return Accepted(
         record=record,
@@ -163,6 +174,31 @@ def validate(record: RawRecord, *, now: datetime, pseudonymise: Pseudonymiser) -
         payload=payload,
         content_hash=hashlib.sha256(canonical).digest(),
     )
+
+
+def _resolve_municipalities(
+    payload: dict[str, Any], day: date, registry: Registry
+) -> tuple[ReasonCode, str] | None:
+    """Numbers retired before the event's day are replaced by their one successor, and the
+    payload keeps what was mapped (`municipality_mappings`); a split or unknown number is a
+    rejection with its own reason."""
+    mappings: dict[str, str] = {}
+    for field_name in _MUNICIPALITY_FIELDS:
+        number = payload.get(field_name)
+        if number is None:
+            continue
+        try:
+            resolution = registry.resolve(number, day)
+        except SplitMunicipality as exc:
+            return ReasonCode.MUNICIPALITY_NUMBER_SPLIT, f"{field_name}: {exc}"
+        except UnknownMunicipality as exc:
+            return ReasonCode.UNKNOWN_MUNICIPALITY_NUMBER, f"{field_name}: {exc}"
+        if resolution.mapped_from is not None:
+            payload[field_name] = resolution.number
+            mappings[field_name] = resolution.mapped_from
+    if mappings:
+        payload["municipality_mappings"] = mappings
+    return None
 
 
 def _rejection_of(record: RawRecord, exc: ValidationError) -> Rejected:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,7 @@ from services.domain.calendar import Month, oslo_day
 from services.domain.discharge_ready import EpisodeFact, Milestone, rate_episode
 from services.domain.emergency_beds import StayFact, StayMilestone, rate_stay
 from services.domain.ledger import LedgerItem
+from services.domain.municipalities import MunicipalityNumberError, Registry
 from services.domain.tariffs import TariffBook
 
 
@@ -68,7 +69,11 @@ def _activity_fact(payload: Mapping[str, Any]) -> ActivityFact:
 
 
 def rate_subject(
-    subject_key: str, payloads: Sequence[Mapping[str, Any]], tariffs: TariffBook, through_floor: date
+    subject_key: str,
+    payloads: Sequence[Mapping[str, Any]],
+    tariffs: TariffBook,
+    through_floor: date,
+    municipalities: Registry | None = None,
 ) -> list[LedgerItem]:
     """Pure: the items of one subject (episode, stay or activity) from all its facts."""
     family, health_trust, subject_id = subject_key.split(":", 2)
@@ -77,12 +82,45 @@ def rate_subject(
     latest = max(oslo_day(datetime.fromisoformat(p["occurred_at"])) for p in payloads)
     through = max(Month.of(latest).last_day, through_floor)
     if family == "discharge_ready":
-        return rate_episode(subject_id, health_trust, [_episode_fact(p) for p in payloads], tariffs, through)
-    if family == "emergency_beds":
-        return rate_stay(subject_id, health_trust, [_stay_fact(p) for p in payloads], tariffs, through)
-    if family == "activity":
-        return rate_activity(subject_id, health_trust, [_activity_fact(p) for p in payloads], tariffs)
-    raise ValueError(f"no rules for the event family {family!r}")
+        items = rate_episode(subject_id, health_trust, [_episode_fact(p) for p in payloads], tariffs, through)
+    elif family == "emergency_beds":
+        items = rate_stay(subject_id, health_trust, [_stay_fact(p) for p in payloads], tariffs, through)
+    elif family == "activity":
+        items = rate_activity(subject_id, health_trust, [_activity_fact(p) for p in payloads], tariffs)
+    else:
+        raise ValueError(f"no rules for the event family {family!r}")
+    return _with_municipality_mappings(items, payloads, municipalities)
+
+
+def _with_municipality_mappings(
+    items: list[LedgerItem], payloads: Sequence[Mapping[str, Any]], municipalities: Registry | None
+) -> list[LedgerItem]:
+    """Every line that a retired municipality number was mapped for says so.
+
+    Intake maps a number retired before its event's day. A stay that runs past a
+    renumbering (events in December, days in January) is mapped here, per item: items
+    never span a new year, when the numbers change.
+    """
+    given: dict[str, str] = {}
+    for payload in payloads:
+        for field_name, old in (payload.get("municipality_mappings") or {}).items():
+            given[payload[field_name]] = old
+    out = []
+    for item in items:
+        number, old = item.municipality, given.get(item.municipality)
+        if municipalities is not None:
+            try:
+                resolution = municipalities.resolve(number, item.first_day)
+            except MunicipalityNumberError:
+                resolution = None  # a split after the event: kept as given, visibly
+            if resolution is not None and resolution.mapped_from is not None:
+                number, old = resolution.number, old or resolution.mapped_from
+        if old is not None:
+            mapping = f"municipality number {old} retired: settled on its successor {number}"
+            note = f"{item.note}; {mapping}" if item.note else mapping
+            item = replace(item, municipality=number, note=note)
+        out.append(item)
+    return out
 
 
 async def rerate(
@@ -92,6 +130,7 @@ async def rerate(
     *,
     through: date | None = None,
     causes: Mapping[str, tuple[str, str]] | None = None,
+    municipalities: Registry | None = None,
 ) -> RerateResult:
     """Recompute and store the items of `subject_keys`.
 
@@ -110,7 +149,7 @@ async def rerate(
     to_write: list[tuple[str, int, LedgerItem]] = []
     late: list[repo.LateChange] = []
     for key in keys:
-        items = rate_subject(key, payloads.get(key, []), tariffs, floor)
+        items = rate_subject(key, payloads.get(key, []), tariffs, floor, municipalities)
         by_month: dict[Month, list[LedgerItem]] = defaultdict(list)
         for item in items:
             by_month[item.service_month].append(item)

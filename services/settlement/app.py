@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+import time
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -17,6 +18,8 @@ from services.adapters.postgres import UnitOfWork, retry_transient
 from services.bootstrap import Resources, configure_logging, utc_now, wire_lifecycle
 from services.domain.calendar import Month
 from services.intake.validation import RawRecord, Rejected
+from services.observability import http
+from services.observability.metrics import OutboxMetrics, SettlementMetrics, instrument_broker, new_registry
 from services.settings import Settings, load_settings
 from services.settlement.service import PeriodNotClosable, close_period
 
@@ -27,6 +30,7 @@ _COMMAND = TypeAdapter(ClosePeriod)
 class _Runtime:
     resources: Resources | None = None
     crash_after_close_commit = False
+    metrics: SettlementMetrics | None = None
 
 
 def create_broker(
@@ -61,12 +65,18 @@ def create_broker(
 async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
     resources = runtime.resources
     assert resources is not None
+    started = time.perf_counter()
     try:
         command = _COMMAND.validate_json(record.value or b"")
         period = Month.parse(command.period)
         result = await retry_transient(
             lambda: close_period(
-                resources.pool, resources.tariffs, period, command_id=command.command_id, clock=utc_now
+                resources.pool,
+                resources.tariffs,
+                period,
+                command_id=command.command_id,
+                clock=utc_now,
+                municipalities=resources.municipalities,
             ),
             what=f"close {period}",
         )
@@ -76,7 +86,17 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
         else:
             rejected = Rejected(record, ReasonCode.SCHEMA_VIOLATION, _describe(exc))
         await _reject(resources, rejected)
+        if runtime.metrics is not None:
+            runtime.metrics.command_rejected(rejected.reason.value)
         return
+    if runtime.metrics is not None:
+        runtime.metrics.closed(
+            time.perf_counter() - started,
+            already_closed=result.already_closed,
+            statements=result.statements,
+            items=result.items,
+            at=time.time(),
+        )
     if result.already_closed:
         log.info("%s is already closed; nothing new published", result.period)
     elif runtime.crash_after_close_commit:
@@ -104,21 +124,33 @@ async def _reject(resources: Resources, rejected: Rejected) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastStream:
+    return create_service(settings)[0]
+
+
+def create_service(settings: Settings | None = None) -> tuple[FastStream, list[http.Route]]:
+    """The app, and the HTTP endpoints to serve beside it (metrics, health, readiness)."""
     settings = settings or load_settings()
     broker, runtime = create_broker(settings.kafka_bootstrap_servers, group_id=settings.settlement_group)
     runtime.crash_after_close_commit = settings.fault_crash_after_close_commit
+    registry = new_registry()
+    instrument_broker(broker, registry, "settlement")
+    runtime.metrics = SettlementMetrics(registry)
     app = FastStream(broker, logger=log)
 
     def ready(resources: Resources) -> None:
         runtime.resources = resources
 
-    wire_lifecycle(app, broker, settings, ready)
-    return app
+    is_ready = wire_lifecycle(
+        app, broker, settings, ready, outbox_metrics=OutboxMetrics(registry, topics.SETTLEMENTS)
+    )
+    return app, http.routes(registry, is_ready)
 
 
 def main() -> None:
     configure_logging("settlement")
-    asyncio.run(create_app().run())
+    settings = load_settings()
+    app, routes = create_service(settings)
+    asyncio.run(http.serve(app, settings.metrics_host, settings.metrics_port, routes))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from services.adapters import outbox
 from services.adapters.postgres import UnitOfWork
 from services.domain.calendar import Month, oslo_day
 from services.domain.ledger import LedgerItem
+from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook
 from services.rating.service import rerate
 from services.settlement.statements import build_statements
@@ -44,6 +45,7 @@ async def close_period(
     *,
     command_id: UUID | None,
     clock: Callable[[], datetime],
+    municipalities: Registry | None = None,
 ) -> CloseResult:
     now = clock()
     if period.last_day >= oslo_day(now):
@@ -64,7 +66,13 @@ async def close_period(
             return CloseResult(period, already_closed=True, statements=0, items=0)
 
         # Stays still running, and days held unrated, are rated through this month now.
-        await rerate(conn, await repo.subjects_to_extend(conn, period), tariffs, through=period.last_day)
+        await rerate(
+            conn,
+            await repo.subjects_to_extend(conn, period),
+            tariffs,
+            through=period.last_day,
+            municipalities=municipalities,
+        )
 
         rows = await conn.fetch(
             "SELECT * FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL",

@@ -206,6 +206,32 @@ def test_a_month_with_payments_both_ways_between_one_pair_is_one_netted_statemen
     assert statements[0][1]["totals"]["net_payer"] == ("municipality" if net > 0 else "health_trust")
 
 
+def test_a_retired_municipality_number_is_settled_on_its_successor_and_the_line_says_so(stack) -> None:
+    endpoints, _group, _state = stack
+    period = Month(2025, 7)
+    episode = [
+        Published(e.topic, "EP-RENUMBERED-1", e.value | {"episode_id": "EP-RENUMBERED-1"})
+        for e in Hospital(period, seed=7, source_prefix="itest-renumbered").episode(
+            "983974899",
+            "5401",
+            staying="5401",  # Tromsø until 2024, then 5501
+        )
+    ]
+    produce(endpoints, _encode(episode))
+    wait_until(lambda: _accepted(endpoints, "itest-renumbered") == len(episode), what="events recorded")
+    assert db_value(
+        endpoints,
+        "SELECT count(*) FROM inbound_events WHERE payload->>'episode_id' = 'EP-RENUMBERED-1' "
+        "AND payload->>'staying_municipality' = '5501' AND payload->'municipality_mappings'->>'staying_municipality' = '5401'",
+    ) == len(episode), "stored under the successor, with the mapping kept"
+    notes = db_value(
+        endpoints,
+        "SELECT string_agg(DISTINCT municipality || ' ' || coalesce(note, ''), '|') FROM ledger_items WHERE subject_id = 'EP-RENUMBERED-1'",
+    )
+    # Seed 7 gives a stay still open at the end of July, so there are payable days.
+    assert notes == "5501 municipality number 5401 retired: settled on its successor 5501"
+
+
 def _valid(event_type: str = "declared_ready", **changes: object) -> dict:
     base = {
         "event_id": str(uuid.uuid4()),
@@ -257,6 +283,14 @@ BAD_INPUT: dict[str, tuple[str, bytes]] = {
         json.dumps(_valid(occurred_at="2011-12-30T10:00:00+01:00")).encode(),
     ),
     "over_1_mb": ("message_too_large", json.dumps(_valid(padding="x" * 1_100_000)).encode()),
+    "unknown_municipality": (
+        "unknown_municipality_number",
+        json.dumps(_valid(staying_municipality="9999")).encode(),
+    ),
+    "split_municipality": (
+        "municipality_number_split",
+        json.dumps(_valid(registered_municipality="1507")).encode(),  # Ålesund, split 2024 into 1508 and 1580
+    ),
 }
 
 

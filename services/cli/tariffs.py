@@ -1,0 +1,82 @@
+"""`settlement tariffs`: which rules are in force for a pair on a day, and why an item
+costs what it costs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+from rich.console import Console
+from rich.table import Table
+
+from services.adapters import ledger_repository as repo
+from services.domain.ledger import ItemStatus, LedgerItem
+from services.domain.money import format_nok
+from services.domain.tariffs import TariffBook, TariffRule
+
+
+def rules_table(book: TariffBook, municipality: str, health_trust: str, day: date) -> Table:
+    table = Table(
+        title=f"Rules in force on {day} for municipality {municipality} and health trust {health_trust}"
+    )
+    for header in ("parameter", "value", "scope", "rule", "valid", "source"):
+        table.add_column(header)
+    for rule in book.for_pair(day, municipality, health_trust):
+        table.add_row(
+            rule.parameter.value,
+            str(rule.value),
+            rule.scope.value,
+            rule.id,
+            f"{rule.valid_from} – {rule.valid_until or 'open'}",
+            rule.source,
+        )
+    return table
+
+
+def _rule(book: TariffBook, rule_id: str) -> TariffRule | None:
+    return next((r for r in book.rules if r.id == rule_id), None)
+
+
+def explain(item: LedgerItem, book: TariffBook) -> str:
+    """One item's price in words: which rule, which rate, which days."""
+    days = f"{item.first_day} to {item.last_day} ({item.quantity} {'day' if item.quantity == 1 else 'days'})"
+    head = (
+        f"{item.category.value.replace('_', ' ')} {item.subject_id}, {item.service_month}, "
+        f"municipality {item.municipality}, health trust {item.health_trust}, {item.payer_role.value} pays: {days}"
+    )
+    if item.status is ItemStatus.NOT_PAYABLE:
+        return f"{head}\n  not payable: {item.not_payable_reason}"
+    if item.status is ItemStatus.UNRATED:
+        return f"{head}\n  unrated: no tariff in force for these days; held until the operator adds one"
+    parts = []
+    for rule_id in (item.rule_id or "").split("+"):
+        rule = _rule(book, rule_id)
+        where = (
+            f"{rule.scope.value}, {rule.valid_from} – {rule.valid_until or 'open'}, {rule.source}"
+            if rule
+            else "no longer loaded"
+        )
+        value = f" = {rule.value}" if rule else ""
+        parts.append(f"  rule {rule_id}: {rule.parameter.value if rule else '?'}{value} ({where})")
+    arithmetic = (
+        f"  {item.quantity} x {format_nok(item.unit_price_ore or 0)} = {format_nok(item.amount_ore or 0)}"
+        if item.quantity > 1
+        else f"  amount {format_nok(item.amount_ore or 0)}" + (f" ({item.note})" if item.note else "")
+    )
+    return "\n".join([head, *parts, arithmetic])
+
+
+async def explain_subject(database_url: str, subject_id: str, book: TariffBook, console: Console) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM ledger_items WHERE subject_id = $1 ORDER BY service_month, part", subject_id
+        )
+    finally:
+        await conn.close()
+    for row in rows:
+        settled = (
+            f" [settled on statement {row['statement_id']}]" if row["statement_id"] else " [not yet settled]"
+        )
+        console.print(explain(repo.item_from_row(row), book) + settled)
+    return len(rows)
