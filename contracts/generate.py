@@ -23,6 +23,8 @@ MESSAGES: dict[str, Any] = {
     "settlement-statement": outbound.SettlementStatement,
     "rejection": outbound.Rejection,
     "close-period-command": outbound.ClosePeriod,
+    "open-dispute-command": outbound.OpenDispute,
+    "resolve-dispute-command": outbound.ResolveDispute,
 }
 
 

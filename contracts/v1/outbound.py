@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -92,14 +92,66 @@ class CategoryTotal(Contract):
 
 
 class Totals(Contract):
-    municipality_pays_ore: int = Field(ge=0, description="Sum of priced lines the municipality pays.")
-    health_trust_pays_ore: int = Field(ge=0, description="Sum of priced lines the health trust pays.")
+    municipality_pays_ore: int = Field(
+        description="Priced lines and adjustments the municipality pays (negative: a credit)."
+    )
+    health_trust_pays_ore: int = Field(
+        description="Priced lines and adjustments the health trust pays (negative: a credit)."
+    )
     net_ore: int = Field(ge=0, description="|municipality_pays - health_trust_pays|.")
     net_payer: NetPayer
     unrated_quantity: int = Field(ge=0, description="Units held as unrated (no tariff), not in the sums.")
     by_category: tuple[CategoryTotal, ...] = Field(
         default=(), description="Per category, what each party owes the other; the sums above add these up."
     )
+    municipality_withheld_ore: int = Field(
+        default=0, description="Held out of the municipality's payment for disputes opened (+) or released (-)."
+    )
+    health_trust_withheld_ore: int = Field(
+        default=0, description="Held out of the trust's payment for disputes opened (+) or released (-)."
+    )
+    net_payable_ore: int = Field(default=0, ge=0, description="The net after amounts in dispute are held out.")
+    net_payable_by: NetPayer = Field(default=NetPayer.NONE, description="Who pays `net_payable_ore`.")
+
+
+class CausedBy(Contract):
+    source: str
+    event_id: UUID
+
+
+class AdjustmentLine(Contract):
+    """A difference booked for a month already closed: closed statements are never edited."""
+
+    category: Category
+    payer_role: PartyRole
+    corrects_month: str = Field(pattern=PERIOD_PATTERN, description="The closed service month it corrects.")
+    episode_id: str = Field(description="The episode, stay or activity it corrects.")
+    quantity_delta: int
+    amount_delta_ore: int = Field(description="New minus previously settled, in øre.")
+    cause: Literal["event", "tariff", "dispute"]
+    caused_by: CausedBy | None = Field(default=None, description="The event that caused it, for `event`.")
+    dispute_id: UUID | None = Field(default=None, description="The dispute it resolves, for `dispute`.")
+    note: str | None = None
+
+
+class DisputeEntry(Contract):
+    """A dispute of a line or item of an earlier statement, as it stands on this one."""
+
+    dispute_id: UUID
+    disputed_statement_id: UUID
+    episode_id: str | None
+    category: Category
+    service_month: str = Field(pattern=PERIOD_PATTERN)
+    payer_role: PartyRole = Field(description="Whose payment the disputed amount is held out of.")
+    amount_ore: int = Field(gt=0)
+    status: Literal["open", "upheld", "partially_upheld", "rejected"]
+    effect: Literal["held", "open", "released"] = Field(
+        description="`held`: held out of this statement's payable net; `open`: still held; "
+        "`released`: resolved, the hold is released and any agreed difference is an adjustment."
+    )
+    agreed_ore: int | None = Field(default=None, description="For a resolution: the amount found not owed.")
+    opened_by: str
+    reason: str
 
 
 class SettlementStatement(Contract):
@@ -110,10 +162,20 @@ class SettlementStatement(Contract):
     period: str = Field(pattern=PERIOD_PATTERN, description="Europe/Oslo calendar month, YYYY-MM.")
     recipient: Party
     counterparty: Party
+    sequence: int = Field(ge=1, description="1, 2, 3 ... per municipality-trust pair.")
+    previous_statement_hash: str | None = Field(
+        description="`statement_hash` of the pair's previous statement; null for the first."
+    )
     lines: tuple[StatementLine, ...]
     items: tuple[StatementItem, ...]
+    adjustments: tuple[AdjustmentLine, ...] = ()
+    disputes: tuple[DisputeEntry, ...] = ()
     totals: Totals
     issued_at: datetime
+    statement_hash: str = Field(
+        description="sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of this message "
+        "without `recipient`, `counterparty` and `statement_hash`."
+    )
 
 
 class ReasonCode(StrEnum):
@@ -138,6 +200,7 @@ class ReasonCode(StrEnum):
     DUPLICATE_CONFLICT = "duplicate_conflict"
     PROCESSING_FAILED = "processing_failed"
     PERIOD_NOT_CLOSABLE = "period_not_closable"
+    DISPUTE_REFUSED = "dispute_refused"
 
 
 class Rejection(Contract):
@@ -163,3 +226,36 @@ class ClosePeriod(Contract):
     type: Literal["close_period"]
     period: str = Field(pattern=PERIOD_PATTERN, examples=["2026-10"])
     command_id: UUID = Field(description="Idempotency key: a command seen before is ignored.")
+
+
+class OpenDispute(Contract):
+    """Dispute an item or line of a published statement (domain.md section 5): the claim
+    states the amount and its basis. Either party of the statement may open one."""
+
+    type: Literal["open_dispute"]
+    command_id: UUID = Field(description="Idempotency key.")
+    dispute_id: UUID = Field(description="Chosen by the disputing party, to refer to the dispute later.")
+    statement_id: UUID
+    episode_id: str | None = Field(default=None, description="The item disputed; null for a whole line.")
+    category: Category = Field(description="The disputed line's category.")
+    service_month: str = Field(pattern=PERIOD_PATTERN, description="The disputed line's service month.")
+    amount_ore: int = Field(gt=0, description="The amount disputed, in øre.")
+    opened_by: Party
+    reason: str = Field(min_length=3, max_length=2000, description="The factual and legal basis of the claim.")
+
+
+class ResolveDispute(Contract):
+    """Record the outcome of a dispute: upheld in full, in part (with the agreed amount), or rejected."""
+
+    type: Literal["resolve_dispute"]
+    command_id: UUID
+    dispute_id: UUID
+    outcome: Literal["upheld", "partially_upheld", "rejected"]
+    agreed_ore: int | None = Field(
+        default=None, ge=0, description="For `partially_upheld`: the amount found not owed, in øre."
+    )
+    resolved_by: str = Field(min_length=1, description="Who records the outcome, e.g. the dispute board.")
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+Command = Annotated[ClosePeriod | OpenDispute | ResolveDispute, Field(discriminator="type")]

@@ -80,35 +80,124 @@ async def closed_months(conn: asyncpg.Connection) -> set[Month]:
     return {Month.of(r["period"]) for r in rows}
 
 
+Side = tuple[str, str, str, str]  # municipality, health trust, category, payer role
+
+
 @dataclass(frozen=True, slots=True)
-class SettledSum:
+class Booked:
     quantity: int
-    amount_ore: int | None
-    municipality: str
-    health_trust: str
+    amount_ore: int  # priced amounts only: held (unrated, not payable) units count as 0
 
 
-async def settled_sums(
+async def booked_sums(
     conn: asyncpg.Connection, subject_keys: Iterable[str]
-) -> dict[tuple[str, Month], SettledSum]:
-    """What was settled per subject and month: the baseline a late event is compared to."""
+) -> dict[tuple[str, Month, Side], Booked]:
+    """What has been settled per subject, closed month and side: the settled items plus
+    the settled re-rating adjustments. A late fact is compared with this."""
     rows = await conn.fetch(
         """
-        SELECT subject_key, service_month, sum(quantity)::int AS quantity,
-               CASE WHEN bool_and(amount_ore IS NOT NULL) THEN sum(amount_ore)::bigint END AS amount_ore,
-               min(municipality) AS municipality, min(health_trust) AS health_trust
-        FROM ledger_items
-        WHERE subject_key = ANY($1::text[]) AND statement_id IS NOT NULL
-        GROUP BY subject_key, service_month
+        SELECT subject_key, month, municipality, health_trust, category, payer_role,
+               sum(quantity)::int AS quantity, sum(amount)::bigint AS amount
+        FROM (
+            SELECT subject_key, service_month AS month, municipality, health_trust, category, payer_role,
+                   quantity, coalesce(amount_ore, 0) AS amount
+            FROM ledger_items WHERE subject_key = ANY($1::text[]) AND statement_id IS NOT NULL
+            UNION ALL
+            SELECT subject_key, corrects_month, municipality, health_trust, category, payer_role,
+                   quantity_delta, amount_delta_ore
+            FROM adjustments
+            WHERE subject_key = ANY($1::text[]) AND statement_id IS NOT NULL AND dispute_id IS NULL
+        ) booked
+        GROUP BY subject_key, month, municipality, health_trust, category, payer_role
         """,
         list(subject_keys),
     )
     return {
-        (r["subject_key"], Month.of(r["service_month"])): SettledSum(
-            r["quantity"], r["amount_ore"], r["municipality"], r["health_trust"]
+        (
+            r["subject_key"],
+            Month.of(r["month"]),
+            (r["municipality"], r["health_trust"], r["category"], r["payer_role"]),
+        ): Booked(r["quantity"], r["amount"])
+        for r in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAdjustment:
+    subject_key: str
+    subject_id: str
+    corrects_month: Month
+    side: Side
+    quantity_delta: int
+    amount_delta_ore: int
+    cause: str
+    caused_by: tuple[str, str] | None
+    note: str | None
+
+
+async def pending_adjustment_causes(
+    conn: asyncpg.Connection, subject_keys: Iterable[str]
+) -> dict[tuple[str, Month, Side], tuple[str, tuple[str, str] | None]]:
+    """The causes of pending adjustments, kept when a close re-rates without a new fact."""
+    rows = await conn.fetch(
+        """
+        SELECT subject_key, corrects_month, municipality, health_trust, category, payer_role,
+               cause, caused_by_source, caused_by_event_id::text AS caused_by_event_id
+        FROM adjustments
+        WHERE subject_key = ANY($1::text[]) AND statement_id IS NULL AND dispute_id IS NULL
+        """,
+        list(subject_keys),
+    )
+    return {
+        (
+            r["subject_key"],
+            Month.of(r["corrects_month"]),
+            (r["municipality"], r["health_trust"], r["category"], r["payer_role"]),
+        ): (
+            r["cause"],
+            (r["caused_by_source"], r["caused_by_event_id"]) if r["caused_by_source"] else None,
         )
         for r in rows
     }
+
+
+async def replace_pending_adjustments(
+    conn: asyncpg.Connection, subject_keys: Sequence[str], adjustments: Sequence[PendingAdjustment]
+) -> None:
+    """Swap the pending re-rating adjustments of `subject_keys`: each re-rating states the
+    whole difference again, so the newest one replaces the one before."""
+    await conn.execute(
+        "DELETE FROM adjustments WHERE subject_key = ANY($1::text[]) AND statement_id IS NULL AND dispute_id IS NULL",
+        list(subject_keys),
+    )
+    if not adjustments:
+        return
+    await conn.executemany(
+        """
+        INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality, health_trust,
+                                 payer_role, quantity_delta, amount_delta_ore, cause, caused_by_source,
+                                 caused_by_event_id, note)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::uuid, $13)
+        """,
+        [
+            (
+                a.subject_key,
+                a.corrects_month.first_day,
+                a.side[2],
+                a.subject_id,
+                a.side[0],
+                a.side[1],
+                a.side[3],
+                a.quantity_delta,
+                a.amount_delta_ore,
+                a.cause,
+                a.caused_by[0] if a.caused_by else None,
+                a.caused_by[1] if a.caused_by else None,
+                a.note,
+            )
+            for a in adjustments
+        ],
+    )
 
 
 async def replace_unsettled_items(
@@ -168,56 +257,19 @@ async def replace_unsettled_items(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class LateChange:
-    subject_key: str
-    service_month: Month
-    municipality: str
-    health_trust: str
-    settled: SettledSum | None
-    new_quantity: int
-    new_amount_ore: int | None
-    caused_by: tuple[str, str]
-
-
-async def insert_late_changes(conn: asyncpg.Connection, changes: Sequence[LateChange]) -> None:
-    if not changes:
-        return
-    await conn.executemany(
-        """
-        INSERT INTO late_changes (subject_key, service_month, municipality, health_trust,
-            settled_quantity, settled_amount_ore, new_quantity, new_amount_ore,
-            caused_by_source, caused_by_event_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::uuid)
-        """,
-        [
-            (
-                c.subject_key,
-                c.service_month.first_day,
-                c.municipality,
-                c.health_trust,
-                c.settled.quantity if c.settled else 0,
-                c.settled.amount_ore if c.settled else 0,
-                c.new_quantity,
-                c.new_amount_ore,
-                c.caused_by[0],
-                c.caused_by[1],
-            )
-            for c in changes
-        ],
-    )
-
-
-async def subjects_to_extend(conn: asyncpg.Connection, period: Month) -> list[str]:
-    """Subjects still running at their last rated day, or holding unrated days up to the
-    period: a close re-rates them so the month is complete and priced with today's tariffs."""
+async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs_changed: bool) -> list[str]:
+    """Subjects a close must re-rate: stays still running at their last rated day, and days
+    held (unrated, not payable) up to the period. Held days already settled are re-rated
+    only when the tariffs changed since the last close: a new rate for a closed month then
+    becomes an adjustment."""
     rows = await conn.fetch(
         """
         SELECT DISTINCT subject_key FROM ledger_items
         WHERE (open_ended AND service_month <= $1)
-           OR (statement_id IS NULL AND amount_ore IS NULL AND service_month <= $1)
+           OR (amount_ore IS NULL AND service_month <= $1 AND (statement_id IS NULL OR $2))
         """,
         period.first_day,
+        tariffs_changed,
     )
     return [r["subject_key"] for r in rows]
 

@@ -125,7 +125,7 @@ def statements(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
 @app.command()
 def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
-    """Events that arrived after their month was closed and would change it (kept, pending)."""
+    """Adjustments to closed months waiting for the pair's next statement."""
     import asyncpg
     from rich.table import Table
 
@@ -136,22 +136,23 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     async def fetch() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(endpoints.database_url)
         try:
-            return await conn.fetch("SELECT * FROM late_changes ORDER BY id")
+            return await conn.fetch("SELECT * FROM adjustments WHERE statement_id IS NULL ORDER BY id")
         finally:
             await conn.close()
 
-    table = Table(title="late changes to closed months (pending)")
-    for header in ("month", "subject", "municipality", "trust", "settled", "now", "caused by"):
+    table = Table(title="pending adjustments to closed months (on the next statement)")
+    for header in ("corrects", "subject", "municipality", "trust", "quantity", "amount", "cause"):
         table.add_column(header)
     for r in asyncio.run(fetch()):
         table.add_row(
-            str(r["service_month"])[:7],
+            str(r["corrects_month"])[:7],
             r["subject_key"],
             r["municipality"],
             r["health_trust"],
-            f"{r['settled_quantity']} / {r['settled_amount_ore']}",
-            f"{r['new_quantity']} / {r['new_amount_ore']}",
-            f"{r['caused_by_source']} {r['caused_by_event_id']}",
+            f"{r['quantity_delta']:+d}",
+            f"{r['amount_delta_ore']:+d} øre",
+            r["cause"]
+            + (f" {r['caused_by_source']} {r['caused_by_event_id']}" if r["caused_by_source"] else ""),
         )
     console.print(table)
 

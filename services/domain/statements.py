@@ -54,6 +54,41 @@ class Totals:
     net_payer: NetPayer
     unrated_quantity: int
     by_category: tuple[CategoryTotal, ...] = ()
+    municipality_withheld_ore: int = 0  # held out for open disputes (+) or released (-)
+    health_trust_withheld_ore: int = 0
+    net_payable_ore: int = 0
+    net_payable_by: NetPayer = NetPayer.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """A difference booked for a closed month: new facts, a new tariff, or a dispute's outcome."""
+
+    category: Category
+    payer_role: PayerRole
+    corrects_month: Month
+    subject_id: str
+    quantity_delta: int
+    amount_delta_ore: int
+    cause: str
+    caused_by: tuple[str, str] | None = None
+    dispute_id: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeMovement:
+    """How a dispute moves money on this statement: `held` out of what its payer pays,
+    `released` back after its resolution, or `open` (held earlier, still open)."""
+
+    dispute_id: str
+    payer_role: PayerRole
+    amount_ore: int
+    effect: str
+
+    @property
+    def withheld_ore(self) -> int:
+        return {"held": self.amount_ore, "released": -self.amount_ore}.get(self.effect, 0)
 
 
 _LineKey = tuple[Category, PayerRole, Month, ItemStatus, int | None, str | None, str | None]
@@ -67,9 +102,17 @@ def _key(item: LedgerItem) -> _LineKey:
         if status is ItemStatus.NOT_PAYABLE
         else UNRATED_NOTE
         if status is ItemStatus.UNRATED
-        else None
+        else _mapping_of(item)
     )
     return (item.category, item.payer_role, item.service_month, status, unit, item.rule_id, note)
+
+
+MAPPING_PREFIX = "municipality number "
+
+
+def _mapping_of(item: LedgerItem) -> str | None:
+    """A retired municipality number settled on its successor is said on the line too."""
+    return next((part for part in (item.note or "").split("; ") if part.startswith(MAPPING_PREFIX)), None)
 
 
 def summarise(items: Iterable[LedgerItem]) -> tuple[list[Line], Totals]:
@@ -101,26 +144,64 @@ def summarise(items: Iterable[LedgerItem]) -> tuple[list[Line], Totals]:
     return lines, totals_of(lines)
 
 
-def totals_of(lines: Iterable[Line]) -> Totals:
+def settle(
+    items: Iterable[LedgerItem],
+    adjustments: Iterable[Adjustment] = (),
+    disputes: Iterable[DisputeMovement] = (),
+) -> tuple[list[Line], Totals]:
+    """A statement's lines and totals: its items, plus adjustments to closed months, with
+    amounts in dispute held out of what is payable."""
+    lines, _ = summarise(items)
+    return lines, totals_of(lines, adjustments, disputes)
+
+
+def totals_of(
+    lines: Iterable[Line], adjustments: Iterable[Adjustment] = (), disputes: Iterable[DisputeMovement] = ()
+) -> Totals:
     lines = list(lines)
+    adjustments = list(adjustments)
     unrated = sum(line.quantity for line in lines if line.status is ItemStatus.UNRATED)
     by_category = []
     for category in Category:
         mine = [line for line in lines if line.category is category and line.rated]
-        if not any(line.category is category for line in lines):
+        corrections = [a for a in adjustments if a.category is category]
+        if not corrections and not any(line.category is category for line in lines):
             continue
-        by_category.append(
-            CategoryTotal(
-                category,
-                sum(line.amount_ore or 0 for line in mine if line.payer_role is PayerRole.MUNICIPALITY),
-                sum(line.amount_ore or 0 for line in mine if line.payer_role is PayerRole.HEALTH_TRUST),
+
+        def owed(
+            role: PayerRole, mine: list[Line] = mine, corrections: list[Adjustment] = corrections
+        ) -> int:
+            return sum(line.amount_ore or 0 for line in mine if line.payer_role is role) + sum(
+                a.amount_delta_ore for a in corrections if a.payer_role is role
             )
+
+        by_category.append(
+            CategoryTotal(category, owed(PayerRole.MUNICIPALITY), owed(PayerRole.HEALTH_TRUST))
         )
     municipality_pays = sum(c.municipality_pays_ore for c in by_category)
     health_trust_pays = sum(c.health_trust_pays_ore for c in by_category)
     net = municipality_pays - health_trust_pays
-    payer = NetPayer.MUNICIPALITY if net > 0 else NetPayer.HEALTH_TRUST if net < 0 else NetPayer.NONE
-    return Totals(municipality_pays, health_trust_pays, abs(net), payer, unrated, tuple(by_category))
+    movements = list(disputes)
+    municipality_withheld = sum(d.withheld_ore for d in movements if d.payer_role is PayerRole.MUNICIPALITY)
+    health_trust_withheld = sum(d.withheld_ore for d in movements if d.payer_role is PayerRole.HEALTH_TRUST)
+    payable = (municipality_pays - municipality_withheld) - (health_trust_pays - health_trust_withheld)
+    return Totals(
+        municipality_pays_ore=municipality_pays,
+        health_trust_pays_ore=health_trust_pays,
+        net_ore=abs(net),
+        net_payer=_payer(net),
+        unrated_quantity=unrated,
+        by_category=tuple(by_category),
+        municipality_withheld_ore=municipality_withheld,
+        health_trust_withheld_ore=health_trust_withheld,
+        net_payable_ore=abs(payable),
+        net_payable_by=_payer(payable),
+    )
+
+
+def _payer(net: int) -> NetPayer:
+    """Positive: the municipality owes the trust on balance."""
+    return NetPayer.MUNICIPALITY if net > 0 else NetPayer.HEALTH_TRUST if net < 0 else NetPayer.NONE
 
 
 def _line_order(key: _LineKey) -> tuple[str, str, Month, str, int, str]:

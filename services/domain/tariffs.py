@@ -93,6 +93,18 @@ class TariffBook:
             return None
         return min(candidates, key=lambda r: _SPECIFICITY[r.scope])
 
+    def fingerprint(self) -> str:
+        """Changes whenever any rule changes: a close compares it with the last close's to
+        know whether days already settled as held may now have a price."""
+        import hashlib
+
+        text = "\n".join(
+            f"{r.id}|{r.parameter.value}|{r.value}|{r.valid_from}|{r.valid_until}|{r.scope.value}|"
+            f"{','.join(sorted(r.municipalities))}|{r.health_trust}"
+            for r in sorted(self.rules, key=lambda r: r.id)
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def for_pair(self, day: date, municipality: str, health_trust: str) -> list[TariffRule]:
         """Every parameter's winning rule on `day` for the pair (for `settlement tariffs`)."""
         found = (self.find(p, day, municipality, health_trust) for p in Parameter)

@@ -23,6 +23,7 @@ from services.domain.discharge_ready import EpisodeFact, Milestone, rate_episode
 from services.domain.emergency_beds import StayFact, StayMilestone, rate_stay
 from services.domain.ledger import LedgerItem
 from services.domain.municipalities import MunicipalityNumberError, Registry
+from services.domain.statements import MAPPING_PREFIX
 from services.domain.tariffs import TariffBook
 
 
@@ -116,7 +117,7 @@ def _with_municipality_mappings(
             if resolution is not None and resolution.mapped_from is not None:
                 number, old = resolution.number, old or resolution.mapped_from
         if old is not None:
-            mapping = f"municipality number {old} retired: settled on its successor {number}"
+            mapping = f"{MAPPING_PREFIX}{old} retired: settled on its successor {number}"
             note = f"{item.note}; {mapping}" if item.note else mapping
             item = replace(item, municipality=number, note=note)
         out.append(item)
@@ -130,13 +131,16 @@ async def rerate(
     *,
     through: date | None = None,
     causes: Mapping[str, tuple[str, str]] | None = None,
+    cause: str = "event",
     municipalities: Registry | None = None,
 ) -> RerateResult:
-    """Recompute and store the items of `subject_keys`.
+    """Recompute and store the items of `subject_keys`, and what closed months are owed.
 
     Open stays are paid through the later of `through`, the end of the month of their
     latest fact and the end of the latest closed month, so re-rating never shortens
-    what a close has already extended.
+    what a close has already extended. Closed months are never rewritten: the difference
+    between what the facts now give and what was booked for a closed month is a pending
+    adjustment, settled on the pair's next statement.
     """
     keys = sorted(set(subject_keys))
     if not keys:
@@ -144,10 +148,11 @@ async def rerate(
     closed = await repo.closed_months(conn)
     floor = max([m.last_day for m in closed] + ([through] if through else []), default=date(2012, 1, 1))
     payloads = await repo.payloads_by_subject(conn, keys)
-    settled = await repo.settled_sums(conn, keys)
+    booked = await repo.booked_sums(conn, keys)
+    earlier = await repo.pending_adjustment_causes(conn, keys)
 
     to_write: list[tuple[str, int, LedgerItem]] = []
-    late: list[repo.LateChange] = []
+    adjustments: list[repo.PendingAdjustment] = []
     for key in keys:
         items = rate_subject(key, payloads.get(key, []), tariffs, floor, municipalities)
         by_month: dict[Month, list[LedgerItem]] = defaultdict(list)
@@ -156,42 +161,51 @@ async def rerate(
         for month, month_items in by_month.items():
             if month not in closed:
                 to_write.extend((key, part, item) for part, item in enumerate(month_items))
-        if causes and key in causes:
-            late.extend(_late_changes(key, by_month, closed, settled, causes[key]))
+        new_cause = (cause, causes[key]) if causes and key in causes else None
+        adjustments.extend(_differences(key, items, closed, booked, new_cause, earlier))
     await repo.replace_unsettled_items(conn, keys, to_write)
-    await repo.insert_late_changes(conn, late)
-    return RerateResult(len(to_write), len(late))
+    await repo.replace_pending_adjustments(conn, keys, adjustments)
+    return RerateResult(len(to_write), len(adjustments))
 
 
-def _late_changes(
+def _differences(
     key: str,
-    by_month: Mapping[Month, list[LedgerItem]],
+    items: Sequence[LedgerItem],
     closed: set[Month],
-    settled: Mapping[tuple[str, Month], repo.SettledSum],
-    cause: tuple[str, str],
-) -> list[repo.LateChange]:
-    changes = []
-    months = {m for m in by_month if m in closed} | {m for (k, m) in settled if k == key}
-    for month in sorted(months):
-        new_items = by_month.get(month, [])
-        new_quantity = sum(i.quantity for i in new_items)
-        new_amount = sum(i.amount_ore or 0 for i in new_items) if all(i.rated for i in new_items) else None
-        before = settled.get((key, month))
-        if before is not None and (before.quantity, before.amount_ore) == (new_quantity, new_amount):
-            continue
-        if before is None and not new_items:
-            continue
-        party = new_items[0] if new_items else None
-        changes.append(
-            repo.LateChange(
+    booked: Mapping[tuple[str, Month, repo.Side], repo.Booked],
+    new_cause: tuple[str, tuple[str, str]] | None,
+    earlier: Mapping[tuple[str, Month, repo.Side], tuple[str, tuple[str, str] | None]],
+) -> list[repo.PendingAdjustment]:
+    """Per closed month and side: what the facts give now minus what was booked."""
+    now: dict[tuple[Month, repo.Side], tuple[int, int]] = {}
+    subject_id = key.split(":", 2)[2]
+    for item in items:
+        if item.service_month in closed:
+            side = (item.municipality, item.health_trust, item.category.value, item.payer_role.value)
+            quantity, amount = now.get((item.service_month, side), (0, 0))
+            now[(item.service_month, side)] = (quantity + item.quantity, amount + (item.amount_ore or 0))
+    sides = set(now) | {(month, side) for (k, month, side) in booked if k == key}
+    out = []
+    for month, side in sorted(sides):
+        quantity, amount = now.get((month, side), (0, 0))
+        before = booked.get((key, month, side), repo.Booked(0, 0))
+        if (quantity, amount) == (before.quantity, before.amount_ore):
+            continue  # a correction that changes nothing books nothing
+        if new_cause is not None:
+            cause, caused_by = new_cause[0], new_cause[1]
+        else:
+            cause, caused_by = earlier.get((key, month, side), ("tariff", None))
+        out.append(
+            repo.PendingAdjustment(
                 subject_key=key,
-                service_month=month,
-                municipality=party.municipality if party else before.municipality,  # type: ignore[union-attr]
-                health_trust=party.health_trust if party else before.health_trust,  # type: ignore[union-attr]
-                settled=before,
-                new_quantity=new_quantity,
-                new_amount_ore=new_amount,
-                caused_by=cause,
+                subject_id=subject_id,
+                corrects_month=month,
+                side=side,
+                quantity_delta=quantity - before.quantity,
+                amount_delta_ore=amount - before.amount_ore,
+                cause=cause,
+                caused_by=caused_by,
+                note=None,
             )
         )
-    return changes
+    return out

@@ -4,6 +4,8 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -12,7 +14,14 @@ from faststream.middlewares import AckPolicy
 from pydantic import SkipValidation, TypeAdapter, ValidationError
 
 from contracts.v1 import topics
-from contracts.v1.outbound import ClosePeriod, ReasonCode, SettlementStatement
+from contracts.v1.outbound import (
+    ClosePeriod,
+    Command,
+    OpenDispute,
+    ReasonCode,
+    ResolveDispute,
+    SettlementStatement,
+)
 from services.adapters import rejection_repository
 from services.adapters.postgres import UnitOfWork, retry_transient
 from services.bootstrap import Resources, configure_logging, utc_now, wire_lifecycle
@@ -21,10 +30,11 @@ from services.intake.validation import RawRecord, Rejected
 from services.observability import http
 from services.observability.metrics import OutboxMetrics, SettlementMetrics, instrument_broker, new_registry
 from services.settings import Settings, load_settings
+from services.settlement.disputes import DisputeRefused, open_dispute, resolve_dispute
 from services.settlement.service import PeriodNotClosable, close_period
 
 log = logging.getLogger("services.settlement")
-_COMMAND = TypeAdapter(ClosePeriod)
+_COMMAND: TypeAdapter[ClosePeriod | OpenDispute | ResolveDispute] = TypeAdapter(Command)
 
 
 class _Runtime:
@@ -34,7 +44,10 @@ class _Runtime:
 
 
 def create_broker(
-    bootstrap_servers: str, *, group_id: str = "samhandling-settlement"
+    bootstrap_servers: str,
+    *,
+    group_id: str = "samhandling-settlement",
+    group_timing: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
     broker = KafkaBroker(bootstrap_servers, client_id="samhandling-settlement", logger=log)
     runtime = _Runtime()
@@ -45,9 +58,11 @@ def create_broker(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="settlement:commands",
-        description="Commands to the settlement service. `close_period` closes a month.",
+        description="Commands to the settlement service: `close_period` closes a month; "
+        "`open_dispute` and `resolve_dispute` dispute a published statement's line or item.",
+        **(group_timing or {}),
     )
-    async def on_command(body: SkipValidation[ClosePeriod], message: KafkaMessage) -> None:
+    async def on_command(body: SkipValidation[Command], message: KafkaMessage) -> None:
         assert runtime.resources is not None, "settlement used before start-up"
         raw = message.raw_message
         record = RawRecord(raw.topic, raw.partition, raw.offset, raw.key, raw.value)  # type: ignore[union-attr]
@@ -68,6 +83,14 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
     started = time.perf_counter()
     try:
         command = _COMMAND.validate_json(record.value or b"")
+        if isinstance(command, OpenDispute):
+            await retry_transient(lambda: open_dispute(resources.pool, command, utc_now), what="open dispute")
+            return
+        if isinstance(command, ResolveDispute):
+            await retry_transient(
+                lambda: resolve_dispute(resources.pool, command, utc_now), what="resolve dispute"
+            )
+            return
         period = Month.parse(command.period)
         result = await retry_transient(
             lambda: close_period(
@@ -83,6 +106,8 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
     except (ValidationError, ValueError) as exc:
         if isinstance(exc, PeriodNotClosable):
             rejected = Rejected(record, ReasonCode.PERIOD_NOT_CLOSABLE, str(exc))
+        elif isinstance(exc, DisputeRefused):
+            rejected = Rejected(record, ReasonCode.DISPUTE_REFUSED, str(exc))
         else:
             rejected = Rejected(record, ReasonCode.SCHEMA_VIOLATION, _describe(exc))
         await _reject(resources, rejected)
@@ -130,7 +155,11 @@ def create_app(settings: Settings | None = None) -> FastStream:
 def create_service(settings: Settings | None = None) -> tuple[FastStream, list[http.Route]]:
     """The app, and the HTTP endpoints to serve beside it (metrics, health, readiness)."""
     settings = settings or load_settings()
-    broker, runtime = create_broker(settings.kafka_bootstrap_servers, group_id=settings.settlement_group)
+    broker, runtime = create_broker(
+        settings.kafka_bootstrap_servers,
+        group_id=settings.settlement_group,
+        group_timing=settings.consumer_group_timing(),
+    )
     runtime.crash_after_close_commit = settings.fault_crash_after_close_commit
     registry = new_registry()
     instrument_broker(broker, registry, "settlement")

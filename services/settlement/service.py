@@ -13,15 +13,20 @@ from uuid import UUID
 import asyncpg
 
 from contracts.v1 import topics
+from contracts.v1.outbound import Category as WireCategory
+from contracts.v1.outbound import DisputeEntry, PartyRole
 from services.adapters import ledger_repository as repo
 from services.adapters import outbox
+from services.adapters import statement_repository as statements_repo
 from services.adapters.postgres import UnitOfWork
+from services.adapters.statement_repository import Pair
 from services.domain.calendar import Month, oslo_day
-from services.domain.ledger import LedgerItem
+from services.domain.ledger import LedgerItem, PayerRole
 from services.domain.municipalities import Registry
+from services.domain.statements import DisputeMovement
 from services.domain.tariffs import TariffBook
 from services.rating.service import rerate
-from services.settlement.statements import build_statements
+from services.settlement.statements import build_statements, statement_id, stored_body
 
 log = logging.getLogger(__name__)
 
@@ -65,57 +70,114 @@ async def close_period(
             await uow.commit()  # keep the command id: it was handled, by doing nothing
             return CloseResult(period, already_closed=True, statements=0, items=0)
 
-        # Stays still running, and days held unrated, are rated through this month now.
+        # Stays still running, and days held for want of a tariff, are rated now: through
+        # this month, and with today's tariffs (a new rate for a closed month: an adjustment).
+        fingerprint = tariffs.fingerprint()
+        last = await conn.fetchval(
+            "SELECT tariff_fingerprint FROM closed_periods WHERE tariff_fingerprint IS NOT NULL "
+            "ORDER BY period DESC LIMIT 1"
+        )
+        changed = last is not None and last != fingerprint
         await rerate(
             conn,
-            await repo.subjects_to_extend(conn, period),
+            await repo.subjects_to_extend(conn, period, tariffs_changed=changed),
             tariffs,
             through=period.last_day,
+            cause="tariff",
             municipalities=municipalities,
         )
 
         rows = await conn.fetch(
-            "SELECT * FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL",
-            period.first_day,
+            "SELECT * FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL", period.first_day
         )
-        by_pair: dict[tuple[str, str], list[LedgerItem]] = defaultdict(list)
+        items: dict[Pair, list[LedgerItem]] = defaultdict(list)
         for row in rows:
-            by_pair[(row["municipality"], row["health_trust"])].append(repo.item_from_row(row))
+            items[(row["municipality"], row["health_trust"])].append(repo.item_from_row(row))
+        adjustments = await statements_repo.unsettled_adjustments(conn)
+        disputes = await statements_repo.disputes_to_show(conn)
+        heads = await statements_repo.chain_heads(conn)
 
         statement_rows = []
         messages: list[tuple[str, str | None, bytes]] = []
-        for (municipality, health_trust), items in sorted(by_pair.items()):
-            to_municipality, to_trust = build_statements(period, municipality, health_trust, items, now)
+        adjustment_ids: dict[UUID, list[int]] = {}
+        held: dict[UUID, list[UUID]] = defaultdict(list)
+        released: dict[UUID, list[UUID]] = defaultdict(list)
+        for pair in sorted(set(items) | set(adjustments) | set(disputes)):
+            municipality, health_trust = pair
+            head = heads.get(pair)
+            sid = statement_id(period, municipality, health_trust)
+            movements = [_dispute_movement(d) for d in disputes.get(pair, [])]
+            to_municipality, to_trust = build_statements(
+                period,
+                municipality,
+                health_trust,
+                items.get(pair, []),
+                now,
+                sequence=head.sequence + 1 if head else 1,
+                previous_hash=head.hash if head else None,
+                adjustments=[a for _, a in adjustments.get(pair, [])],
+                disputes=movements,
+            )
             statement_rows.append(
                 (
-                    to_municipality.statement_id,
+                    sid,
                     period.first_day,
                     municipality,
                     health_trust,
-                    to_municipality.model_dump(mode="json", exclude={"recipient", "counterparty"}),
+                    stored_body(to_municipality),
                     now,
+                    to_municipality.sequence,
+                    to_municipality.previous_statement_hash,
+                    to_municipality.statement_hash,
                 )
             )
+            adjustment_ids[sid] = [adjustment_id for adjustment_id, _ in adjustments.get(pair, [])]
+            for movement, _entry in movements:
+                if movement.effect == "held":
+                    held[sid].append(UUID(movement.dispute_id))
+                elif movement.effect == "released":
+                    released[sid].append(UUID(movement.dispute_id))
             for copy in (to_municipality, to_trust):
                 messages.append((topics.SETTLEMENTS, copy.recipient.key, copy.model_dump_json().encode()))
-        await conn.executemany(
-            "INSERT INTO statements (statement_id, period, municipality, health_trust, body, issued_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            statement_rows,
-        )
-        await conn.execute(
-            """
-            UPDATE ledger_items li SET statement_id = s.statement_id
-            FROM statements s
-            WHERE li.service_month = $1 AND li.statement_id IS NULL
-              AND s.period = $1 AND s.municipality = li.municipality AND s.health_trust = li.health_trust
-            """,
-            period.first_day,
-        )
+        await statements_repo.insert_statements(conn, statement_rows)
+        await statements_repo.settle_rows(conn, period, adjustment_ids, held, released)
         await outbox.enqueue(conn, messages)
         await conn.execute(
-            "INSERT INTO closed_periods (period, command_id) VALUES ($1, $2)", period.first_day, command_id
+            "INSERT INTO closed_periods (period, command_id, tariff_fingerprint) VALUES ($1, $2, $3)",
+            period.first_day,
+            command_id,
+            fingerprint,
         )
         await uow.commit()
     log.info("closed %s: %d statements over %d items", period, len(statement_rows), len(rows))
     return CloseResult(period, already_closed=False, statements=len(statement_rows), items=len(rows))
+
+
+def _dispute_movement(row: asyncpg.Record) -> tuple[DisputeMovement, DisputeEntry]:
+    """An open dispute not yet held is held now; one held earlier and still open is shown;
+    a resolved one whose amount was held is released (its outcome is an adjustment)."""
+    if row["status"] == "open":
+        effect = "open" if row["held_on"] else "held"
+    else:
+        effect = "released"
+    movement = DisputeMovement(
+        dispute_id=str(row["dispute_id"]),
+        payer_role=PayerRole(row["payer_role"]),
+        amount_ore=row["amount_ore"],
+        effect=effect,
+    )
+    entry = DisputeEntry(
+        dispute_id=row["dispute_id"],
+        disputed_statement_id=row["statement_id"],
+        episode_id=row["subject_id"],
+        category=WireCategory(row["category"]),
+        service_month=str(Month.of(row["service_month"])),
+        payer_role=PartyRole(row["payer_role"]),
+        amount_ore=row["amount_ore"],
+        status=row["status"],
+        effect=effect,  # type: ignore[arg-type]
+        agreed_ore=row["agreed_ore"],
+        opened_by=row["opened_by"],
+        reason=row["reason"],
+    )
+    return movement, entry

@@ -1,14 +1,18 @@
-"""From a pair's ledger items to the wire statement, once per recipient."""
+"""From a pair's ledger items, adjustments and disputes to the wire statement, once per
+recipient, chained to the pair's previous statement."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from contracts.v1.outbound import (
-    Category,
+    AdjustmentLine,
     CategoryTotal,
+    CausedBy,
+    DisputeEntry,
     LineStatus,
     NetPayer,
     Party,
@@ -18,9 +22,11 @@ from contracts.v1.outbound import (
     StatementLine,
     Totals,
 )
+from contracts.v1.outbound import Category as WireCategory
 from services.domain.calendar import Month
+from services.domain.chain import statement_hash
 from services.domain.ledger import LedgerItem
-from services.domain.statements import summarise
+from services.domain.statements import Adjustment, DisputeMovement, settle
 
 _NAMESPACE = uuid.UUID("5d0b6c8e-4f0e-4b5e-9a57-2f0d3c9e7a10")
 
@@ -31,13 +37,22 @@ def statement_id(period: Month, municipality: str, health_trust: str) -> uuid.UU
 
 
 def build_statements(
-    period: Month, municipality: str, health_trust: str, items: Sequence[LedgerItem], issued_at: datetime
+    period: Month,
+    municipality: str,
+    health_trust: str,
+    items: Sequence[LedgerItem],
+    issued_at: datetime,
+    *,
+    sequence: int = 1,
+    previous_hash: str | None = None,
+    adjustments: Sequence[Adjustment] = (),
+    disputes: Sequence[tuple[DisputeMovement, DisputeEntry]] = (),
 ) -> tuple[SettlementStatement, SettlementStatement]:
-    """The municipality's copy and the health trust's copy: same id, lines and totals."""
-    lines, totals = summarise(items)
+    """The municipality's copy and the health trust's copy: same id, content and hash."""
+    lines, totals = settle(items, adjustments, [movement for movement, _ in disputes])
     wire_lines = tuple(
         StatementLine(
-            category=Category(line.category.value),
+            category=WireCategory(line.category.value),
             payer_role=PartyRole(line.payer_role.value),
             service_month=str(line.service_month),
             status=LineStatus(line.status.value),
@@ -51,7 +66,7 @@ def build_statements(
     )
     wire_items = tuple(
         StatementItem(
-            category=Category(item.category.value),
+            category=WireCategory(item.category.value),
             episode_id=item.subject_id,
             service_month=str(item.service_month),
             first_day=item.first_day,
@@ -64,6 +79,25 @@ def build_statements(
         )
         for item in sorted(items, key=lambda i: (i.category.value, i.subject_id, i.first_day))
     )
+    wire_adjustments = tuple(
+        AdjustmentLine(
+            category=WireCategory(a.category.value),
+            payer_role=PartyRole(a.payer_role.value),
+            corrects_month=str(a.corrects_month),
+            episode_id=a.subject_id,
+            quantity_delta=a.quantity_delta,
+            amount_delta_ore=a.amount_delta_ore,
+            cause=a.cause,  # type: ignore[arg-type]
+            caused_by=CausedBy(source=a.caused_by[0], event_id=uuid.UUID(a.caused_by[1]))
+            if a.caused_by
+            else None,
+            dispute_id=uuid.UUID(a.dispute_id) if a.dispute_id else None,
+            note=a.note,
+        )
+        for a in sorted(
+            adjustments, key=lambda a: (a.corrects_month, a.category.value, a.subject_id, a.payer_role.value)
+        )
+    )
     wire_totals = Totals(
         municipality_pays_ore=totals.municipality_pays_ore,
         health_trust_pays_ore=totals.health_trust_pays_ore,
@@ -72,24 +106,40 @@ def build_statements(
         unrated_quantity=totals.unrated_quantity,
         by_category=tuple(
             CategoryTotal(
-                category=Category(c.category.value),
+                category=WireCategory(c.category.value),
                 municipality_pays_ore=c.municipality_pays_ore,
                 health_trust_pays_ore=c.health_trust_pays_ore,
             )
             for c in totals.by_category
         ),
+        municipality_withheld_ore=totals.municipality_withheld_ore,
+        health_trust_withheld_ore=totals.health_trust_withheld_ore,
+        net_payable_ore=totals.net_payable_ore,
+        net_payable_by=NetPayer(totals.net_payable_by.value),
     )
     municipality_party = Party(role=PartyRole.MUNICIPALITY, id=municipality)
     trust_party = Party(role=PartyRole.HEALTH_TRUST, id=health_trust)
-    common = {
+    common: dict[str, Any] = {
         "statement_id": statement_id(period, municipality, health_trust),
         "period": str(period),
+        "sequence": sequence,
+        "previous_statement_hash": previous_hash,
         "lines": wire_lines,
         "items": wire_items,
+        "adjustments": wire_adjustments,
+        "disputes": tuple(entry for _, entry in sorted(disputes, key=lambda d: str(d[1].dispute_id))),
         "totals": wire_totals,
         "issued_at": issued_at,
+        "statement_hash": "",
     }
+    draft = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
+    common["statement_hash"] = statement_hash(draft.model_dump(mode="json"))
     return (
         SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common),
         SettlementStatement(recipient=trust_party, counterparty=municipality_party, **common),
     )
+
+
+def stored_body(statement: SettlementStatement) -> dict[str, Any]:
+    """What the database keeps of a statement: everything both copies share."""
+    return statement.model_dump(mode="json", exclude={"recipient", "counterparty"})

@@ -129,7 +129,7 @@ def test_the_same_events_published_twice_give_the_same_statements_and_a_second_c
     _assert_statements_match(statements, expected)
 
 
-def test_an_event_for_a_closed_month_is_kept_as_pending_and_the_closed_statement_is_not_republished(
+def test_an_event_for_a_closed_month_is_a_pending_adjustment_and_the_closed_statement_is_not_republished(
     stack,
 ) -> None:
     endpoints, _group, _state = stack
@@ -152,21 +152,23 @@ def test_an_event_for_a_closed_month_is_kept_as_pending_and_the_closed_statement
     # (April, closed by another test, is changed too: the stay is still open.)
     pending = db_value(
         endpoints,
-        "SELECT count(*) FROM late_changes WHERE subject_key LIKE $1 AND service_month = $2",
+        "SELECT count(*) FROM adjustments WHERE subject_key LIKE $1 AND corrects_month = $2 AND statement_id IS NULL",
         f"%:{episode}",
         period.first_day,
     )
     expected_days = sum(
         line.quantity for lines, _ in _oracle(late, period).values() for line in lines if line.rated
     )
-    # One row per intake batch that changed the month; the latest says where it stands now.
-    assert (pending >= 1) == (expected_days > 0), "a late change that alters March is kept as pending"
+    # One pending adjustment per month and side, restated by every batch that changes it.
+    assert pending == (1 if expected_days > 0 else 0), (
+        "a late change that alters March is a pending adjustment"
+    )
     if expected_days:
         assert (
             db_value(
                 endpoints,
-                "SELECT new_quantity FROM late_changes WHERE subject_key LIKE $1 AND service_month = $2 "
-                "ORDER BY id DESC LIMIT 1",
+                "SELECT quantity_delta FROM adjustments WHERE subject_key LIKE $1 AND corrects_month = $2 "
+                "AND statement_id IS NULL",
                 f"%:{episode}",
                 period.first_day,
             )
@@ -354,7 +356,7 @@ def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
         lambda: db_value(endpoints, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0,
         what="outbox drained",
     )
-    tables = ["inbound_events", "ledger_items", "statements", "rejections", "late_changes", "outbox"]
+    tables = ["inbound_events", "ledger_items", "statements", "rejections", "adjustments", "outbox"]
     dump = " ".join(
         str(db_value(endpoints, f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t"))
         for table in tables

@@ -1,0 +1,194 @@
+"""Disputes of published statements (domain.md section 5).
+
+Opening one holds the amount out of what its payer pays on the pair's next statement;
+resolving it releases the hold and books the agreed difference as an adjustment. Every
+step is logged with who, when and why. A closed statement is never edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from uuid import UUID
+
+import asyncpg
+
+from contracts.v1.outbound import OpenDispute, ResolveDispute
+from services.adapters.postgres import UnitOfWork
+
+FAMILY_OF_CATEGORY = {
+    "discharge_ready_bed_days": "discharge_ready",
+    "emergency_bed_days": "emergency_beds",
+    "activity_co_financing": "activity",
+}
+
+
+class DisputeRefused(ValueError):
+    """The dispute command cannot be carried out; the message says why."""
+
+
+async def _first_time(conn: asyncpg.Connection, command_id: UUID, kind: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO processed_commands (command_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+            command_id,
+            kind,
+        )
+    )
+
+
+async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable[[], datetime]) -> bool:
+    """Returns False when the command was seen before."""
+    now = clock()
+    async with UnitOfWork(pool) as uow:
+        conn = uow.conn
+        await uow.lock_periods(exclusive=False)
+        if not await _first_time(conn, command.command_id, "open_dispute"):
+            return False
+        statement = await conn.fetchrow(
+            "SELECT municipality, health_trust, body FROM statements WHERE statement_id = $1",
+            command.statement_id,
+        )
+        if statement is None:
+            raise DisputeRefused(f"no statement {command.statement_id}")
+        party = (command.opened_by.role.value, command.opened_by.id)
+        if party not in {
+            ("municipality", statement["municipality"]),
+            ("health_trust", statement["health_trust"]),
+        }:
+            raise DisputeRefused("only the municipality or the health trust of the statement can dispute it")
+        body = statement["body"]
+        month = command.service_month
+        lines = [
+            line
+            for line in body["lines"]
+            if line["category"] == command.category.value
+            and line["service_month"] == month
+            and line["status"] == "priced"
+        ]
+        if not lines:
+            raise DisputeRefused(f"the statement has no priced {command.category.value} line for {month}")
+        if command.episode_id is not None:
+            disputed = [
+                item
+                for item in body["items"]
+                if item["episode_id"] == command.episode_id
+                and item["category"] == command.category.value
+                and item["service_month"] == month
+            ]
+            if not disputed:
+                raise DisputeRefused(
+                    f"the statement has no {command.category.value} item {command.episode_id} for {month}"
+                )
+            limit = sum(item["amount_ore"] or 0 for item in disputed)
+        else:
+            limit = sum(line["amount_ore"] or 0 for line in lines)
+        if command.amount_ore > limit:
+            raise DisputeRefused(
+                f"the amount disputed ({command.amount_ore} øre) exceeds what was charged ({limit} øre)"
+            )
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO disputes (dispute_id, statement_id, municipality, health_trust, subject_id, category,
+                                  service_month, payer_role, amount_ore, opened_by, reason, opened_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (dispute_id) DO NOTHING RETURNING true
+            """,
+            command.dispute_id,
+            command.statement_id,
+            statement["municipality"],
+            statement["health_trust"],
+            command.episode_id,
+            command.category.value,
+            date.fromisoformat(month + "-01"),
+            lines[0]["payer_role"],
+            command.amount_ore,
+            command.opened_by.key,
+            command.reason,
+            now,
+        )
+        if not inserted:
+            raise DisputeRefused(f"dispute {command.dispute_id} exists already")
+        await _log(
+            conn, command.dispute_id, "opened", command.opened_by.key, command.reason, command.amount_ore, now
+        )
+        await uow.commit()
+    return True
+
+
+async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Callable[[], datetime]) -> bool:
+    now = clock()
+    async with UnitOfWork(pool) as uow:
+        conn = uow.conn
+        await uow.lock_periods(exclusive=False)
+        if not await _first_time(conn, command.command_id, "resolve_dispute"):
+            return False
+        dispute = await conn.fetchrow(
+            "SELECT * FROM disputes WHERE dispute_id = $1 FOR UPDATE", command.dispute_id
+        )
+        if dispute is None:
+            raise DisputeRefused(f"no dispute {command.dispute_id}")
+        if dispute["status"] != "open":
+            raise DisputeRefused(f"dispute {command.dispute_id} was resolved already ({dispute['status']})")
+        amount = dispute["amount_ore"]
+        if command.outcome == "upheld":
+            agreed = amount
+        elif command.outcome == "rejected":
+            agreed = 0
+        else:
+            if command.agreed_ore is None or not 0 < command.agreed_ore < amount:
+                raise DisputeRefused(f"partially upheld needs an agreed amount between 0 and {amount} øre")
+            agreed = command.agreed_ore
+        await conn.execute(
+            "UPDATE disputes SET status = $2, agreed_ore = $3, resolved_at = $4 WHERE dispute_id = $1",
+            command.dispute_id,
+            command.outcome,
+            agreed,
+            now,
+        )
+        if agreed:
+            family = FAMILY_OF_CATEGORY[dispute["category"]]
+            subject = dispute["subject_id"] or f"dispute-{command.dispute_id}"
+            await conn.execute(
+                """
+                INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
+                                         health_trust, payer_role, quantity_delta, amount_delta_ore, cause,
+                                         dispute_id, note)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'dispute', $9, $10)
+                """,
+                f"{family}:{dispute['health_trust']}:{subject}",
+                dispute["service_month"],
+                dispute["category"],
+                subject,
+                dispute["municipality"],
+                dispute["health_trust"],
+                dispute["payer_role"],
+                -agreed,
+                command.dispute_id,
+                f"dispute {command.outcome.replace('_', ' ')}: {command.reason}",
+            )
+        await _log(
+            conn, command.dispute_id, command.outcome, command.resolved_by, command.reason, agreed, now
+        )
+        await uow.commit()
+    return True
+
+
+async def _log(
+    conn: asyncpg.Connection,
+    dispute_id: UUID,
+    action: str,
+    actor: str,
+    reason: str,
+    amount: int | None,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO dispute_log (dispute_id, action, actor, reason, amount_ore, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        dispute_id,
+        action,
+        actor,
+        reason,
+        amount,
+        at,
+    )
