@@ -87,6 +87,23 @@ def prepare(endpoints: Endpoints) -> None:
     asyncio.run(ensure_topics(endpoints.bootstrap_servers))
 
 
+def record_runtime(data_dir: Path, values: dict[str, str]) -> None:
+    """Add to what `settlement up` tells the commands run beside it (e.g. LAGMONITOR_URL)."""
+    with (data_dir / RUNTIME_FILE).open("a", encoding="utf-8") as f:
+        f.writelines(f"{name}={value}\n" for name, value in values.items())
+
+
+def runtime_values(data_dir: Path) -> dict[str, str]:
+    """The environment first, then what a running `settlement up` recorded."""
+    values = dict(os.environ)
+    runtime_file = data_dir / RUNTIME_FILE
+    if runtime_file.exists():
+        for line in runtime_file.read_text(encoding="utf-8").splitlines():
+            name, _, value = line.partition("=")
+            values.setdefault(name, value)
+    return values
+
+
 def find_endpoints(data_dir: Path) -> Endpoints:
     """For commands run beside `settlement up`: the environment first, then runtime.env."""
     values = dict(os.environ)

@@ -12,6 +12,7 @@ from typing import IO
 SERVICES = {
     "intake": "services.intake.app",
     "settlement": "services.settlement.app",
+    "lagmonitor": "services.lagmonitor.app",
 }
 
 
@@ -71,8 +72,19 @@ class ServiceProcess:
 
 
 class ServiceGroup:
-    def __init__(self, env: dict[str, str], log_dir: Path, names: tuple[str, ...] = tuple(SERVICES)) -> None:
-        self.processes = {name: ServiceProcess(name, env, log_dir) for name in names}
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        names: tuple[str, ...] = tuple(SERVICES),
+        *,
+        service_env: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """`service_env` adds variables for one service only (its own metrics port)."""
+        service_env = service_env or {}
+        self.processes = {
+            name: ServiceProcess(name, {**env, **service_env.get(name, {})}, log_dir) for name in names
+        }
 
     def start(self) -> ServiceGroup:
         for process in self.processes.values():

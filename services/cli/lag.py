@@ -1,0 +1,180 @@
+"""`settlement lag`: the lag monitor's view of every group and partition, as a live table or
+as JSON for scripts.
+
+The statuses need a window of history, which the running lag monitor has: ask it first
+(its `/lag`). With no monitor running, read the offsets directly; the lags are then exact at
+once, while the statuses only mature as this command's own window fills (and a `--once`
+reading has no window at all, which the output says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from services.lagmonitor.domain import Thresholds
+from services.lagmonitor.service import LagMonitor, project_groups, report_json
+
+Report = dict[str, Any]
+_STYLE = {
+    "OK": "green",
+    "WARN": "yellow",
+    "ERR": "bold red",
+    "STALL": "red",
+    "STOP": "bold red",
+    "REWIND": "magenta",
+}
+
+
+def from_monitor(url: str, timeout: float = 2.0) -> Report | None:
+    """The monitor's current report, or None when no monitor answers at `url`."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/lag", timeout=timeout) as response:
+            report: Report = json.loads(response.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+    if report.get("at") is None:  # up, but has not polled yet
+        return None
+    return report
+
+
+@asynccontextmanager
+async def direct_reader(
+    bootstrap_servers: str, *, intake_group_prefix: str, settlement_group: str, window_seconds: float
+) -> AsyncIterator[Callable[[], Awaitable[Report]]]:
+    """Polls the broker in this process; each call returns a fresh report."""
+    from services.lagmonitor.kafka_offsets import KafkaOffsets
+
+    offsets = KafkaOffsets(
+        bootstrap_servers,
+        project_groups(
+            bootstrap_servers, intake_group_prefix=intake_group_prefix, settlement_group=settlement_group
+        ),
+    )
+    monitor = LagMonitor(offsets, Thresholds(window_seconds=window_seconds))
+    await offsets.start()
+    try:
+
+        async def poll() -> Report:
+            reports = await monitor.poll()
+            return report_json(reports, source="direct", at=monitor.last_poll_at)
+
+        yield poll
+    finally:
+        await offsets.stop()
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def table(report: Report) -> Table:
+    at = report.get("at")
+    when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "never"
+    if report["source"] == "direct":
+        caption = "read directly: no lag monitor answered; statuses mature as the window fills"
+    else:
+        caption = "from the lag monitor"
+    out = Table(title=f"consumer lag at {when}", caption=caption, expand=False)
+    for header, justify in (
+        ("group", "left"),
+        ("topic", "left"),
+        ("partition", "right"),
+        ("committed", "right"),
+        ("log end", "right"),
+        ("lag (msgs)", "right"),
+        ("lag (time)", "right"),
+        ("status", "left"),
+        ("why", "left"),
+    ):
+        out.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for group in report["groups"]:
+        status = group["status"]
+        window = "" if group["window_complete"] else " (window filling)"
+        out.add_row(
+            Text(group["group"], style="bold"),
+            "",
+            "",
+            "",
+            "",
+            str(group["lag"]),
+            _age(group["lag_seconds"]),
+            Text(status + window, style=_STYLE.get(status, "")),
+            "",
+            end_section=not group["partitions"],
+        )
+        for i, p in enumerate(group["partitions"]):
+            out.add_row(
+                "",
+                p["topic"],
+                str(p["partition"]),
+                "-" if p["committed"] is None else str(p["committed"]),
+                str(p["log_end"]),
+                str(p["lag"]),
+                _age(p["lag_seconds"]),
+                Text(p["status"], style=_STYLE.get(p["status"], "")),
+                Text(p["reason"], style="dim"),
+                end_section=i == len(group["partitions"]) - 1,
+            )
+    return out
+
+
+async def run(
+    console: Console,
+    *,
+    monitor_url: str | None,
+    bootstrap_servers: str | None,
+    direct: dict[str, Any],
+    once: bool,
+    as_json: bool,
+    interval: float,
+) -> int:
+    """Print once (table or JSON) or keep a live table until Ctrl-C. Returns the exit code."""
+    async with AsyncExitStack() as stack:
+        poll: Callable[[], Awaitable[Report | None]]
+        if monitor_url and await asyncio.to_thread(from_monitor, monitor_url) is not None:
+            url = monitor_url
+
+            async def poll() -> Report | None:
+                return await asyncio.to_thread(from_monitor, url)
+
+        elif bootstrap_servers:
+            poll = await stack.enter_async_context(direct_reader(bootstrap_servers, **direct))
+        else:
+            console.print("[red]no lag monitor answered and no broker is known[/red]: start `settlement up`")
+            return 2
+
+        if once:
+            report = await poll()
+            if report is None:
+                console.print("[red]the lag monitor stopped answering[/red]")
+                return 2
+            if as_json:
+                print(json.dumps(report, indent=2))
+            else:
+                console.print(table(report))
+            return 0
+
+        with Live(Text("reading offsets..."), console=console, auto_refresh=False) as live:
+            while True:
+                report = await poll()
+                live.update(
+                    table(report) if report else Text("the lag monitor stopped answering", style="red"),
+                    refresh=True,
+                )
+                await asyncio.sleep(interval)

@@ -1,0 +1,267 @@
+"""The project's own Prometheus metrics, next to FastStream's (`faststream_*`, from its
+Prometheus middleware). Every metric lives in a registry made at start-up by the process that
+serves it, never in the client's global default registry: tests and the CLI can build as
+many as they like, and a process exports only its own.
+
+Names follow kafka_exporter where a Kafka operator will look for them
+(`kafka_consumergroup_lag`); the rest are `samhandling_*`. docs/operations.md lists them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.lagmonitor.domain import GroupReport, GroupStatus, PartitionStatus
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+_BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000)
+
+
+def new_registry() -> CollectorRegistry:
+    return CollectorRegistry(auto_describe=True)
+
+
+def instrument_broker(broker: KafkaBroker, registry: CollectorRegistry, service: str) -> None:
+    """FastStream's own metrics for every subscriber and publisher of the broker: messages
+    received, processed (by status), exceptions, processing time, publishes."""
+    from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+
+    broker.add_middleware(KafkaPrometheusMiddleware(registry=registry, app_name=service))
+
+
+class IntakeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.received = Counter(
+            "samhandling_intake_records_received",
+            "Records taken from an inbound topic, valid or not.",
+            ["topic"],
+            registry=registry,
+        )
+        self.processed = Counter(
+            "samhandling_intake_records_processed",
+            "Records finished, by outcome: accepted (new), duplicate (already had it), rejected.",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "samhandling_intake_records_rejected",
+            "Records rejected, by reason code (as published on samhandling.rejected.v1).",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "samhandling_intake_batch_size",
+            "Records per batch handed to the service layer.",
+            ["topic"],
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "samhandling_intake_batch_duration_seconds",
+            "Time to validate, store and rate one batch, retries included.",
+            ["topic"],
+            registry=registry,
+        )
+        self.ledger_writes = Counter(
+            "samhandling_ledger_items_written",
+            "Ledger items written (inserted or re-rated) by the intake.",
+            registry=registry,
+        )
+
+    def batch(
+        self,
+        topic: str,
+        size: int,
+        seconds: float,
+        *,
+        accepted: int,
+        duplicates: int,
+        rejected: Mapping[str, int],
+        ledger_items: int,
+    ) -> None:
+        self.received.labels(topic).inc(size)
+        self.batch_size.labels(topic).observe(size)
+        self.batch_seconds.labels(topic).observe(seconds)
+        self.processed.labels(topic, "accepted").inc(accepted)
+        self.processed.labels(topic, "duplicate").inc(duplicates)
+        self.processed.labels(topic, "rejected").inc(sum(rejected.values()))
+        for reason, count in rejected.items():
+            self.rejected.labels(topic, reason).inc(count)
+        self.ledger_writes.inc(ledger_items)
+
+
+class SettlementMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.commands = Counter(
+            "samhandling_settlement_commands",
+            "Commands handled, by outcome: closed, already_closed, rejected.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "samhandling_settlement_commands_rejected",
+            "Commands rejected, by reason code.",
+            ["reason"],
+            registry=registry,
+        )
+        self.close_seconds = Histogram(
+            "samhandling_settlement_close_duration_seconds",
+            "Time to close a period (one transaction: statements, settled items, outbox).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=registry,
+        )
+        self.statements = Counter(
+            "samhandling_settlement_statements_issued",
+            "Statements issued by closes (one per municipality-trust pair; each is published twice).",
+            registry=registry,
+        )
+        self.items_settled = Counter(
+            "samhandling_settlement_items_settled",
+            "Ledger items settled into statements.",
+            registry=registry,
+        )
+        self.last_close = Gauge(
+            "samhandling_settlement_last_close_timestamp_seconds",
+            "When the last period was closed (Unix time); 0 until one is.",
+            registry=registry,
+        )
+
+    def closed(self, seconds: float, *, already_closed: bool, statements: int, items: int, at: float) -> None:
+        self.close_seconds.observe(seconds)
+        if already_closed:
+            self.commands.labels("already_closed").inc()
+            return
+        self.commands.labels("closed").inc()
+        self.statements.inc(statements)
+        self.items_settled.inc(items)
+        self.last_close.set(at)
+
+    def command_rejected(self, reason: str) -> None:
+        self.commands.labels("rejected").inc()
+        self.rejected.labels(reason).inc()
+
+
+class OutboxMetrics:
+    """The relay runs in every service process that has a database."""
+
+    def __init__(self, registry: CollectorRegistry, statements_topic: str) -> None:
+        self._statements_topic = statements_topic
+        self.published = Counter(
+            "samhandling_outbox_published",
+            "Messages the outbox relay published, by topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.statements = Counter(
+            "samhandling_statements_published",
+            "Statement copies published on the settlements topic (two per statement).",
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            "samhandling_outbox_backlog",
+            "Outbox messages written but not yet published (sampled).",
+            registry=registry,
+        )
+
+    def sent(self, topic: str) -> None:
+        self.published.labels(topic).inc()
+        if topic == self._statements_topic:
+            self.statements.inc()
+
+
+class LagMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        partition = ["group", "topic", "partition"]
+        self.lag = Gauge(
+            "kafka_consumergroup_lag",
+            "Messages on the partition the group has not committed yet; 0 when caught up.",
+            partition,
+            registry=registry,
+        )
+        self.lag_seconds = Gauge(
+            "kafka_consumergroup_lag_seconds",
+            "Age of the oldest message the group has not committed, from its timestamp; 0 when caught up.",
+            partition,
+            registry=registry,
+        )
+        self.committed = Gauge(
+            "kafka_consumergroup_current_offset",
+            "The group's committed offset; -1 while it has never committed.",
+            partition,
+            registry=registry,
+        )
+        self.log_end = Gauge(
+            "kafka_topic_partition_current_offset",
+            "The partition's log-end offset.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.partition_status = Gauge(
+            "samhandling_consumergroup_partition_status",
+            "1 for the partition's current status (OK, WARN, STALL, STOP, REWIND), 0 for the others.",
+            [*partition, "status"],
+            registry=registry,
+        )
+        self.group_status = Gauge(
+            "samhandling_consumergroup_status",
+            "1 for the group's current status (OK, WARN, ERR), 0 for the others.",
+            ["group", "status"],
+            registry=registry,
+        )
+        self.group_severity = Gauge(
+            "samhandling_consumergroup_status_code",
+            "The group's status as a number: 0 OK, 1 WARN, 2 ERR.",
+            ["group"],
+            registry=registry,
+        )
+        self.polls = Counter(
+            "samhandling_lagmonitor_polls",
+            "Polls of the broker, by outcome (ok, error).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.poll_seconds = Histogram(
+            "samhandling_lagmonitor_poll_duration_seconds",
+            "Time to read every group's offsets and timestamps once.",
+            registry=registry,
+        )
+        self.last_poll = Gauge(
+            "samhandling_lagmonitor_last_poll_timestamp_seconds",
+            "When the last successful poll finished (Unix time).",
+            registry=registry,
+        )
+        self._exported: set[tuple[str, str, str]] = set()
+
+    def update(self, reports: Iterable[GroupReport], at: float, seconds: float) -> None:
+        current: set[tuple[str, str, str]] = set()
+        for report in reports:
+            for status in GroupStatus:
+                self.group_status.labels(report.group, status.value).set(int(report.status is status))
+            self.group_severity.labels(report.group).set(report.severity)
+            for p in report.partitions:
+                labels = (report.group, p.topic, str(p.partition))
+                current.add(labels)
+                self.lag.labels(*labels).set(p.lag)
+                self.lag_seconds.labels(*labels).set(p.lag_seconds)
+                self.committed.labels(*labels).set(-1 if p.committed is None else p.committed)
+                self.log_end.labels(p.topic, str(p.partition)).set(p.log_end)
+                for status in PartitionStatus:
+                    self.partition_status.labels(*labels, status.value).set(int(p.status is status))
+        # A partition that disappeared must not keep reporting its last lag forever.
+        for labels in self._exported - current:
+            for gauge in (self.lag, self.lag_seconds, self.committed):
+                gauge.remove(*labels)
+            for status in PartitionStatus:
+                self.partition_status.remove(*labels, status.value)
+        self._exported = current
+        self.polls.labels("ok").inc()
+        self.poll_seconds.observe(seconds)
+        self.last_poll.set(at)
+
+    def poll_failed(self) -> None:
+        self.polls.labels("error").inc()
