@@ -1,0 +1,130 @@
+"""infra/ and docker-compose.yml agree with the code: every metric the dashboard and the
+alert rules query is one the services export, and Prometheus scrapes every service where
+docker-compose serves it. (Nothing here needs Docker; a real Prometheus scrape is in
+tests/integration/test_operations.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from contracts.v1 import topics
+from services.intake.app import create_broker
+from services.observability.metrics import (
+    IntakeMetrics,
+    LagMetrics,
+    OutboxMetrics,
+    SettlementMetrics,
+    instrument_broker,
+    new_registry,
+)
+from services.runtime.processes import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+DASHBOARD = INFRA / "grafana" / "dashboards" / "samhandling-operations.json"
+ALERTS = INFRA / "prometheus" / "alerts.yml"
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "gauge": ("",),
+}
+_METRIC = re.compile(r"\b(?:samhandling|kafka|faststream)_[a-z0-9_]+")
+
+
+def _series_names(registry: CollectorRegistry) -> set[str]:
+    return {
+        family.name + suffix for family in registry.collect() for suffix in _SUFFIXES.get(family.type, ("",))
+    }
+
+
+@pytest.fixture(scope="module")
+def exported() -> set[str]:
+    registry = new_registry()
+    IntakeMetrics(registry)
+    SettlementMetrics(registry)
+    OutboxMetrics(registry, topics.SETTLEMENTS)
+    LagMetrics(registry)
+    broker, _ = create_broker("localhost:9092")
+    instrument_broker(broker, registry, "intake")
+    return _series_names(registry)
+
+
+def _dashboard_queries() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    queries += [v["definition"] for v in dashboard["templating"]["list"]]
+    return queries
+
+
+def _alert_rules() -> list[dict]:
+    return [
+        rule
+        for group in yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def test_every_metric_on_the_dashboard_is_exported(exported: set[str]) -> None:
+    queried = {name for query in _dashboard_queries() for name in _METRIC.findall(query)}
+    assert queried, "the dashboard queries nothing"
+    assert queried <= exported, sorted(queried - exported)
+
+
+def test_the_dashboard_shows_lag_throughput_rejections_and_settlement_runs() -> None:
+    text = " ".join(_dashboard_queries())
+    for metric in (
+        "kafka_consumergroup_lag",
+        "kafka_consumergroup_lag_seconds",
+        "samhandling_consumergroup_status_code",
+        "samhandling_intake_records_received_total",
+        "samhandling_intake_records_rejected_total",
+        "samhandling_settlement_commands_total",
+    ):
+        assert metric in text, metric
+
+
+def test_every_metric_in_the_alert_rules_is_exported_and_every_status_alerts(exported: set[str]) -> None:
+    rules = _alert_rules()
+    queried = {name for rule in rules for name in _METRIC.findall(rule["expr"])}
+    assert queried <= exported, sorted(queried - exported)
+    exprs = " ".join(rule["expr"] for rule in rules)
+    for status in ("ERR", "WARN", "REWIND"):
+        assert f'status="{status}"' in exprs
+    assert all(rule["labels"]["severity"] in {"page", "ticket", "info"} for rule in rules)
+
+
+def test_prometheus_scrapes_every_service_where_docker_compose_serves_its_metrics() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    prometheus = yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    targets = {
+        job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
+        for job in prometheus["scrape_configs"]
+    }
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert service["command"] == ["run", name]
+        port = service["environment"]["METRICS_PORT"]
+        assert service["environment"]["METRICS_HOST"] == "0.0.0.0"
+        assert targets[name] == [f"{name}:{port}"]
+        assert any(mapping.endswith(f":{port}") for mapping in service["ports"])
+    assert "PSEUDONYM_KEY" not in compose["services"]["lagmonitor"]["environment"]
+    assert "/etc/prometheus/alerts.yml" in prometheus["rule_files"]
+    for volume in compose["services"]["prometheus"]["volumes"] + compose["services"]["grafana"]["volumes"]:
+        source = volume.split(":")[0]
+        if source.startswith("./"):
+            assert (ROOT / source).is_dir(), source
+
+
+def test_the_dashboard_uses_the_provisioned_datasource() -> None:
+    datasource = yaml.safe_load(
+        (INFRA / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
+    )["datasources"][0]
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    uids = {p["datasource"]["uid"] for p in dashboard["panels"] if "datasource" in p}
+    assert uids == {datasource["uid"]}
