@@ -76,7 +76,9 @@ class StatementItem(Contract):
     amount_ore: int | None = Field(description="Null when unrated.")
     status: LineStatus
     rule: str | None
-    note: str | None = Field(default=None, description="E.g. capped DRG points, or a municipality number mapped.")
+    note: str | None = Field(
+        default=None, description="E.g. capped DRG points, or a municipality number mapped."
+    )
 
 
 class NetPayer(StrEnum):
@@ -87,8 +89,12 @@ class NetPayer(StrEnum):
 
 class CategoryTotal(Contract):
     category: Category
-    municipality_pays_ore: int = Field(ge=0, description="What the municipality owes the trust in this category.")
-    health_trust_pays_ore: int = Field(ge=0, description="What the trust owes the municipality in this category.")
+    municipality_pays_ore: int = Field(
+        description="What the municipality owes the trust in this category (negative: a credit)."
+    )
+    health_trust_pays_ore: int = Field(
+        description="What the trust owes the municipality in this category (negative: a credit)."
+    )
 
 
 class Totals(Contract):
@@ -105,12 +111,15 @@ class Totals(Contract):
         default=(), description="Per category, what each party owes the other; the sums above add these up."
     )
     municipality_withheld_ore: int = Field(
-        default=0, description="Held out of the municipality's payment for disputes opened (+) or released (-)."
+        default=0,
+        description="Held out of the municipality's payment for disputes opened (+) or released (-).",
     )
     health_trust_withheld_ore: int = Field(
         default=0, description="Held out of the trust's payment for disputes opened (+) or released (-)."
     )
-    net_payable_ore: int = Field(default=0, ge=0, description="The net after amounts in dispute are held out.")
+    net_payable_ore: int = Field(
+        default=0, ge=0, description="The net after amounts in dispute are held out."
+    )
     net_payable_by: NetPayer = Field(default=NetPayer.NONE, description="Who pays `net_payable_ore`.")
 
 
@@ -241,7 +250,9 @@ class OpenDispute(Contract):
     service_month: str = Field(pattern=PERIOD_PATTERN, description="The disputed line's service month.")
     amount_ore: int = Field(gt=0, description="The amount disputed, in øre.")
     opened_by: Party
-    reason: str = Field(min_length=3, max_length=2000, description="The factual and legal basis of the claim.")
+    reason: str = Field(
+        min_length=3, max_length=2000, description="The factual and legal basis of the claim."
+    )
 
 
 class ResolveDispute(Contract):

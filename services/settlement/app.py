@@ -83,6 +83,11 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
     started = time.perf_counter()
     try:
         command = _COMMAND.validate_json(record.value or b"")
+        period = Month.parse(command.period) if isinstance(command, ClosePeriod) else None
+    except (ValidationError, ValueError) as exc:
+        await _refuse(runtime, Rejected(record, ReasonCode.SCHEMA_VIOLATION, _describe(exc)))
+        return
+    try:
         if isinstance(command, OpenDispute):
             await retry_transient(lambda: open_dispute(resources.pool, command, utc_now), what="open dispute")
             return
@@ -91,7 +96,7 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
                 lambda: resolve_dispute(resources.pool, command, utc_now), what="resolve dispute"
             )
             return
-        period = Month.parse(command.period)
+        assert period is not None
         result = await retry_transient(
             lambda: close_period(
                 resources.pool,
@@ -103,16 +108,18 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
             ),
             what=f"close {period}",
         )
-    except (ValidationError, ValueError) as exc:
-        if isinstance(exc, PeriodNotClosable):
-            rejected = Rejected(record, ReasonCode.PERIOD_NOT_CLOSABLE, str(exc))
-        elif isinstance(exc, DisputeRefused):
-            rejected = Rejected(record, ReasonCode.DISPUTE_REFUSED, str(exc))
-        else:
-            rejected = Rejected(record, ReasonCode.SCHEMA_VIOLATION, _describe(exc))
-        await _reject(resources, rejected)
-        if runtime.metrics is not None:
-            runtime.metrics.command_rejected(rejected.reason.value)
+    except PeriodNotClosable as exc:
+        await _refuse(runtime, Rejected(record, ReasonCode.PERIOD_NOT_CLOSABLE, str(exc)))
+        return
+    except DisputeRefused as exc:
+        await _refuse(runtime, Rejected(record, ReasonCode.DISPUTE_REFUSED, str(exc)))
+        return
+    except Exception as exc:
+        # Not the command's fault, and not transient: record it rather than loop on it.
+        log.exception("command %s failed", type(command).__name__)
+        await _refuse(
+            runtime, Rejected(record, ReasonCode.PROCESSING_FAILED, f"failed: {type(exc).__name__}")
+        )
         return
     if runtime.metrics is not None:
         runtime.metrics.closed(
@@ -127,6 +134,13 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
     elif runtime.crash_after_close_commit:
         log.error("fault injection: exiting after the close of %s committed, before publishing", period)
         os._exit(86)
+
+
+async def _refuse(runtime: _Runtime, rejected: Rejected) -> None:
+    assert runtime.resources is not None
+    await _reject(runtime.resources, rejected)
+    if runtime.metrics is not None:
+        runtime.metrics.command_rejected(rejected.reason.value)
 
 
 def _describe(exc: Exception) -> str:

