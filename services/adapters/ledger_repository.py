@@ -264,14 +264,23 @@ async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs
     becomes an adjustment."""
     rows = await conn.fetch(
         """
-        SELECT DISTINCT subject_key FROM ledger_items
-        WHERE (open_ended AND service_month <= $1)
-           OR (amount_ore IS NULL AND service_month <= $1 AND (statement_id IS NULL OR $2))
+        SELECT subject_key FROM running_subjects
+        UNION
+        SELECT subject_key FROM ledger_items
+        WHERE amount_ore IS NULL AND service_month <= $1 AND (statement_id IS NULL OR $2)
         """,
         period.first_day,
         tariffs_changed,
     )
     return [r["subject_key"] for r in rows]
+
+
+async def mark_running(conn: asyncpg.Connection, subject_keys: Sequence[str], running: Iterable[str]) -> None:
+    """Of `subject_keys`, exactly `running` are still running after a re-rating."""
+    await conn.execute("DELETE FROM running_subjects WHERE subject_key = ANY($1::text[])", list(subject_keys))
+    await conn.execute(
+        "INSERT INTO running_subjects SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", sorted(set(running))
+    )
 
 
 def item_from_row(row: asyncpg.Record) -> LedgerItem:

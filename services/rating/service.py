@@ -153,8 +153,11 @@ async def rerate(
 
     to_write: list[tuple[str, int, LedgerItem]] = []
     adjustments: list[repo.PendingAdjustment] = []
+    running: list[str] = []
     for key in keys:
         items = rate_subject(key, payloads.get(key, []), tariffs, floor, municipalities)
+        if any(item.open_ended for item in items):
+            running.append(key)
         by_month: dict[Month, list[LedgerItem]] = defaultdict(list)
         for item in items:
             by_month[item.service_month].append(item)
@@ -165,6 +168,7 @@ async def rerate(
         adjustments.extend(_differences(key, items, closed, booked, new_cause, earlier))
     await repo.replace_unsettled_items(conn, keys, to_write)
     await repo.replace_pending_adjustments(conn, keys, adjustments)
+    await repo.mark_running(conn, keys, running)
     return RerateResult(len(to_write), len(adjustments))
 
 
