@@ -42,11 +42,11 @@ class KafkaOffsets:
             # An offset already deleted by retention lands on the oldest message still there.
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=64 * 1024,
-            **common,  # type: ignore[arg-type]
+            **common,
         )
         await self._reader.start()
         for group in self._groups:
-            client = AIOKafkaConsumer(group_id=group, client_id="samhandling-lagmonitor", **common)  # type: ignore[arg-type]
+            client = AIOKafkaConsumer(group_id=group, client_id="samhandling-lagmonitor", **common)
             await client.start()
             self._offsets[group] = client
 

@@ -240,8 +240,10 @@ class LagMetrics:
     def update(self, reports: Iterable[GroupReport], at: float, seconds: float) -> None:
         current: set[tuple[str, str, str]] = set()
         for report in reports:
-            for status in GroupStatus:
-                self.group_status.labels(report.group, status.value).set(int(report.status is status))
+            for group_status in GroupStatus:
+                self.group_status.labels(report.group, group_status.value).set(
+                    int(report.status is group_status)
+                )
             self.group_severity.labels(report.group).set(report.severity)
             for p in report.partitions:
                 labels = (report.group, p.topic, str(p.partition))
@@ -250,14 +252,16 @@ class LagMetrics:
                 self.lag_seconds.labels(*labels).set(p.lag_seconds)
                 self.committed.labels(*labels).set(-1 if p.committed is None else p.committed)
                 self.log_end.labels(p.topic, str(p.partition)).set(p.log_end)
-                for status in PartitionStatus:
-                    self.partition_status.labels(*labels, status.value).set(int(p.status is status))
+                for partition_status in PartitionStatus:
+                    self.partition_status.labels(*labels, partition_status.value).set(
+                        int(p.status is partition_status)
+                    )
         # A partition that disappeared must not keep reporting its last lag forever.
         for labels in self._exported - current:
             for gauge in (self.lag, self.lag_seconds, self.committed):
                 gauge.remove(*labels)
-            for status in PartitionStatus:
-                self.partition_status.remove(*labels, status.value)
+            for partition_status in PartitionStatus:
+                self.partition_status.remove(*labels, partition_status.value)
         self._exported = current
         self.polls.labels("ok").inc()
         self.poll_seconds.observe(seconds)
