@@ -15,6 +15,14 @@ from services.domain.calendar import Month
 
 app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
 console = Console()
+
+
+def _register_dispute_commands() -> None:
+    from services.cli.ledger_commands import dispute_app
+
+    app.add_typer(dispute_app, name="dispute")
+
+
 DataDir = Annotated[
     Path,
     typer.Option(
@@ -234,6 +242,33 @@ def lag(
 
 
 @app.command()
+def verify(
+    municipality: Annotated[str, typer.Argument(help="Kommunenummer")],
+    health_trust: Annotated[str, typer.Argument(help="Organisation number")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Check a pair's chain of statements, in the database and as published: complete, unaltered."""
+    from services.cli.ledger_commands import verify as run_verify
+    from services.runtime.environment import find_endpoints
+
+    run_verify(_endpoints(find_endpoints, data_dir), municipality, health_trust)  # type: ignore[arg-type]
+
+
+@app.command()
+def reconcile(
+    municipality: Annotated[str, typer.Argument(help="Kommunenummer")],
+    health_trust: Annotated[str, typer.Argument(help="Organisation number")],
+    period: Annotated[str, typer.Argument(help="YYYY-MM")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """From events to balance for a pair and month, and proof that the statements add up."""
+    from services.cli.ledger_commands import reconcile_command
+    from services.runtime.environment import find_endpoints
+
+    reconcile_command(_endpoints(find_endpoints, data_dir), municipality, health_trust, _month(period))  # type: ignore[arg-type]
+
+
+@app.command()
 def migrate() -> None:
     """Apply the database migrations to DATABASE_URL."""
     import os
@@ -273,3 +308,6 @@ def _endpoints(find: object, data_dir: Path) -> object:
     except LookupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+
+
+_register_dispute_commands()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections import defaultdict
@@ -373,3 +374,82 @@ def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
         leaked = [pid for pid in SENT_PATIENT_IDS if pid in text]
         assert not leaked, f"{len(leaked)} raw patient identifier(s) found in the {where}"
     assert redact_patient_ids("x 31129956715 y") == "x [redacted] y"
+
+
+def test_a_pairs_chain_verifies_from_database_and_topic_and_disputes_go_through_the_command_topic(
+    stack,
+) -> None:
+    from services.cli.ledger_commands import _reconcile, _verify
+
+    endpoints, _group, _state = stack
+    period = Month(2025, 3)  # closed by the first test
+    wait_until(lambda: len(_statements(endpoints, period, {"983974724"})) >= 2, what="March statements")
+    _, statement = next(
+        (k, v) for k, v in _statements(endpoints, period, {"983974724"}) if v["recipient"]["id"] == "4601"
+    )
+    assert asyncio.run(_verify(endpoints, "4601", "983974724")) == []
+    assert asyncio.run(_reconcile(endpoints, "4601", "983974724", period))
+
+    item = next(
+        i for i in statement["items"] if i["category"] == "discharge_ready_bed_days" and i["amount_ore"]
+    )
+    dispute_id = str(uuid.uuid4())
+    command = {
+        "type": "open_dispute",
+        "command_id": str(uuid.uuid4()),
+        "dispute_id": dispute_id,
+        "statement_id": statement["statement_id"],
+        "episode_id": item["episode_id"],
+        "category": "discharge_ready_bed_days",
+        "service_month": "2025-03",
+        "amount_ore": item["amount_ore"],
+        "opened_by": {"role": "municipality", "id": "4601"},
+        "reason": "the patient was discharged without a discharge summary",
+    }
+    too_much = command | {
+        "command_id": str(uuid.uuid4()),
+        "dispute_id": str(uuid.uuid4()),
+        "amount_ore": item["amount_ore"] + 1,
+    }
+    produce(
+        endpoints,
+        [
+            (topics.COMMANDS, b"dispute", json.dumps(command).encode()),
+            (topics.COMMANDS, b"dispute-too-much", json.dumps(too_much).encode()),
+        ],
+    )
+    wait_until(
+        lambda: (
+            db_value(endpoints, "SELECT status FROM disputes WHERE dispute_id = $1", uuid.UUID(dispute_id))
+            == "open"
+        ),
+        what="dispute opened",
+    )
+    wait_until(
+        lambda: db_value(endpoints, "SELECT count(*) FROM rejections WHERE reason = 'dispute_refused'") == 1,
+        what="the excessive dispute refused",
+    )
+    resolve = {
+        "type": "resolve_dispute",
+        "command_id": str(uuid.uuid4()),
+        "dispute_id": dispute_id,
+        "outcome": "partially_upheld",
+        "agreed_ore": item["amount_ore"] // 2,
+        "resolved_by": "tvisteløsningsnemnda",
+        "reason": "advisory opinion",
+    }
+    produce(endpoints, [(topics.COMMANDS, b"dispute", json.dumps(resolve).encode())])
+    wait_until(
+        lambda: (
+            db_value(endpoints, "SELECT status FROM disputes WHERE dispute_id = $1", uuid.UUID(dispute_id))
+            == "partially_upheld"
+        ),
+        what="dispute resolved",
+    )
+    assert db_value(
+        endpoints, "SELECT amount_delta_ore FROM adjustments WHERE dispute_id = $1", uuid.UUID(dispute_id)
+    ) == -(item["amount_ore"] // 2)
+    assert (
+        db_value(endpoints, "SELECT count(*) FROM dispute_log WHERE dispute_id = $1", uuid.UUID(dispute_id))
+        == 2
+    )

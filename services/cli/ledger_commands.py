@@ -1,0 +1,203 @@
+"""`settlement verify`, `settlement reconcile` and `settlement dispute`: for finance people
+who must trust every krone and be able to dispute it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+import asyncpg
+import typer
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+from rich.table import Table
+
+from contracts.v1 import topics
+from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
+from services.cli.kafka_tools import read_statements
+from services.domain.calendar import Month
+from services.domain.money import format_nok, nok_to_ore
+from services.runtime.environment import Endpoints
+from services.settlement.reconciliation import reconcile
+from services.settlement.verification import compare, verify_database, verify_published
+
+console = Console()
+
+
+async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) -> list[str]:
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+        stored, db_problems = await verify_database(conn, municipality, health_trust)
+        bodies = [
+            r["body"]
+            for r in await conn.fetch(
+                "SELECT body FROM statements WHERE municipality = $1 AND health_trust = $2 ORDER BY sequence",
+                municipality,
+                health_trust,
+            )
+        ]
+    finally:
+        await conn.close()
+    messages = [s.model_dump(mode="json") for s in await read_statements(endpoints.bootstrap_servers)]
+    published, topic_problems = verify_published(messages, municipality, health_trust)
+    pair_messages = [
+        m for m in messages if {m["recipient"]["id"], m["counterparty"]["id"]} == {municipality, health_trust}
+    ]
+    console.print(f"database: {stored} statements; topic {topics.SETTLEMENTS}: {published} per party")
+    return (
+        [f"database: {p}" for p in db_problems]
+        + [f"topic: {p}" for p in topic_problems]
+        + compare(bodies, pair_messages)
+    )
+
+
+def verify(endpoints: Endpoints, municipality: str, health_trust: str) -> None:
+    problems = asyncio.run(_verify(endpoints, municipality, health_trust))
+    if problems:
+        for problem in problems:
+            console.print(f"[red]✗[/red] {problem}")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]✓[/green] the chain of statements for {municipality} / {health_trust} is complete and unaltered"
+    )
+
+
+async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str, period: Month) -> bool:
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+        r = await reconcile(conn, municipality, health_trust, period.first_day)
+    finally:
+        await conn.close()
+    console.print(
+        f"[bold]{municipality} / {health_trust}, {period}[/bold]: {r.events} events about {r.subjects} "
+        f"episodes, stays and activities; settled on {', '.join(r.settled_on) or 'no statement yet'}"
+    )
+    items = Table(title="priced items")
+    for header in ("category", "id", "days", "payer", "amount", "rule / why", "statement"):
+        items.add_column(header)
+    for i in r.items:
+        items.add_row(
+            i["category"],
+            i["subject_id"],
+            f"{i['first_day']}..{i['last_day']} ({i['quantity']})",
+            i["payer_role"],
+            format_nok(i["amount_ore"]) if i["amount_ore"] is not None else "held",
+            i["rule_id"] or i["not_payable_reason"] or "unrated: no tariff",
+            str(i["statement_id"] or "pending"),
+        )
+    console.print(items)
+    adjustments = Table(title="adjustments since")
+    for header in ("id", "quantity", "amount", "payer", "cause", "statement"):
+        adjustments.add_column(header)
+    for a in r.adjustments:
+        cause = a["cause"] + (
+            f" {a['caused_by_source']}/{a['caused_by_event_id']}" if a["caused_by_source"] else ""
+        )
+        adjustments.add_row(
+            a["subject_id"],
+            f"{a['quantity_delta']:+d}",
+            format_nok(a["amount_delta_ore"]),
+            a["payer_role"],
+            cause,
+            str(a["statement_id"] or "pending: next statement"),
+        )
+    console.print(adjustments)
+    for d in r.disputes:
+        console.print(
+            f"dispute {d['dispute_id']}: {d['status']}, {format_nok(d['amount_ore'])} by {d['opened_by']}: {d['reason']}"
+        )
+    direction = "municipality pays" if r.priced_now_ore >= 0 else "trust pays"
+    console.print(
+        f"balance for {period}: {format_nok(abs(r.priced_now_ore))} ({direction}), items and adjustments"
+    )
+    mark = "[green]✓[/green]" if r.proven else "[red]✗[/red]"
+    console.print(
+        f"{mark} all statements of the pair sum to {format_nok(r.statements_total_ore)}; all settled items and "
+        f"adjustments sum to {format_nok(r.ledger_total_ore)}"
+    )
+    return r.proven
+
+
+def reconcile_command(endpoints: Endpoints, municipality: str, health_trust: str, period: Month) -> None:
+    if not asyncio.run(_reconcile(endpoints, municipality, health_trust, period)):
+        raise typer.Exit(1)
+
+
+async def _send(bootstrap: str, payload: bytes, key: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="settlement-cli")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.COMMANDS, payload, key=key)
+    finally:
+        await producer.stop()
+
+
+dispute_app = typer.Typer(no_args_is_help=True, help="Dispute a line or item of a published statement.")
+
+
+def _endpoints() -> Endpoints:
+    from services.cli.main import DEFAULT_DATA_DIR
+    from services.cli.main import _endpoints as find
+    from services.runtime.environment import find_endpoints
+
+    return find(find_endpoints, DEFAULT_DATA_DIR)  # type: ignore[return-value]
+
+
+@dispute_app.command("open")
+def open_command(
+    statement: Annotated[str, typer.Option(help="The statement id")],
+    category: Annotated[Category, typer.Option(help="The disputed line's category")],
+    month: Annotated[str, typer.Option(help="The disputed line's service month, YYYY-MM")],
+    amount_nok: Annotated[str, typer.Option(help="The amount disputed, NOK")],
+    by: Annotated[str, typer.Option(help="municipality:NNNN or health_trust:NNNNNNNNN")],
+    reason: Annotated[str, typer.Option(help="The factual and legal basis")],
+    item: Annotated[str | None, typer.Option(help="An episode, stay or activity id on the statement")] = None,
+) -> None:
+    """Open a dispute: the amount is held out of the payer's next net until it is resolved."""
+    role, _, number = by.partition(":")
+    dispute_id = uuid.uuid4()
+    command = OpenDispute(
+        type="open_dispute",
+        command_id=uuid.uuid4(),
+        dispute_id=dispute_id,
+        statement_id=uuid.UUID(statement),
+        episode_id=item,
+        category=category,
+        service_month=str(Month.parse(month)),
+        amount_ore=nok_to_ore(Decimal(amount_nok)),
+        opened_by=Party(role=PartyRole(role), id=number),
+        reason=reason,
+    )
+    asyncio.run(
+        _send(_endpoints().bootstrap_servers, command.model_dump_json().encode(), str(dispute_id).encode())
+    )
+    console.print(f"dispute {dispute_id} sent; rejections, if any, appear on {topics.REJECTED}")
+
+
+@dispute_app.command("resolve")
+def resolve_command(
+    dispute: Annotated[str, typer.Argument(help="The dispute id")],
+    outcome: Annotated[str, typer.Option(help="upheld, partially_upheld or rejected")],
+    by: Annotated[str, typer.Option(help="Who records the outcome")],
+    reason: Annotated[str, typer.Option(help="Why")],
+    agreed_nok: Annotated[
+        str | None, typer.Option(help="For partially_upheld: the amount found not owed, NOK")
+    ] = None,
+) -> None:
+    """Record a dispute's outcome: the agreed difference becomes an adjustment on the next statement."""
+    command = ResolveDispute(
+        type="resolve_dispute",
+        command_id=uuid.uuid4(),
+        dispute_id=uuid.UUID(dispute),
+        outcome=outcome,  # type: ignore[arg-type]
+        agreed_ore=nok_to_ore(Decimal(agreed_nok)) if agreed_nok else None,
+        resolved_by=by,
+        reason=reason,
+    )
+    asyncio.run(_send(_endpoints().bootstrap_servers, command.model_dump_json().encode(), dispute.encode()))
+    console.print(f"resolution of {dispute} sent")
