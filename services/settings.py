@@ -29,9 +29,45 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"  # containers set 0.0.0.0 so Prometheus can reach it
     outbox_backlog_sample_seconds: float = Field(default=5.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.1, gt=0)
+    # Consumer-group timing (aiokafka's defaults unless set). A member that dies is noticed
+    # after the session timeout, and only then do its partitions move to the members left;
+    # a restarted process waits about that long for its assignment. Apache Kafka accepts
+    # 6000 ms and up by default (group.min.session.timeout.ms).
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    kafka_rebalance_timeout_ms: int | None = Field(default=None, ge=1_000)
+    # Close policy (docs/architecture.md): close the month before on this day of the month
+    # (1-28) or later, if not closed yet; off unless set. A close first waits up to
+    # `close_wait_seconds` for intake to process every event already received.
+    auto_close_day: int | None = Field(default=None, ge=1, le=28)
+    auto_close_poll_seconds: float = Field(default=60.0, gt=0)
+    close_wait_seconds: float = Field(default=30.0, ge=0)
     # Off unless a fault test turns it on: exits the process after a close commits and
     # before its statements are published, to prove the outbox loses nothing.
     fault_crash_after_close_commit: bool = False
+    # Off unless a fault test turns it on: rating an event from this source raises a
+    # non-transient error, to prove such a record is rejected after a bounded number of
+    # attempts (`processing_failed`) and does not hold up the records around it.
+    fault_fail_rating_for_source: str | None = None
+
+    def intake_groups(self) -> dict[str, str]:
+        """The intake consumer group of each inbound topic."""
+        from contracts.v1 import topics
+
+        families = {
+            topics.DISCHARGE_READY: "discharge-ready",
+            topics.EMERGENCY_BEDS: "emergency-beds",
+            topics.ACTIVITY: "activity",
+        }
+        return {topic: f"{self.intake_group_prefix}.{family}" for topic, family in families.items()}
+
+    def consumer_group_timing(self) -> dict[str, int | None]:
+        """The subscriber arguments for the consumer-group timing above."""
+        return {
+            "session_timeout_ms": self.kafka_session_timeout_ms,
+            "heartbeat_interval_ms": self.kafka_heartbeat_interval_ms,
+            "rebalance_timeout_ms": self.kafka_rebalance_timeout_ms,
+        }
 
 
 def load_settings() -> Settings:

@@ -48,6 +48,9 @@ class Month:
     def next(self) -> Month:
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 
+    def previous(self) -> Month:
+        return Month(self.year - 1, 12) if self.month == 1 else Month(self.year, self.month - 1)
+
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 

@@ -1,9 +1,11 @@
 """The settlement process: takes commands, closes periods, publishes statements."""
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,9 +25,11 @@ from contracts.v1.outbound import (
     SettlementStatement,
 )
 from services.adapters import rejection_repository
+from services.adapters.intake_progress import wait_for_intake
 from services.adapters.postgres import UnitOfWork, retry_transient
 from services.bootstrap import Resources, configure_logging, utc_now, wire_lifecycle
-from services.domain.calendar import Month
+from services.domain.calendar import Month, oslo_day
+from services.domain.close_policy import period_to_close
 from services.intake.validation import RawRecord, Rejected
 from services.observability import http
 from services.observability.metrics import OutboxMetrics, SettlementMetrics, instrument_broker, new_registry
@@ -34,11 +38,13 @@ from services.settlement.disputes import DisputeRefused, open_dispute, resolve_d
 from services.settlement.service import PeriodNotClosable, close_period
 
 log = logging.getLogger("services.settlement")
+_AUTO_CLOSE = uuid.UUID("0c1d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5")
 _COMMAND: TypeAdapter[ClosePeriod | OpenDispute | ResolveDispute] = TypeAdapter(Command)
 
 
 class _Runtime:
     resources: Resources | None = None
+    settings: Settings | None = None
     crash_after_close_commit = False
     metrics: SettlementMetrics | None = None
 
@@ -97,6 +103,7 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
             )
             return
         assert period is not None
+        await _wait_for_intake(runtime, period)
         result = await retry_transient(
             lambda: close_period(
                 resources.pool,
@@ -134,6 +141,51 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
     elif runtime.crash_after_close_commit:
         log.error("fault injection: exiting after the close of %s committed, before publishing", period)
         os._exit(86)
+
+
+async def _wait_for_intake(runtime: _Runtime, period: Month) -> None:
+    """No event already received may be left out of the month being closed."""
+    settings = runtime.settings
+    if settings is None:
+        return
+    left = await wait_for_intake(
+        settings.kafka_bootstrap_servers, settings.intake_groups(), settings.close_wait_seconds
+    )
+    if left:
+        raise PeriodNotClosable(
+            f"intake has {left} received events not processed yet; {period} was not closed: "
+            "close it again when intake has caught up"
+        )
+
+
+async def auto_close(broker: KafkaBroker, runtime: _Runtime, stop: asyncio.Event) -> None:
+    """The close policy: on the configured day, ask for the month before to be closed. The
+    command id is derived from the month, so replicas asking at once close it once."""
+    settings = runtime.settings
+    assert settings is not None and settings.auto_close_day is not None
+    while not stop.is_set():
+        try:
+            resources = runtime.resources
+            if resources is not None:
+                async with resources.pool.acquire() as conn:
+                    closed = {
+                        Month.of(r["period"]) for r in await conn.fetch("SELECT period FROM closed_periods")
+                    }
+                period = period_to_close(oslo_day(utc_now()), settings.auto_close_day, closed)
+                if period is not None:
+                    command = ClosePeriod(
+                        type="close_period",
+                        period=str(period),
+                        command_id=uuid.uuid5(_AUTO_CLOSE, str(period)),
+                    )
+                    log.info("close policy: asking for %s to be closed", period)
+                    await broker.publish(
+                        command.model_dump_json().encode(), topics.COMMANDS, key=str(period).encode()
+                    )
+        except Exception:
+            log.exception("close policy: check failed; trying again later")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.auto_close_poll_seconds)
 
 
 async def _refuse(runtime: _Runtime, rejected: Rejected) -> None:
@@ -175,6 +227,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
         group_timing=settings.consumer_group_timing(),
     )
     runtime.crash_after_close_commit = settings.fault_crash_after_close_commit
+    runtime.settings = settings
     registry = new_registry()
     instrument_broker(broker, registry, "settlement")
     runtime.metrics = SettlementMetrics(registry)
@@ -186,6 +239,20 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
     is_ready = wire_lifecycle(
         app, broker, settings, ready, outbox_metrics=OutboxMetrics(registry, topics.SETTLEMENTS)
     )
+    if settings.auto_close_day is not None:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+
+        @app.after_startup
+        async def start_close_policy() -> None:
+            tasks.append(asyncio.create_task(auto_close(broker, runtime, stop)))
+
+        @app.on_shutdown
+        async def stop_close_policy() -> None:
+            stop.set()
+            for task in tasks:
+                await task
+
     return app, http.routes(registry, is_ready)
 
 

@@ -235,6 +235,18 @@ def test_a_retired_municipality_number_is_settled_on_its_successor_and_the_line_
     assert notes == "5501 municipality number 5401 retired: settled on its successor 5501"
 
 
+def test_a_close_sent_right_after_the_events_waits_for_intake_and_leaves_none_out(stack) -> None:
+    endpoints, _group, _state = stack
+    period = Month(2025, 8)
+    pair = ("983974929", ("1833",))  # Helgelandssykehuset and Rana: only this test uses them
+    events = Hospital(period, seed=8, source_prefix="itest-inflight").month((pair,), episodes_per_pair=8)
+    produce(endpoints, _encode(events))
+    _close(endpoints, period)  # no waiting for intake here: the close must do it
+    expected = _oracle(events, period)
+    wait_until(lambda: len(_statements(endpoints, period, {"983974929"})) == 2, what="the pair's statements")
+    _assert_statements_match(_statements(endpoints, period, {"983974929"}), expected)
+
+
 def _valid(event_type: str = "declared_ready", **changes: object) -> dict:
     base = {
         "event_id": str(uuid.uuid4()),
