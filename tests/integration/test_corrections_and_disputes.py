@@ -77,6 +77,26 @@ def activity(
 
 
 async def test_a_pair_through_late_events_corrections_a_new_tariff_and_a_dispute(ledger: Ledger) -> None:
+    snapshots: list[list[dict]] = []  # the stored statements after each close
+    published_at: list[list[tuple[bytes, dict]]] = []  # the municipality's published copies after each close
+    close = ledger.close
+
+    async def close_and_snapshot(month: str, tariffs: object = None) -> object:
+        result = await close(month, tariffs)  # type: ignore[arg-type]
+        async with ledger.pool.acquire() as conn:
+            snapshots.append(
+                [
+                    dict(r)
+                    for r in await conn.fetch(
+                        "SELECT statement_id, hash, body FROM statements ORDER BY sequence"
+                    )
+                ]
+            )
+        published_at.append(await ledger.published(f"municipality:{MUNICIPALITY}"))
+        return result
+
+    ledger.close = close_and_snapshot  # type: ignore[method-assign]
+
     # January 2025: two stays still waiting at the close, two co-financed activities.
     await ledger.send(
         *episode(
@@ -191,10 +211,19 @@ async def test_a_pair_through_late_events_corrections_a_new_tariff_and_a_dispute
         for a in feb26["adjustments"]
     ] == [("EP-E", 0, 10 * 620_000, "tariff")]
 
-    # Nothing closed was ever changed: the first bytes published are still the ones there,
-    # and the database and both parties' copies form one verified chain.
+    # Nothing closed was ever changed: every statement's bytes, as published and as stored,
+    # are what they were when its month closed; and the whole series verifies.
     published = await ledger.published(f"municipality:{MUNICIPALITY}")
     assert published[0][0] == jan_bytes
+    async with ledger.pool.acquire() as conn:
+        stored_now = [
+            dict(r)
+            for r in await conn.fetch("SELECT statement_id, hash, body FROM statements ORDER BY sequence")
+        ]
+    assert [r["statement_id"] for r in stored_now] == [r["statement_id"] for r in snapshots[-1]]
+    for when, snapshot in enumerate(snapshots):
+        assert stored_now[: len(snapshot)] == snapshot, f"a statement closed before step {when} changed"
+        assert [b for b, _ in published[: len(snapshot)]] == [b for b, _ in published_at[when]]
     assert [m["sequence"] for _, m in published] == [1, 2, 3, 4, 5, 6]
     async with ledger.pool.acquire() as conn:
         count, problems = await verify_database(conn, MUNICIPALITY, TRUST)
