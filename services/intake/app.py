@@ -9,6 +9,7 @@ annotations still give the AsyncAPI document each topic's schema.
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from faststream import FastStream
@@ -20,6 +21,7 @@ from pydantic import SkipValidation
 from contracts.v1 import topics
 from contracts.v1.inbound import ActivityMessage, DischargeReadyMessage, EmergencyBedMessage
 from contracts.v1.outbound import Rejection
+from services.adapters.raw_messages import undecoded
 from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
 from services.intake.service import IntakeDeps, ingest
 from services.intake.validation import RawRecord
@@ -43,7 +45,11 @@ def _records(message: Any) -> list[RawRecord]:
 
 
 def create_broker(
-    bootstrap_servers: str, *, group_prefix: str = "samhandling-intake", max_batch: int = 2000
+    bootstrap_servers: str,
+    *,
+    group_prefix: str = "samhandling-intake",
+    max_batch: int = 2000,
+    group_timing: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
     broker = KafkaBroker(bootstrap_servers, client_id="samhandling-intake", logger=log)
     runtime = _Runtime()
@@ -78,6 +84,8 @@ def create_broker(
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"intake:{topic}",
             description=description,
+            decoder=undecoded,  # validation reads the raw records; see raw_messages
+            **(group_timing or {}),
         )
 
     @subscriber(
@@ -116,6 +124,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
         settings.kafka_bootstrap_servers,
         group_prefix=settings.intake_group_prefix,
         max_batch=settings.intake_max_batch,
+        group_timing=settings.consumer_group_timing(),
     )
     registry = new_registry()
     instrument_broker(broker, registry, "intake")
@@ -129,6 +138,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
             pseudonymise=pseudonymiser(settings),
             clock=utc_now,
             registry=resources.municipalities,
+            fail_rating_for_source=settings.fault_fail_rating_for_source,
         )
 
     is_ready = wire_lifecycle(
