@@ -16,7 +16,8 @@ MUNICIPALITY_NUMBER_PATTERN = r"^[0-9]{4}$"
 ORGANISATION_NUMBER_PATTERN = r"^[0-9]{9}$"
 PATIENT_ID_PATTERN = r"^[0-9]{11}$"
 
-_ELEVEN_DIGITS = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+_ELEVEN_OR_MORE_DIGITS = re.compile(r"(?<![0-9])[0-9]{11,}(?![0-9])")
+_WRITTEN_PATIENT_ID = re.compile(r"(?<![0-9])([0-9]{6})[ .-]?([0-9]{5})(?![0-9])")
 
 
 def _mod11_check_digit(digits: str, weights: tuple[int, ...]) -> int | None:
@@ -60,10 +61,13 @@ def is_well_formed_municipality_number(value: str) -> bool:
 
 
 def find_patient_ids(text: str) -> list[str]:
-    """Every 11-digit run in `text` that passes the patient-id check digits."""
-    return [m for m in _ELEVEN_DIGITS.findall(text) if is_valid_patient_id(m)]
+    """Every patient id written in `text` that passes the check digits: 11 digits in a run,
+    or 6 and 5 with a space, dash or dot between (how a fødselsnummer is often written)."""
+    return [a + b for a, b in _WRITTEN_PATIENT_ID.findall(text) if is_valid_patient_id(a + b)]
 
 
 def redact_patient_ids(text: str) -> str:
-    """Blank out every 11-digit run, valid or not: a mistyped number is still personal data."""
-    return _ELEVEN_DIGITS.sub("[redacted]", text)
+    """Blank out every run of 11 digits or more, and every 6 + 5 digits written with a
+    space, dash or dot between, valid or not: a mistyped number is still personal data, and
+    so is one with a digit too many."""
+    return _WRITTEN_PATIENT_ID.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))

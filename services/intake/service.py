@@ -35,6 +35,12 @@ class IntakeDeps:
     pseudonymise: Pseudonymiser
     clock: Callable[[], datetime]
     registry: Registry | None = None
+    # Test-only fault hook (Settings.fault_fail_rating_for_source), None in operation.
+    fail_rating_for_source: str | None = None
+
+
+class InjectedFault(RuntimeError):
+    """Raised only by the test-only hook `fail_rating_for_source`: a non-transient failure."""
 
 
 @dataclass
@@ -54,7 +60,7 @@ class IngestResult:
 
 async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult:
     now = deps.clock()
-    outcomes = [validate(r, now=now, pseudonymise=deps.pseudonymise, registry=deps.registry) for r in records]
+    outcomes = [_validate(r, deps, now) for r in records]
     try:
         return await retry_transient(lambda: _write(outcomes, deps, now), what="intake batch")
     except Exception:
@@ -63,6 +69,26 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
     for outcome in outcomes:
         result.add(await _write_alone(outcome, deps, now))
     return result
+
+
+def _validate(record: RawRecord, deps: IntakeDeps, now: datetime) -> Outcome:
+    """Validation is meant to be total. Should it raise all the same, the record is rejected
+    rather than the batch failed: a redelivery would raise again, and the partition would
+    be stuck on that record for good."""
+    try:
+        return validate(record, now=now, pseudonymise=deps.pseudonymise, registry=deps.registry)
+    except Exception as exc:
+        # Only the type: the message of an arbitrary exception may quote the payload.
+        log.error(
+            "validation raised %s on %s[%d]@%d; rejected",
+            type(exc).__name__,
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        return Rejected(
+            record, ReasonCode.PROCESSING_FAILED, f"validation failed ({type(exc).__name__}); not retried"
+        )
 
 
 async def _write_alone(outcome: Outcome, deps: IntakeDeps, now: datetime) -> IngestResult:
@@ -115,6 +141,9 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
                 )
         new_events = [first[key] for key in inserted]
         causes = {e.subject_key: e.dedup_key for e in sorted(new_events, key=lambda e: e.occurred_at)}
+        if deps.fail_rating_for_source and any(e.source == deps.fail_rating_for_source for e in new_events):
+            # After the insert on purpose: the rollback must take the event rows with it.
+            raise InjectedFault(f"fault injection: rating events of {deps.fail_rating_for_source!r} fails")
         rated = await rerate(
             uow.conn, causes.keys(), deps.tariffs, causes=causes, municipalities=deps.registry
         )

@@ -97,12 +97,18 @@ class Rejected:
 
     def redacted_payload(self) -> str:
         text = (self.record.value or b"")[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace")
-        return redact_patient_ids(text[:MAX_REJECTED_PAYLOAD_CHARS])
+        return _storable(redact_patient_ids(text[:MAX_REJECTED_PAYLOAD_CHARS]))
 
     def redacted_key(self) -> str | None:
         if self.record.key is None:
             return None
-        return redact_patient_ids(self.record.key.decode("utf-8", errors="replace"))
+        return _storable(redact_patient_ids(self.record.key.decode("utf-8", errors="replace")))
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: it is replaced, like a byte that is not UTF-8.
+    (Storing it raised, the batch was delivered again, and its partition stopped for good.)"""
+    return text.replace("\x00", "\ufffd")
 
 
 Outcome = Accepted | Rejected
@@ -128,6 +134,10 @@ def validate(
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         return reject(ReasonCode.NOT_JSON, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except RecursionError:
+        return reject(ReasonCode.NOT_JSON, "not JSON we read: nested deeper than the parser goes")
+    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        return reject(ReasonCode.NOT_JSON, "not JSON we read: a number with too many digits")
     if not isinstance(document, dict):
         return reject(ReasonCode.NOT_AN_OBJECT, f"a JSON {type(document).__name__}, not an object")
     event_type = document.get("type")

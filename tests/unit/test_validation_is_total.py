@@ -1,0 +1,90 @@
+"""Validation never raises, whatever the bytes: a message it cannot read is a rejection
+with a reason, and that rejection can always be stored. An exception instead would fail
+the batch, the batch would be delivered again, and the partition would stop on it for good.
+
+The same hostile messages the fault scenarios send at volume (tests/faults/corpus.py) are
+checked here one by one, without a broker or a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from contracts.v1 import topics
+from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
+from services.adapters.municipality_registry import load_registry
+from services.intake.pseudonym import Pseudonymiser
+from services.intake.validation import Accepted, RawRecord, Rejected, validate
+from tests.faults.corpus import Hostile, hospital_month, hostile_messages
+
+# Hostile values are large on purpose; hypothesis need not warn about printing them.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+PSEUDONYMISE = Pseudonymiser(b"unit-test-key-" + b"k" * 32)
+REGISTRY = load_registry()
+TEMPLATES = hospital_month(200, 11, "unit-fuzz")
+EXAMPLE = "31129956715"  # a valid fødselsnummer (domain.md)
+
+
+def _validate(topic: str, value: bytes | None, key: bytes | None = b"k") -> Accepted | Rejected:
+    record = RawRecord(topic, 0, 0, key, value)
+    return validate(record, now=NOW, pseudonymise=PSEUDONYMISE, registry=REGISTRY)
+
+
+@pytest.mark.parametrize(
+    ("case", "value"),
+    [
+        ("arrays nested deeper than the parser recurses", b"[" * 100_000 + b"]" * 100_000),
+        ("objects nested deeper than the parser recurses", b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
+        ("an unclosed nesting", b'{"type":' + b"[" * 100_000),
+        ("an integer of more digits than Python converts", b'{"type": ' + b"9" * 5_000 + b"}"),
+    ],
+)
+def test_json_that_python_refuses_to_read_is_rejected_as_not_json(case: str, value: bytes) -> None:
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected), case
+    assert outcome.reason.value == "not_json"
+
+
+def test_a_nul_byte_in_a_rejected_payload_or_key_is_replaced_so_the_rejection_can_be_stored() -> None:
+    # PostgreSQL text cannot hold NUL: storing it raised, and the batch was redelivered forever.
+    outcome = _validate(topics.DISCHARGE_READY, b'{"type": \x00 }', key=b"key\x00with nul")
+
+    assert isinstance(outcome, Rejected) and outcome.reason.value == "not_json"
+    assert "\x00" not in outcome.redacted_payload()
+    assert "\x00" not in (outcome.redacted_key() or "")
+
+
+@pytest.mark.parametrize("written", ["311299 56715", "311299-56715", "311299.56715"])
+def test_a_patient_id_written_in_two_groups_is_found_and_redacted(written: str) -> None:
+    assert find_patient_ids(f"EP-{written}") == [EXAMPLE]
+    assert redact_patient_ids(f"id {written}!") == "id [redacted]!"
+
+
+@pytest.mark.parametrize("text", [f"1{EXAMPLE}", f"{EXAMPLE}0", f"00{EXAMPLE}77"])
+def test_a_patient_id_inside_a_longer_run_of_digits_is_redacted_with_the_run(text: str) -> None:
+    assert redact_patient_ids(f"x {text} y") == "x [redacted] y"
+
+
+def test_episode_ids_dates_and_uuids_are_not_mistaken_for_patient_ids() -> None:
+    text = "EP-202510-000123 on 2025-10-06T10:00:00+02:00, event 0b9c4f5e-6a43-4d2e-9d5c-1f7f2f5e8a11"
+
+    assert redact_patient_ids(text) == text
+    assert find_patient_ids(text) == []
+
+
+@given(hostile_messages(TEMPLATES))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_hostile_message_is_rejected_with_an_expected_reason_and_no_raw_patient_id(
+    hostile: Hostile,
+) -> None:
+    outcome = _validate(hostile.topic, hostile.value, hostile.key)
+
+    assert isinstance(outcome, Rejected), f"{hostile.kind} was accepted"
+    assert not hostile.reasons or outcome.reason.value in hostile.reasons, (hostile.kind, outcome.reason)
+    stored = outcome.redacted_payload() + (outcome.redacted_key() or "") + outcome.message
+    assert "\x00" not in stored
+    assert not [pid for pid in hostile.patient_ids if pid in stored.replace(" ", "").replace("-", "")]
