@@ -1,0 +1,1 @@
+"""The benchmark: pipeline throughput and latency against the raw broker and database."""

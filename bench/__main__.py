@@ -1,0 +1,5 @@
+import typer
+
+from bench.run import main
+
+typer.run(main)

@@ -1,0 +1,372 @@
+"""`python -m bench`: the pipeline against the raw broker and database, in one run.
+
+Phases, all on the embedded default (or the real ones named by the environment):
+1. raw ceiling: a bare aiokafka consumer reading N messages, and a bare asyncpg COPY of N
+   rows of the ledger's shape;
+2. pipeline: N events published as fast as one producer can, from the first publish until
+   the last is recorded by the intake process (one replica, then two in one group);
+3. latency: publish-to-ledger p50/p99 at a fixed offered load;
+4. a month close over the resulting ledger for all pairs;
+and the peak resident memory of each intake process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+import psutil
+import typer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from rich.console import Console
+from rich.table import Table
+
+from bench.stream import encoded, national_stream
+from services.adapters.municipality_registry import load_registry
+from services.adapters.tariff_files import load_tariffs
+from services.domain.calendar import Month
+from services.runtime.environment import Endpoints, Environment, prepare
+from services.runtime.processes import ServiceProcess
+from services.settlement.service import close_period
+from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
+
+console = Console()
+PERIOD = Month(2025, 10)
+TARIFF_DIRS = (DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)
+
+
+@dataclass
+class Results:
+    machine: dict[str, Any] = field(default_factory=dict)
+    events: int = 0
+    pairs: int = 0
+    raw_consume_msgs_per_s: float = 0.0
+    raw_copy_rows_per_s: float = 0.0
+    publish_msgs_per_s: float = 0.0
+    pipeline_events_per_s: float = 0.0
+    pipeline_events_per_s_two_replicas: float = 0.0
+    latency_offered_per_s: int = 0
+    latency_events: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    close_seconds: float = 0.0
+    close_items: int = 0
+    close_statements: int = 0
+    intake_peak_rss_mb: float = 0.0
+    ledger_events: int = 0
+    ledger_items: int = 0
+    rejected: int = 0
+
+    @property
+    def ratio_to_raw(self) -> float:
+        return (
+            self.pipeline_events_per_s / self.raw_consume_msgs_per_s if self.raw_consume_msgs_per_s else 0.0
+        )
+
+    @property
+    def scaling(self) -> float:
+        return (
+            self.pipeline_events_per_s_two_replicas / self.pipeline_events_per_s
+            if self.pipeline_events_per_s
+            else 0.0
+        )
+
+
+async def _publish(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=262_144, acks=1)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = [await producer.send(topic, value, key=key) for topic, key, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def raw_consume(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> float:
+    """A bare consumer reading the same number of messages from a topic of their own."""
+    topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 6, 1)])
+    await admin.close()
+    await _publish(bootstrap, [(topic, k, v) for _, k, v in messages])
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(6)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        started, seen = time.perf_counter(), 0
+        while seen < len(messages):
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            seen += sum(len(records) for records in batch.values())
+        return len(messages) / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def raw_copy(database_url: str, rows: int) -> float:
+    """A bare COPY of rows shaped like ledger items."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TEMP TABLE bench_copy (LIKE ledger_items INCLUDING DEFAULTS)")
+        today = datetime.now(UTC).date()
+        records = [
+            (f"activity:983974724:B-{i}", PERIOD.first_day, 0, "activity_co_financing", f"B-{i}", "983974724",
+             "4601", "municipality", today, today, 1, 100_00, 100_00, "rule", False, None, None)
+            for i in range(rows)
+        ]  # fmt: skip
+        columns = [
+            "subject_key", "service_month", "part", "category", "subject_id", "health_trust", "municipality",
+            "payer_role", "first_day", "last_day", "quantity", "unit_price_ore", "amount_ore", "rule_id",
+            "open_ended", "not_payable_reason", "note",
+        ]  # fmt: skip
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_copy", records=records, columns=columns)
+        return rows / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def _count(conn: asyncpg.Connection, source_prefix: str) -> int:
+    return int(
+        await conn.fetchval("SELECT count(*) FROM inbound_events WHERE source LIKE $1", source_prefix + ".%")
+    )
+
+
+class RssSampler:
+    def __init__(self, processes: list[ServiceProcess]) -> None:
+        self._processes = processes
+        self.peak_mb = 0.0
+
+    def sample(self) -> None:
+        for process in self._processes:
+            if process.pid:
+                try:
+                    rss = psutil.Process(process.pid).memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self.peak_mb = max(self.peak_mb, rss)
+
+
+async def pipeline(
+    endpoints: Endpoints, events: int, seed: int, source: str, replicas: list[ServiceProcess], rss: RssSampler
+) -> tuple[float, float]:
+    """Events per second from the first publish until the last event is in the ledger."""
+    messages = list(encoded(national_stream(events, seed=seed, source=source)))
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        publish = asyncio.create_task(_publish(endpoints.bootstrap_servers, messages))
+        started = time.perf_counter()
+        while await _count(conn, source) < len(messages):
+            for replica in replicas:
+                if not replica.alive():
+                    raise RuntimeError(f"an intake replica died; see {replica.log_path}")
+            rss.sample()
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        publish_seconds = await publish
+    finally:
+        await conn.close()
+    return len(messages) / elapsed, len(messages) / publish_seconds
+
+
+async def warm_up(endpoints: Endpoints, source: str) -> None:
+    """One event through each family, so consumer groups have joined before timing starts."""
+    messages = list(encoded(national_stream(30, seed=7, source=source)))
+    await _publish(endpoints.bootstrap_servers, messages)
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        deadline = time.monotonic() + 120
+        while await _count(conn, source) < len(messages):
+            if time.monotonic() > deadline:
+                raise RuntimeError("intake did not start consuming within 120 s")
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+async def latency(
+    endpoints: Endpoints, per_second: int, seconds: float, seed: int
+) -> tuple[int, float, float]:
+    """Publish at a fixed rate; latency = when intake recorded the event (its transaction's
+    start, `received_at`) minus when it was sent. The commit follows within that batch."""
+    stream = national_stream(int(per_second * seconds), seed=seed, source="bench-latency")
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.bootstrap_servers, linger_ms=1)
+    await producer.start()
+    sent: dict[str, float] = {}
+    try:
+        tick = 0.01
+        per_tick = max(1, int(per_second * tick))
+        started = time.perf_counter()
+        for index in range(0, len(stream), per_tick):
+            for event in stream[index : index + per_tick]:
+                sent[event.value["event_id"]] = time.time()
+                await producer.send(event.topic, json.dumps(event.value).encode(), key=event.key.encode())
+            next_tick = started + (index // per_tick + 1) * tick
+            await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        deadline = time.monotonic() + 60
+        while await _count(conn, "bench-latency") < len(stream) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the database
+            await asyncio.sleep(0.2)
+        rows = await conn.fetch(
+            "SELECT event_id::text AS id, extract(epoch FROM received_at) AS at FROM inbound_events WHERE source LIKE 'bench-latency.%'"
+        )
+    finally:
+        await conn.close()
+    delays = sorted(max(0.0, float(r["at"]) - sent[r["id"]]) * 1000 for r in rows if r["id"] in sent)
+    if not delays:
+        return 0, 0.0, 0.0
+    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+    return len(delays), statistics.median(delays), p99
+
+
+async def close_month(endpoints: Endpoints) -> tuple[float, int, int]:
+    pool = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=2, init=_jsonb)
+    try:
+        started = time.perf_counter()
+        result = await close_period(
+            pool, load_tariffs(*TARIFF_DIRS), PERIOD, command_id=uuid.uuid4(),
+            clock=lambda: datetime.now(UTC), municipalities=load_registry(),
+        )  # fmt: skip
+        return time.perf_counter() - started, result.items, result.statements
+    finally:
+        await pool.close()
+
+
+async def _jsonb(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def totals(endpoints: Endpoints) -> tuple[int, int, int]:
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        return (
+            int(await conn.fetchval("SELECT count(*) FROM inbound_events")),
+            int(await conn.fetchval("SELECT count(*) FROM ledger_items")),
+            int(await conn.fetchval("SELECT count(*) FROM rejections")),
+        )
+    finally:
+        await conn.close()
+
+
+def run(
+    events: int, seed: int, latency_rate: int, latency_seconds: float, two_replicas: bool, state: Path
+) -> Results:
+    results = Results(events=events)
+    results.machine = {
+        "cpus": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+    from bench.stream import pairs
+
+    results.pairs = len(pairs(PERIOD))
+    with Environment(state, fresh_database=True) as endpoints:
+        prepare(endpoints)
+        env = endpoints.as_env() | {"TARIFF_DIR": ":".join(map(str, TARIFF_DIRS))}
+        messages = list(encoded(national_stream(events, seed=seed, source="bench-raw")))
+        with console.status("raw ceiling: bare consumer and bare COPY"):
+            results.raw_consume_msgs_per_s = asyncio.run(raw_consume(endpoints.bootstrap_servers, messages))
+            results.raw_copy_rows_per_s = asyncio.run(raw_copy(endpoints.database_url, events))
+        first = ServiceProcess("intake", env, state / "logs").start()
+        second = ServiceProcess("intake", env, state / "logs-2")
+        rss = RssSampler([first, second])
+        try:
+            with console.status("pipeline: starting intake"):
+                asyncio.run(warm_up(endpoints, "bench-warm"))
+            with console.status(f"pipeline: {events} events through one intake process"):
+                results.pipeline_events_per_s, results.publish_msgs_per_s = asyncio.run(
+                    pipeline(endpoints, events, seed, "bench-one", [first], rss)
+                )
+            with console.status(f"latency at {latency_rate} events/s"):
+                results.latency_offered_per_s = latency_rate
+                results.latency_events, results.latency_p50_ms, results.latency_p99_ms = asyncio.run(
+                    latency(endpoints, latency_rate, latency_seconds, seed + 1)
+                )
+            if two_replicas:
+                second.start()
+                with console.status("pipeline: a second intake replica joins the groups"):
+                    asyncio.run(warm_up(endpoints, "bench-warm-2"))
+                    time.sleep(12)  # let the rebalance settle before timing
+                with console.status(f"pipeline: {events} events through two intake processes"):
+                    results.pipeline_events_per_s_two_replicas, _ = asyncio.run(
+                        pipeline(endpoints, events, seed + 2, "bench-two", [first, second], rss)
+                    )
+        finally:
+            second.stop()
+            first.stop()
+        results.intake_peak_rss_mb = round(rss.peak_mb, 1)
+        with console.status(f"closing {PERIOD} for every pair"):
+            results.close_seconds, results.close_items, results.close_statements = asyncio.run(
+                close_month(endpoints)
+            )
+        results.ledger_events, results.ledger_items, results.rejected = asyncio.run(totals(endpoints))
+    return results
+
+
+def table(r: Results) -> Table:
+    t = Table(title=f"{r.events} events over {r.pairs} municipality-trust pairs ({r.machine['cpus']} cores)")
+    for header in ("measure", "value", "vs raw ceiling"):
+        t.add_column(header, justify="right" if header != "measure" else "left")
+    t.add_row("raw: bare aiokafka consumer", f"{r.raw_consume_msgs_per_s:,.0f} msg/s", "1.00")
+    t.add_row("raw: bare asyncpg COPY", f"{r.raw_copy_rows_per_s:,.0f} rows/s", "")
+    t.add_row("publish (one producer)", f"{r.publish_msgs_per_s:,.0f} msg/s", "")
+    t.add_row("pipeline, 1 intake", f"{r.pipeline_events_per_s:,.0f} events/s", f"{r.ratio_to_raw:.3f}")
+    if r.pipeline_events_per_s_two_replicas:
+        t.add_row(
+            "pipeline, 2 intake replicas",
+            f"{r.pipeline_events_per_s_two_replicas:,.0f} events/s",
+            f"scaling x{r.scaling:.2f}",
+        )
+    t.add_row(f"latency p50 @ {r.latency_offered_per_s}/s", f"{r.latency_p50_ms:,.0f} ms", "")
+    t.add_row(f"latency p99 @ {r.latency_offered_per_s}/s", f"{r.latency_p99_ms:,.0f} ms", "")
+    t.add_row(
+        "month close",
+        f"{r.close_seconds:.2f} s for {r.close_items:,} items, {r.close_statements} statements",
+        "",
+    )
+    t.add_row("intake peak RSS", f"{r.intake_peak_rss_mb:,.0f} MB", "")
+    t.add_row("ledger", f"{r.ledger_events:,} events, {r.ledger_items:,} items, {r.rejected} rejected", "")
+    return t
+
+
+def main(
+    events: Annotated[int, typer.Option(help="Events per pipeline run")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated stream")] = 2012,
+    latency_rate: Annotated[int, typer.Option(help="Offered load for the latency phase, events/s")] = 2_000,
+    latency_seconds: Annotated[float, typer.Option(help="Length of the latency phase")] = 15.0,
+    two_replicas: Annotated[bool, typer.Option(help="Also run with two intake replicas")] = True,
+    out: Annotated[Path, typer.Option(help="Where to write the results as JSON")] = Path(
+        "bench/results/latest.json"
+    ),
+) -> None:
+    """Benchmark the pipeline against the raw broker and database, and print the table."""
+    with tempfile.TemporaryDirectory(prefix="settlement-bench-") as tmp:
+        results = run(events, seed, latency_rate, latency_seconds, two_replicas, Path(tmp))
+    console.print(table(results))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = asdict(results) | {"ratio_to_raw": results.ratio_to_raw, "scaling": results.scaling}
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    console.print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
