@@ -148,8 +148,13 @@ async def rerate(
     closed = await repo.closed_months(conn)
     floor = max([m.last_day for m in closed] + ([through] if through else []), default=date(2012, 1, 1))
     payloads = await repo.payloads_by_subject(conn, keys)
-    booked = await repo.booked_sums(conn, keys)
-    earlier = await repo.pending_adjustment_causes(conn, keys)
+    # Only a subject with a fact on or before the last closed day can owe a closed month
+    # anything: for the rest (most of a day's traffic) the adjustment queries are skipped.
+    last_closed = max((m.last_day for m in closed), default=None)
+    touching = [k for k in keys if last_closed is not None and _first_day(payloads.get(k, [])) <= last_closed]
+    booked = await repo.booked_sums(conn, touching) if touching else {}
+    earlier = await repo.pending_adjustment_causes(conn, touching) if touching else {}
+    touches = set(touching)
 
     to_write: list[tuple[str, int, LedgerItem]] = []
     adjustments: list[repo.PendingAdjustment] = []
@@ -164,12 +169,20 @@ async def rerate(
         for month, month_items in by_month.items():
             if month not in closed:
                 to_write.extend((key, part, item) for part, item in enumerate(month_items))
-        new_cause = (cause, causes[key]) if causes and key in causes else None
-        adjustments.extend(_differences(key, items, closed, booked, new_cause, earlier))
+        if key in touches:
+            new_cause = (cause, causes[key]) if causes and key in causes else None
+            adjustments.extend(_differences(key, items, closed, booked, new_cause, earlier))
     await repo.replace_unsettled_items(conn, keys, to_write)
-    await repo.replace_pending_adjustments(conn, keys, adjustments)
-    await repo.mark_running(conn, keys, running)
+    if touching:
+        await repo.replace_pending_adjustments(conn, touching, adjustments)
+    stays = [k for k in keys if not k.startswith("activity:")]  # an activity never runs on
+    if stays:
+        await repo.mark_running(conn, stays, running)
     return RerateResult(len(to_write), len(adjustments))
+
+
+def _first_day(payloads: Sequence[Mapping[str, Any]]) -> date:
+    return min((oslo_day(datetime.fromisoformat(p["occurred_at"])) for p in payloads), default=date.max)
 
 
 def _differences(

