@@ -79,7 +79,7 @@ def statement_panel(statement: SettlementStatement) -> Panel:
     return Panel(
         Group(lines, items, netting, f"[bold]{net}[/bold]{held}"),
         title=title,
-        subtitle=f"statement {statement.statement_id}",
+        subtitle=f"statement {statement.statement_id} · no. {statement.sequence} of the pair · {statement.statement_hash[:19]}…",
     )
 
 
