@@ -108,6 +108,7 @@ class Registry:
             own.sort(key=lambda p: p.valid_from)
         self._periods = {number: tuple(own) for number, own in sorted(by_number.items())}
         self._all = tuple(p for own in self._periods.values() for p in own)
+        self._resolved: dict[tuple[str, date], Resolution] = {}  # intake asks the same few thousand
         self._check()
 
     # ------------------------------------------------------------------ reading
@@ -130,6 +131,15 @@ class Registry:
 
     def resolve(self, number: str, day: date) -> Resolution:
         """The number that designates, on `day`, the municipality the given number designated."""
+        found = self._resolved.get((number, day))
+        if found is None:
+            found = self._resolve(number, day)
+            if len(self._resolved) > 500_000:
+                self._resolved.clear()  # bounded: a cache, not a second registry
+            self._resolved[(number, day)] = found
+        return found
+
+    def _resolve(self, number: str, day: date) -> Resolution:
         own = self._periods.get(number)
         if own is None:
             reason = (
