@@ -35,7 +35,7 @@ async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: 
             key=r.redacted_key(),
             payload=r.redacted_payload(),
             reason=r.reason,
-            message=r.message,
+            message=r.redacted_message(),
             rejected_at=now,
         )
         for r in rejections

@@ -99,6 +99,11 @@ class Rejected:
         text = (self.record.value or b"")[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace")
         return _storable(redact_patient_ids(text[:MAX_REJECTED_PAYLOAD_CHARS]))
 
+    def redacted_message(self) -> str:
+        """The reason in words. Ours, but it may quote the input (a parser's message names a
+        wrong discriminator tag, say), so it is redacted too."""
+        return _storable(redact_patient_ids(self.message))
+
     def redacted_key(self) -> str | None:
         if self.record.key is None:
             return None

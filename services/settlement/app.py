@@ -213,7 +213,7 @@ async def _reject(resources: Resources, rejected: Rejected) -> None:
             await uow.commit()
 
     await retry_transient(write, what="command rejection")
-    log.warning("command rejected: %s", rejected.message)
+    log.warning("command rejected: %s", rejected.redacted_message())
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

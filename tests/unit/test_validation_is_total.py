@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from contracts.v1 import topics
 from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
+from contracts.v1.outbound import ReasonCode
 from services.adapters.municipality_registry import load_registry
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.validation import Accepted, RawRecord, Rejected, validate
@@ -88,3 +89,15 @@ def test_every_hostile_message_is_rejected_with_an_expected_reason_and_no_raw_pa
     stored = outcome.redacted_payload() + (outcome.redacted_key() or "") + outcome.message
     assert "\x00" not in stored
     assert not [pid for pid in hostile.patient_ids if pid in stored.replace(" ", "").replace("-", "")]
+
+
+def test_a_rejection_message_that_quotes_the_input_is_redacted_and_storable() -> None:
+    # A parser's message may quote the input, e.g. a wrong discriminator tag in a command.
+    rejected = Rejected(
+        RawRecord(topics.COMMANDS, 0, 0, None, b"{}"),
+        ReasonCode.SCHEMA_VIOLATION,
+        f"Input tag '{EXAMPLE}\x00' found using 'type' does not match any of the expected tags",
+    )
+
+    assert EXAMPLE not in rejected.redacted_message()
+    assert "\x00" not in rejected.redacted_message()
