@@ -21,6 +21,7 @@ from pydantic import SkipValidation
 from contracts.v1 import topics
 from contracts.v1.inbound import ActivityMessage, DischargeReadyMessage, EmergencyBedMessage
 from contracts.v1.outbound import Rejection
+from services.adapters.kafka_broker import ConcurrentStartBroker
 from services.adapters.raw_messages import undecoded
 from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
 from services.intake.service import IntakeDeps, ingest
@@ -51,7 +52,8 @@ def create_broker(
     max_batch: int = 2000,
     group_timing: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
-    broker = KafkaBroker(bootstrap_servers, client_id="samhandling-intake", logger=log)
+    # Three consumer groups, joined together rather than one after another (kafka_broker).
+    broker = ConcurrentStartBroker(bootstrap_servers, client_id="samhandling-intake", logger=log)
     runtime = _Runtime()
 
     async def handle(message: Any) -> None:

@@ -1,0 +1,25 @@
+"""A FastStream Kafka broker whose consumer groups are joined at the same time.
+
+FastStream starts subscribers one after another, and a subscriber's start waits until its
+consumer group has given it partitions. The intake has one group per inbound topic, so a
+start took three joins in a row, and a restart after a crash longer still: the first join
+also waits until the dead member's session has expired. Measured on Tansu with the default
+10 s session: about 28 s from restart to all three topics consumed again; joined together,
+a restart takes as long as the slowest join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from faststream.kafka import KafkaBroker
+
+
+class ConcurrentStartBroker(KafkaBroker):
+    async def start(self) -> None:
+        # As FastStream's own start (BrokerUsecase.start), with the subscribers together.
+        await self.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
+        for publisher in self.publishers:
+            await publisher.start()
+        self.running = True
