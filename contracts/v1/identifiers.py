@@ -20,10 +20,16 @@ _ELEVEN_OR_MORE_DIGITS = re.compile(r"(?<![0-9])[0-9]{11,}(?![0-9])")
 _WRITTEN_PATIENT_ID = re.compile(r"(?<![0-9])([0-9]{6})[ .-]?([0-9]{5})(?![0-9])")
 
 
+_ZERO = ord("0")
+
+
 def _mod11_check_digit(digits: str, weights: tuple[int, ...]) -> int | None:
     """11 - (weighted sum mod 11); 11 means 0 and 10 means no valid check digit exists."""
-    remainder = sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
-    check = 11 - remainder
+    # Written out rather than as sum(zip(...)): this runs for every inbound event.
+    total = 0
+    for index, weight in enumerate(weights):
+        total += (ord(digits[index]) - _ZERO) * weight
+    check = 11 - total % 11
     if check == 11:
         return 0
     if check == 10:

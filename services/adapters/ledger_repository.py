@@ -35,7 +35,7 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[Accepted]) ->
         [e.health_trust for e in events],
         [e.occurred_at for e in events],
         [e.content_hash for e in events],
-        [e.payload for e in events],
+        [e.payload_json or e.payload for e in events],
         [e.record.topic for e in events],
         [e.record.partition for e in events],
         [e.record.offset for e in events],

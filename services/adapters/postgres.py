@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -32,8 +32,13 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 PERIODS_LOCK = 7_301_2012
 
 
+def _json_text(value: Any) -> str:
+    """Text already encoded as JSON goes as it is: intake encodes each payload once."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:

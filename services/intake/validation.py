@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.v1 import topics
@@ -75,6 +76,7 @@ class Accepted:
     occurred_at: datetime
     payload: dict[str, Any]  # JSON-ready, `patient_pseudonym` instead of `patient_id`
     content_hash: bytes
+    payload_json: str = ""  # `payload` as canonical JSON, encoded once for the hash and the database
 
     @property
     def dedup_key(self) -> tuple[str, str]:
@@ -176,7 +178,7 @@ def validate(
         mapped = _resolve_municipalities(payload, oslo_day(event.occurred_at), registry)
         if isinstance(mapped, tuple):
             return reject(*mapped)
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return Accepted(
         record=record,
         family=family,
@@ -188,6 +190,7 @@ def validate(
         occurred_at=event.occurred_at,
         payload=payload,
         content_hash=hashlib.sha256(canonical).digest(),
+        payload_json=canonical.decode(),
     )
 
 
