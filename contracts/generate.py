@@ -46,7 +46,7 @@ def documents() -> dict[Path, str]:
         for name, model in MESSAGES.items()
     }
     servers = "kafka:9092"
-    spec = {}
+    spec: dict[str, Any] = {}
     for broker_factory in (intake_broker, settlement_broker):
         broker, _ = broker_factory(servers)
         doc = (

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    return Settings()  # type: ignore[call-arg]  # fields come from the environment
+    return Settings()  # fields come from the environment
 
 
 class LagMonitorSettings(BaseSettings):
@@ -96,4 +96,4 @@ class LagMonitorSettings(BaseSettings):
 
 
 def load_lag_monitor_settings() -> LagMonitorSettings:
-    return LagMonitorSettings()  # type: ignore[call-arg]  # fields come from the environment
+    return LagMonitorSettings()  # fields come from the environment

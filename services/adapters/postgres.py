@@ -61,7 +61,7 @@ class UnitOfWork:
     @property
     def conn(self) -> asyncpg.Connection:
         assert self._conn is not None, "use the unit of work inside `async with`"
-        return self._conn  # type: ignore[return-value]
+        return self._conn
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._pool.acquire()

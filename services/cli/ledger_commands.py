@@ -145,7 +145,7 @@ def _endpoints() -> Endpoints:
     from services.cli.main import _endpoints as find
     from services.runtime.environment import find_endpoints
 
-    return find(find_endpoints, DEFAULT_DATA_DIR)  # type: ignore[return-value]
+    return find(find_endpoints, DEFAULT_DATA_DIR)
 
 
 @dispute_app.command("open")
@@ -194,7 +194,7 @@ def resolve_command(
         type="resolve_dispute",
         command_id=uuid.uuid4(),
         dispute_id=uuid.UUID(dispute),
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         agreed_ore=nok_to_ore(Decimal(agreed_nok)) if agreed_nok else None,
         resolved_by=by,
         reason=reason,

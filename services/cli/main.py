@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from services.domain.calendar import Month
+
+if TYPE_CHECKING:
+    from services.runtime.environment import Endpoints
 
 app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
 console = Console()
@@ -144,7 +148,10 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     async def fetch() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(endpoints.database_url)
         try:
-            return await conn.fetch("SELECT * FROM adjustments WHERE statement_id IS NULL ORDER BY id")
+            rows: list[asyncpg.Record] = await conn.fetch(
+                "SELECT * FROM adjustments WHERE statement_id IS NULL ORDER BY id"
+            )
+            return rows
         finally:
             await conn.close()
 
@@ -194,7 +201,7 @@ def tariffs(
     console.print(rules_table(book, municipality, health_trust, day))
     if explain:
         endpoints = _endpoints(find_endpoints, data_dir)
-        found = asyncio.run(explain_subject(endpoints.database_url, explain, book, console))  # type: ignore[attr-defined]
+        found = asyncio.run(explain_subject(endpoints.database_url, explain, book, console))
         if not found:
             console.print(f"no ledger items for {explain}")
 
@@ -251,7 +258,7 @@ def verify(
     from services.cli.ledger_commands import verify as run_verify
     from services.runtime.environment import find_endpoints
 
-    run_verify(_endpoints(find_endpoints, data_dir), municipality, health_trust)  # type: ignore[arg-type]
+    run_verify(_endpoints(find_endpoints, data_dir), municipality, health_trust)
 
 
 @app.command()
@@ -265,7 +272,7 @@ def reconcile(
     from services.cli.ledger_commands import reconcile_command
     from services.runtime.environment import find_endpoints
 
-    reconcile_command(_endpoints(find_endpoints, data_dir), municipality, health_trust, _month(period))  # type: ignore[arg-type]
+    reconcile_command(_endpoints(find_endpoints, data_dir), municipality, health_trust, _month(period))
 
 
 @app.command()
@@ -302,9 +309,9 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
     importlib.import_module(SERVICES[service]).main()
 
 
-def _endpoints(find: object, data_dir: Path) -> object:
+def _endpoints(find: Callable[[Path], Endpoints], data_dir: Path) -> Endpoints:
     try:
-        return find(data_dir)  # type: ignore[operator]
+        return find(data_dir)
     except LookupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

@@ -208,6 +208,7 @@ def _differences(
         before = booked.get((key, month, side), repo.Booked(0, 0))
         if (quantity, amount) == (before.quantity, before.amount_ore):
             continue  # a correction that changes nothing books nothing
+        caused_by: tuple[str, str] | None
         if new_cause is not None:
             cause, caused_by = new_cause[0], new_cause[1]
         else:

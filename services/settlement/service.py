@@ -175,7 +175,7 @@ def _dispute_movement(row: asyncpg.Record) -> tuple[DisputeMovement, DisputeEntr
         payer_role=PartyRole(row["payer_role"]),
         amount_ore=row["amount_ore"],
         status=row["status"],
-        effect=effect,  # type: ignore[arg-type]
+        effect=effect,
         agreed_ore=row["agreed_ore"],
         opened_by=row["opened_by"],
         reason=row["reason"],

@@ -87,7 +87,7 @@ def build_statements(
             episode_id=a.subject_id,
             quantity_delta=a.quantity_delta,
             amount_delta_ore=a.amount_delta_ore,
-            cause=a.cause,  # type: ignore[arg-type]
+            cause=a.cause,
             caused_by=CausedBy(source=a.caused_by[0], event_id=uuid.UUID(a.caused_by[1]))
             if a.caused_by
             else None,
