@@ -3,6 +3,7 @@ hypothesis strategies, each hostile message with the rejection reasons it may ge
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import typing
@@ -54,9 +55,10 @@ class Hostile:
     value: bytes | None
     reasons: frozenset[str]  # the acceptable rejection reasons; empty: any
     patient_ids: frozenset[str] = frozenset()  # raw identifiers it carries, for the privacy scan
+    headers: tuple[tuple[str, bytes], ...] = ()
 
-    def message(self) -> tuple[str, bytes | None, bytes | None]:
-        return (self.topic, self.key, self.value)
+    def message(self) -> tuple[str, bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]:
+        return (self.topic, self.key, self.value, self.headers)
 
 
 # ---------------------------------------------------------------- the contract, read from the code
@@ -318,6 +320,25 @@ def tombstone(draw: st.DrawFn, templates: Sequence[Published]) -> Hostile:
     return _hostile(draw, "tombstone", template, template.topic, None, {"not_json"})
 
 
+@st.composite
+def lying_content_type(draw: st.DrawFn, templates: Sequence[Published]) -> Hostile:
+    """A header that promises JSON or text over a body that is neither."""
+    template = draw(st.sampled_from(templates))
+    content_type = draw(
+        st.sampled_from(["application/json", "text/plain", "application/json; charset=utf-8"])
+    )
+    value = draw(
+        st.one_of(
+            st.just(b"\xff\xfe not text"),
+            st.just(b'{"type": ' + b"9" * 5000 + b"}"),
+            st.binary(min_size=1, max_size=100),
+            st.just(_json(template.value)[:-1]),
+        )
+    )
+    hostile = _hostile(draw, "lying_content_type", template, template.topic, value, set(ANY_REASON))
+    return dataclasses.replace(hostile, headers=(("content-type", content_type.encode()),))
+
+
 def hostile_messages(templates: Sequence[Published]) -> st.SearchStrategy[Hostile]:
     return st.one_of(
         truncated(templates),
@@ -334,6 +355,7 @@ def hostile_messages(templates: Sequence[Published]) -> st.SearchStrategy[Hostil
         wrong_topic(templates),
         unknown_type(templates),
         tombstone(templates),
+        lying_content_type(templates),
     )
 
 
