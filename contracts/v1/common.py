@@ -6,6 +6,7 @@ intake can turn a validation failure into a precise reason without guessing.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -111,11 +112,15 @@ SubjectId = Annotated[
 ]
 
 
+_RFC3339_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _require_text(value: object) -> object:
-    # RFC 3339 text only: pydantic would otherwise read a bare number as epoch seconds.
-    if not isinstance(value, str | datetime):
-        raise PydanticCustomError("datetime_type", "a timestamp is RFC 3339 text with a UTC offset")
-    return value
+    # RFC 3339 text only: pydantic would otherwise read a number as epoch seconds, and a
+    # string of digits too ("1730000000" was accepted as 2024-10-27T03:33:20Z).
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339_DATE.match(value)):
+        return value
+    raise PydanticCustomError("datetime_type", "a timestamp is RFC 3339 text with a UTC offset")
 
 
 OccurredAt = Annotated[

@@ -7,6 +7,7 @@ checked here one by one, without a broker or a database."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -101,3 +102,13 @@ def test_a_rejection_message_that_quotes_the_input_is_redacted_and_storable() ->
 
     assert EXAMPLE not in rejected.redacted_message()
     assert "\x00" not in rejected.redacted_message()
+
+
+@pytest.mark.parametrize("written", ["0", "1730000000", "1730000000.5", "yesterday"])
+def test_a_time_that_is_not_rfc_3339_text_is_a_schema_violation_not_epoch_seconds(written: str) -> None:
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = json.dumps(template.value | {"occurred_at": written}).encode()
+
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected) and outcome.reason.value == "schema_violation"
