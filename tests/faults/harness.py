@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from contracts.v1 import topics
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from services.runtime.environment import Endpoints, prepare
 from services.runtime.processes import ServiceProcess
@@ -321,6 +324,7 @@ class Figures:
     statements: int = 0  # pairs, each published to both parties
     copies_published: int = 0  # statement messages on the topic, duplicates included
     rejected: int = 0
+    producer_copies: int = 0  # invalid messages the hospital's retries put on the topic twice
     patient_ids_scanned: int = 0
     seconds: float = 0.0
 
@@ -330,7 +334,8 @@ class Figures:
             f"{self.scenario}: {self.events} events + {self.invalid} invalid, {self.kills} kills, "
             f"outages: {outages}; lost {self.lost}, duplicated {self.duplicated}; "
             f"{self.statements} statements x 2 parties ({self.copies_published} copies on the topic), "
-            f"{self.rejected} rejections; {self.patient_ids_scanned} patient ids scanned; "
+            f"{self.rejected} rejections ({self.producer_copies} of copies a producer retry made); "
+            f"{self.patient_ids_scanned} patient ids scanned; "
             f"{self.seconds:.1f}s; seed {self.seed}"
         )
 
@@ -361,22 +366,19 @@ def assignment(process: ServiceProcess) -> dict[str, set[int]]:
 
 def close_month(stack: FaultStack, period: str) -> None:
     """The `close_period` command, as an operator's `settlement close` sends it."""
-    import json
-    import uuid
-
-    from contracts.v1 import topics
-
     command = {"type": "close_period", "period": period, "command_id": str(uuid.uuid4())}
-    Stream(
-        stack.endpoints.bootstrap_servers,
-        [(topics.COMMANDS, period.encode(), json.dumps(command).encode())],
-        0,
-    ).start().join()
+    message = (topics.COMMANDS, period.encode(), json.dumps(command).encode())
+    Stream(stack.endpoints.bootstrap_servers, [message], 0).start().join()
 
 
 def interleave(valid: Sequence[Any], hostile: Sequence[Any], rng: random.Random) -> list[Any]:
     """The hostile messages at random places among the valid ones, whose order is kept."""
-    out = list(valid)
-    for item in hostile:
-        out.insert(rng.randrange(len(out) + 1), item)
+    places = sorted((rng.randrange(len(valid) + 1), i) for i in range(len(hostile)))
+    out: list[Any] = []
+    taken = 0
+    for place, i in places:
+        out.extend(valid[taken:place])
+        out.append(hostile[i])
+        taken = place
+    out.extend(valid[taken:])
     return out

@@ -88,6 +88,7 @@ def test_postgresql_stopped_mid_stream_the_services_wait_retry_and_carry_on(tmp_
         ("connections refused", FaultStack.cut_broker, FaultStack.restore_broker),
         ("broker frozen (SIGSTOP)", lambda s: s.broker.pause(), lambda s: s.broker.resume()),
     ],
+    ids=["refused", "frozen"],
 )
 def test_the_broker_unreachable_mid_stream_the_services_reconnect_by_themselves(
     tmp_path, how, stop, start
