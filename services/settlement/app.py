@@ -105,6 +105,8 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
             )
             return
         assert period is not None
+        if period.last_day >= oslo_day(utc_now()):  # refused at once, not after waiting for intake
+            raise PeriodNotClosable(f"{period} has not ended yet (today is {oslo_day(utc_now())} in Oslo)")
         await _wait_for_intake(runtime, period)
         result = await retry_transient(
             lambda: close_period(
