@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from services.domain.calendar import Month, oslo_day
-from services.domain.ledger import Category, LedgerItem, PayerRole, price_units
+from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, price_units
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
 
 PAYER_SWITCH = date(2019, 1, 1)
@@ -159,28 +159,18 @@ def rate_episode(
     items: list[LedgerItem] = []
     for interval in intervals:
         last = through if interval.end_day is None else interval.end_day - timedelta(days=1)
-        run: list[date] = []
-        run_key: _RunKey | None = None
-        day = interval.first_day
-        while day <= last:
+
+        def key_of(day: date) -> _RunKey | None:
             facts_of_day = _day_facts(history, day)
-            if facts_of_day.payable:
-                rule = tariffs.find(
-                    Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, facts_of_day.payer, health_trust
-                )
-                key = (Month.of(day), facts_of_day.payer, rule)
-                if key != run_key and run:
-                    items.append(_item(episode_id, health_trust, run, run_key, still_open=False))
-                    run = []
-                run_key = key
-                run.append(day)
-            elif run:
-                items.append(_item(episode_id, health_trust, run, run_key, still_open=False))
-                run, run_key = [], None
-            day += timedelta(days=1)
-        if run:
-            still_open = interval.end_day is None and run[-1] == last
-            items.append(_item(episode_id, health_trust, run, run_key, still_open=still_open))
+            if not facts_of_day.payable:
+                return None
+            rule = tariffs.find(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, facts_of_day.payer, health_trust)
+            return (Month.of(day), facts_of_day.payer, rule)
+
+        runs = day_runs(interval.first_day, last, key_of)
+        for index, (key, run) in enumerate(runs):
+            still_open = index == len(runs) - 1 and interval.end_day is None and run[-1] == last
+            items.append(_item(episode_id, health_trust, run, key, still_open=still_open))
     return items
 
 
@@ -191,11 +181,10 @@ def _item(
     episode_id: str,
     health_trust: str,
     run: list[date],
-    key: _RunKey | None,
+    key: _RunKey,
     *,
     still_open: bool,
 ) -> LedgerItem:
-    assert key is not None
     month, payer, rule = key
     unit_price_ore, amount_ore = price_units(len(run), rule.value if rule else None)
     return LedgerItem(

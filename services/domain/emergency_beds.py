@@ -21,8 +21,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from services.domain.calendar import Month, oslo_day
-from services.domain.ledger import Category, LedgerItem, PayerRole, price_units
-from services.domain.tariffs import Parameter, TariffBook, TariffRule
+from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, price_units
+from services.domain.tariffs import Parameter, TariffBook
 
 NO_AGREED_RATE = "no emergency-bed rate agreed for this pair: nothing owed"
 
@@ -70,13 +70,16 @@ def rate_stay(
     first, end = days
     last = through if end is None else end - timedelta(days=1)
     municipality = min(facts, key=lambda f: (f.occurred_at, f.event_id)).municipality
+    runs = day_runs(
+        first,
+        last,
+        lambda day: (
+            Month.of(day),
+            tariffs.find(Parameter.EMERGENCY_BED_DAY_RATE_NOK, day, municipality, health_trust),
+        ),
+    )
     items: list[LedgerItem] = []
-    run: list[date] = []
-    run_key: tuple[Month, TariffRule | None] | None = None
-
-    def flush(still_open: bool) -> None:
-        assert run_key is not None
-        month, rule = run_key
+    for index, ((month, rule), run) in enumerate(runs):
         unit, amount = price_units(len(run), rule.value if rule else None)
         items.append(
             LedgerItem(
@@ -92,21 +95,8 @@ def rate_stay(
                 unit_price_ore=unit,
                 amount_ore=amount,
                 rule_id=rule.id if rule else None,
-                open_ended=still_open,
+                open_ended=index == len(runs) - 1 and end is None and run[-1] == last,
                 not_payable_reason=None if rule else NO_AGREED_RATE,
             )
         )
-
-    day = first
-    while day <= last:
-        rule = tariffs.find(Parameter.EMERGENCY_BED_DAY_RATE_NOK, day, municipality, health_trust)
-        key = (Month.of(day), rule)
-        if run and key != run_key:
-            flush(still_open=False)
-            run = []
-        run_key = key
-        run.append(day)
-        day += timedelta(days=1)
-    if run:
-        flush(still_open=end is None and run[-1] == last)
     return items

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypeVar
 
 from services.domain.calendar import Month
 from services.domain.money import nok_to_ore, round_to_ore
@@ -67,3 +69,25 @@ def price_units(quantity: int, rate_nok: Decimal | None) -> tuple[int | None, in
         return None, None
     unit_ore = nok_to_ore(rate_nok)
     return unit_ore, round_to_ore(Decimal(unit_ore) * quantity)
+
+
+Key = TypeVar("Key", bound=Hashable)
+
+
+def day_runs(first: date, last: date, key_of: Callable[[date], Key | None]) -> list[tuple[Key, list[date]]]:
+    """The days from `first` to `last` grouped into runs of consecutive days with the same
+    key (month, payer, rule ...), in order. A day keyed None is in no run and ends the one
+    before it. Each run becomes one ledger item, so a key must change at every boundary an
+    item may not cross."""
+    runs: list[tuple[Key, list[date]]] = []
+    current: Key | None = None
+    day = first
+    while day <= last:
+        key = key_of(day)
+        if key is not None and key == current:
+            runs[-1][1].append(day)
+        elif key is not None:
+            runs.append((key, [day]))
+        current = key
+        day += timedelta(days=1)
+    return runs

@@ -116,7 +116,13 @@ def _mapping_of(item: LedgerItem) -> str | None:
 
 
 def summarise(items: Iterable[LedgerItem]) -> tuple[list[Line], Totals]:
-    """Lines per category, payer, month, status, price and rule; totals over priced lines.
+    """Lines and totals of items alone (no adjustments, no disputes)."""
+    lines = _lines(items)
+    return lines, totals_of(lines)
+
+
+def _lines(items: Iterable[LedgerItem]) -> list[Line]:
+    """Lines per category, payer, month, status, price and rule (totals: `totals_of`).
 
     Unrated items (no tariff yet) and not-payable ones (a rule says nothing is owed) get
     lines of their own with no amount: shown with why, and kept out of every sum.
@@ -127,7 +133,7 @@ def summarise(items: Iterable[LedgerItem]) -> tuple[list[Line], Totals]:
         key = _key(item)
         quantities[key] = quantities.get(key, 0) + item.quantity
         amounts[key] = amounts.get(key, 0) + (item.amount_ore or 0)
-    lines = [
+    return [
         Line(
             category=key[0],
             payer_role=key[1],
@@ -141,7 +147,6 @@ def summarise(items: Iterable[LedgerItem]) -> tuple[list[Line], Totals]:
         )
         for key in sorted(quantities, key=_line_order)
     ]
-    return lines, totals_of(lines)
 
 
 def settle(
@@ -151,7 +156,7 @@ def settle(
 ) -> tuple[list[Line], Totals]:
     """A statement's lines and totals: its items, plus adjustments to closed months, with
     amounts in dispute held out of what is payable."""
-    lines, _ = summarise(items)
+    lines = _lines(items)
     return lines, totals_of(lines, adjustments, disputes)
 
 
