@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,7 +39,7 @@ def _json_text(value: Any) -> str:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:

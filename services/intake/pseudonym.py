@@ -20,8 +20,8 @@ class Pseudonymiser:
         self._key = key
 
     def __call__(self, patient_id: str) -> str:
-        digest = hmac.new(self._key, patient_id.encode("ascii"), hashlib.sha256).hexdigest()
-        return PREFIX + digest[:32]
+        # hmac.digest is the one-shot C path: a third of the cost of an hmac.new object.
+        return PREFIX + hmac.digest(self._key, patient_id.encode("ascii"), hashlib.sha256).hex()[:32]
 
     def __repr__(self) -> str:
         return "Pseudonymiser(key=***)"

@@ -143,6 +143,9 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
 
     async with UnitOfWork(deps.pool) as uow:
         await uow.lock_periods(exclusive=False)
+        # The facts stored before this batch, read first: the batch's own are in hand
+        # already, and reading them back would decode every payload a second time.
+        facts = await repo.payloads_by_subject(uow.conn, {e.subject_key for e in first.values()})
         inserted = await repo.insert_events(uow.conn, list(first.values()))
         seen_before = [e for key, e in first.items() if key not in inserted] + repeats
         known = await repo.stored_hashes(uow.conn, {e.dedup_key for e in seen_before})
@@ -163,8 +166,10 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
         if deps.fail_rating_for_source and any(e.source == deps.fail_rating_for_source for e in new_events):
             # After the insert on purpose: the rollback must take the event rows with it.
             raise InjectedFault(f"fault injection: rating events of {deps.fail_rating_for_source!r} fails")
+        for event in new_events:
+            facts.setdefault(event.subject_key, []).append(event.payload)
         rated = await rerate(
-            uow.conn, causes.keys(), deps.tariffs, causes=causes, municipalities=deps.registry
+            uow.conn, causes.keys(), deps.tariffs, causes=causes, municipalities=deps.registry, facts=facts
         )
         await rejection_repository.record(uow.conn, rejections, now)
         await uow.commit()

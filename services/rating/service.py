@@ -133,6 +133,7 @@ async def rerate(
     causes: Mapping[str, tuple[str, str]] | None = None,
     cause: str = "event",
     municipalities: Registry | None = None,
+    facts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> RerateResult:
     """Recompute and store the items of `subject_keys`, and what closed months are owed.
 
@@ -141,13 +142,17 @@ async def rerate(
     what a close has already extended. Closed months are never rewritten: the difference
     between what the facts now give and what was booked for a closed month is a pending
     adjustment, settled on the pair's next statement.
+
+    `facts`, when given, holds every fact of each subject as the caller already has them
+    (intake: those stored before its batch, read in this transaction, plus the batch's
+    own); otherwise they are read here.
     """
     keys = sorted(set(subject_keys))
     if not keys:
         return RerateResult(0, 0)
     closed = await repo.closed_months(conn)
     floor = max([m.last_day for m in closed] + ([through] if through else []), default=date(2012, 1, 1))
-    payloads = await repo.payloads_by_subject(conn, keys)
+    payloads = facts if facts is not None else await repo.payloads_by_subject(conn, keys)
     # Only a subject with a fact on or before the last closed day can owe a closed month
     # anything: for the rest (most of a day's traffic) the adjustment queries are skipped.
     last_closed = max((m.last_day for m in closed), default=None)
