@@ -14,6 +14,49 @@ from services.domain.ledger import Category, LedgerItem, PayerRole
 from services.intake.validation import Accepted
 
 
+_EVENT_COLUMNS = (
+    "source", "event_id", "family", "type", "subject_key", "health_trust",
+    "occurred_at", "content_hash", "payload", "topic", "partition", "offset",
+)  # fmt: skip
+
+
+def _event_row(e: Accepted) -> tuple[Any, ...]:
+    return (
+        e.source,
+        e.event_id,
+        e.family,
+        e.type,
+        e.subject_key,
+        e.health_trust,
+        e.occurred_at,
+        e.content_hash,
+        e.payload_json or e.payload,
+        e.record.topic,
+        e.record.partition,
+        e.record.offset,
+    )
+
+
+async def insert_new_events(conn: asyncpg.Connection, events: Sequence[Accepted]) -> set[tuple[str, str]]:
+    """Insert events the caller believes are new; returns the dedup keys that were.
+
+    `COPY` first: it costs about half of an insert with a conflict clause, which `COPY`
+    cannot have. Should one of them be stored after all (its key under another subject, or
+    committed by another transaction meanwhile), the unique key refuses the `COPY`, its
+    savepoint is rolled back, and the conflict-tolerant insert decides instead.
+    """
+    if not events:
+        return set()
+    try:
+        async with conn.transaction():  # a savepoint within the caller's transaction
+            await conn.copy_records_to_table(
+                "inbound_events", columns=_EVENT_COLUMNS, records=[_event_row(e) for e in events]
+            )
+    except asyncpg.UniqueViolationError:
+        return await insert_events(conn, events)
+    return {e.dedup_key for e in events}
+
+
 async def insert_events(conn: asyncpg.Connection, events: Sequence[Accepted]) -> set[tuple[str, str]]:
     """Insert events not seen before; returns the dedup keys that were new."""
     if not events:
@@ -27,18 +70,7 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[Accepted]) ->
         ON CONFLICT (source, event_id) DO NOTHING
         RETURNING source, event_id::text
         """,
-        [e.source for e in events],
-        [e.event_id for e in events],
-        [e.family for e in events],
-        [e.type for e in events],
-        [e.subject_key for e in events],
-        [e.health_trust for e in events],
-        [e.occurred_at for e in events],
-        [e.content_hash for e in events],
-        [e.payload_json or e.payload for e in events],
-        [e.record.topic for e in events],
-        [e.record.partition for e in events],
-        [e.record.offset for e in events],
+        *(list(column) for column in zip(*map(_event_row, events), strict=True)),
     )
     return {(r["source"], r["event_id"]) for r in rows}
 

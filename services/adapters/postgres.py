@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -33,13 +32,22 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 PERIODS_LOCK = 7_301_2012
 
 
-def _json_text(value: Any) -> str:
-    """Text already encoded as JSON goes as it is: intake encodes each payload once."""
-    return value if isinstance(value, str) else json.dumps(value)
+def _jsonb_binary(value: Any) -> bytes:
+    """jsonb's binary form is a version byte and the text. Text already encoded as JSON
+    goes as it is: intake encodes each payload once. Binary, so that `COPY` can write it."""
+    return b"\x01" + (
+        value.encode() if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    )
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    return orjson.loads(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=_jsonb_binary, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
+    )
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:

@@ -146,7 +146,8 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
         # The facts stored before this batch, read first: the batch's own are in hand
         # already, and reading them back would decode every payload a second time.
         facts = await repo.payloads_by_subject(uow.conn, {e.subject_key for e in first.values()})
-        inserted = await repo.insert_events(uow.conn, list(first.values()))
+        stored = {(p["source"], p["event_id"]) for payloads in facts.values() for p in payloads}
+        inserted = await repo.insert_new_events(uow.conn, [e for k, e in first.items() if k not in stored])
         seen_before = [e for key, e in first.items() if key not in inserted] + repeats
         known = await repo.stored_hashes(uow.conn, {e.dedup_key for e in seen_before})
         for event in seen_before:

