@@ -13,7 +13,6 @@ from services.domain.calendar import Month
 from services.domain.ledger import Category, LedgerItem, PayerRole
 from services.intake.validation import Accepted
 
-
 _EVENT_COLUMNS = (
     "source", "event_id", "family", "type", "subject_key", "health_trust",
     "occurred_at", "content_hash", "payload", "topic", "partition", "offset",
