@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_rebalance_timeout_ms: int | None = Field(default=None, ge=1_000)
+    # How long the broker may hold a fetch that finds no new records. aiokafka's default
+    # (500 ms) is added to the publish-to-ledger latency of a steady trickle of events
+    # (measured on Tansu at 2,000 events/s: p50 163 ms, p99 464 ms; at 25 ms: about 30 and
+    # 120 ms), for the price of a few dozen empty fetches a second per idle consumer.
+    kafka_fetch_max_wait_ms: int = Field(default=25, ge=1)
     # Close policy (docs/architecture.md): close the month before on this day of the month
     # (1-28) or later, if not closed yet; off unless set. A close first waits up to
     # `close_wait_seconds` for intake to process every event already received.
@@ -67,6 +72,7 @@ class Settings(BaseSettings):
             "session_timeout_ms": self.kafka_session_timeout_ms,
             "heartbeat_interval_ms": self.kafka_heartbeat_interval_ms,
             "rebalance_timeout_ms": self.kafka_rebalance_timeout_ms,
+            "fetch_max_wait_ms": self.kafka_fetch_max_wait_ms,
         }
 
 
