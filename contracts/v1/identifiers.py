@@ -31,7 +31,8 @@ def _mod11_check_digit(digits: bytes, weights: tuple[int, ...]) -> int | None:
     """11 - (weighted sum mod 11); 11 means 0 and 10 means no valid check digit exists."""
     # map(mul) over the ASCII codes, minus the codes' share: this runs for every inbound
     # event, and a Python-level loop over the digits cost several times as much.
-    check = 11 - (sum(map(mul, digits, weights)) - _ZERO * sum(weights)) % 11
+    weighted: int = sum(map(mul, digits, weights))
+    check = 11 - (weighted - _ZERO * sum(weights)) % 11
     if check == 11:
         return 0
     if check == 10:

@@ -10,7 +10,7 @@ load time, naming both, because the price of a day must never depend on file ord
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -79,11 +79,29 @@ class TariffRule:
 @dataclass(frozen=True, slots=True)
 class TariffBook:
     rules: tuple[TariffRule, ...]
+    # The book never changes, so an answer holds for good; rating asks the same few
+    # questions (a pair, a day, three parameters) for thousands of events a second.
+    _found: dict[tuple[Parameter, date, str, str], TariffRule | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def find(
         self, parameter: Parameter, day: date, municipality: str, health_trust: str
     ) -> TariffRule | None:
         """The most specific rule for `parameter` in force on `day` for the pair, if any."""
+        key = (parameter, day, municipality, health_trust)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        if len(self._found) > 200_000:
+            self._found.clear()  # bounded: a cache, not a second book
+        found = self._found[key] = self._find(parameter, day, municipality, health_trust)
+        return found
+
+    def _find(
+        self, parameter: Parameter, day: date, municipality: str, health_trust: str
+    ) -> TariffRule | None:
         candidates = [
             r
             for r in self.rules

@@ -7,6 +7,7 @@ delivery a no-op.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from services.rating.service import rerate
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS_PER_RECORD = 3
+CHUNK = 500  # records per transaction; a batch of 2,000 is four of them, overlapped
+YIELD_EVERY = 25  # records validated between turns given to the write in flight
 
 
 @dataclass
@@ -59,9 +62,33 @@ class IngestResult:
 
 
 async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult:
+    """Validate and write `records` in chunks, validating one chunk while the one before is
+    being written: validation is Python's work and the write mostly the database's, so the
+    two overlap instead of taking turns. Writes stay one after another, in order, so a
+    chunk is always rated with everything before it committed. The caller commits offsets
+    only after this returns; a crash between chunks redelivers them all, and those already
+    written are recognised as duplicates."""
     now = deps.clock()
-    outcomes = [_validate(r, deps, now) for r in records]
-    return await _write_in_halves(outcomes, deps, now)
+    result = IngestResult()
+    writing: asyncio.Task[IngestResult] | None = None
+    try:
+        for start in range(0, len(records), CHUNK):
+            outcomes: list[Outcome] = []
+            for record in records[start : start + CHUNK]:
+                outcomes.append(_validate(record, deps, now))
+                if len(outcomes) % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # the write in flight sends its next statement
+            if writing is not None:
+                result.add(await writing)
+            writing = asyncio.create_task(_write_in_halves(outcomes, deps, now))
+        if writing is not None:
+            result.add(await writing)
+            writing = None
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
+    return result
 
 
 async def _write_in_halves(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -> IngestResult:

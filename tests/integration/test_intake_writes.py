@@ -16,6 +16,7 @@ import pytest
 from contracts.v1 import topics
 from services.adapters.migrations import upgrade
 from services.adapters.tariff_files import load_tariffs
+from services.intake import service as intake_service
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.service import IngestResult, IntakeDeps, ingest
 from services.intake.validation import RawRecord
@@ -130,3 +131,54 @@ async def test_the_same_event_twice_in_one_batch_is_stored_once(ledger: Ledger) 
 
     assert (result.accepted, result.duplicates, result.rejected) == (1, 1, {})
     assert list((await stored(ledger)).values()).count(f"activity:{TRUST}:{one[1]['activity_id']}") == 1
+
+
+def episode(episode_id: str) -> list[tuple[str, dict[str, Any]]]:
+    milestones = [
+        ("admission_notified", "2025-10-01T08:00:00+02:00"),
+        ("declared_ready", "2025-10-03T09:00:00+02:00"),
+        ("municipality_notified", "2025-10-03T10:00:00+02:00"),
+        ("discharged", "2025-10-09T12:00:00+02:00"),
+    ]
+    return [
+        event(
+            topics.DISCHARGE_READY,
+            kind,
+            at,
+            TRUST,
+            episode_id=episode_id,
+            registered_municipality=MUNICIPALITY,
+            staying_municipality=MUNICIPALITY,
+            **({"destination": "home"} if kind == "discharged" else {}),
+        )
+        for kind, at in milestones
+    ]
+
+
+async def bed_days(ledger: Ledger, episode_id: str) -> list[tuple[int, int | None]]:
+    async with ledger.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT quantity, amount_ore FROM ledger_items WHERE subject_id = $1 ORDER BY first_day",
+            episode_id,
+        )
+    return [(r["quantity"], r["amount_ore"]) for r in rows]
+
+
+async def test_a_subject_split_across_chunks_of_one_batch_is_rated_from_all_its_facts(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One batch, chunks of two: the episode's milestones are written by three transactions,
+    # each validated while the one before was being written. The last one must be rated
+    # with the first two committed, exactly as if the batch had been one transaction.
+    whole = await send(ledger, *episode("EP-W-WHOLE"))
+    monkeypatch.setattr(intake_service, "CHUNK", 2)
+    monkeypatch.setattr(intake_service, "YIELD_EVERY", 1)
+    first, second, third, fourth = episode("EP-W-SPLIT")
+    fillers = [activity(f"ACT-W-FILL-{n}") for n in range(2)]
+
+    split = await send(ledger, first, fillers[0], second, third, fillers[1], fourth, offset=100)
+
+    assert (whole.accepted, split.accepted, split.rejected) == (4, 6, {})
+    expected = await bed_days(ledger, "EP-W-WHOLE")
+    assert expected and all(amount for _days, amount in expected)
+    assert await bed_days(ledger, "EP-W-SPLIT") == expected
