@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +11,8 @@ from uuid import UUID
 import asyncpg
 
 from services.domain.calendar import Month
-from services.domain.ledger import Category, PayerRole
-from services.domain.statements import Adjustment
+from services.domain.ledger import Category, LedgerItem, PayerRole
+from services.domain.statements import INDIVIDUALLY_PRICED, MAPPING_PREFIX, Adjustment
 
 Pair = tuple[str, str]  # municipality, health trust
 
@@ -22,26 +23,23 @@ async def unsettled_adjustments(conn: asyncpg.Connection) -> dict[Pair, list[tup
     for r in rows:
         if r["quantity_delta"] == 0 and r["amount_delta_ore"] == 0:
             continue
-        found.setdefault((r["municipality"], r["health_trust"]), []).append(
-            (
-                r["id"],
-                Adjustment(
-                    category=Category(r["category"]),
-                    payer_role=PayerRole(r["payer_role"]),
-                    corrects_month=Month.of(r["corrects_month"]),
-                    subject_id=r["subject_id"],
-                    quantity_delta=r["quantity_delta"],
-                    amount_delta_ore=r["amount_delta_ore"],
-                    cause=r["cause"],
-                    caused_by=(r["caused_by_source"], str(r["caused_by_event_id"]))
-                    if r["caused_by_source"]
-                    else None,
-                    dispute_id=str(r["dispute_id"]) if r["dispute_id"] else None,
-                    note=r["note"],
-                ),
-            )
-        )
+        found.setdefault((r["municipality"], r["health_trust"]), []).append((r["id"], adjustment_from_row(r)))
     return found
+
+
+def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
+    return Adjustment(
+        category=Category(r["category"]),
+        payer_role=PayerRole(r["payer_role"]),
+        corrects_month=Month.of(r["corrects_month"]),
+        subject_id=r["subject_id"],
+        quantity_delta=r["quantity_delta"],
+        amount_delta_ore=r["amount_delta_ore"],
+        cause=r["cause"],
+        caused_by=(r["caused_by_source"], str(r["caused_by_event_id"])) if r["caused_by_source"] else None,
+        dispute_id=str(r["dispute_id"]) if r["dispute_id"] else None,
+        note=r["note"],
+    )
 
 
 async def disputes_to_show(conn: asyncpg.Connection) -> dict[Pair, list[asyncpg.Record]]:
@@ -75,44 +73,160 @@ async def chain_heads(conn: asyncpg.Connection) -> dict[Pair, ChainHead]:
     return {(r["municipality"], r["health_trust"]): ChainHead(r["sequence"], r["hash"]) for r in rows}
 
 
+@dataclass(frozen=True)
+class RenderedItems:
+    """A pair's items as statement items in JSON: the array's contents without brackets,
+    once in the contract's field order for the message and once with sorted keys for the
+    hash."""
+
+    count: int
+    wire: bytes
+    canonical: bytes
+
+
+# A statement item as JSON, exactly as the contract's StatementItem serialises (field
+# order, compact, dates as YYYY-MM-DD, strings escaped as JSON does). `_CANONICAL` is the
+# same with sorted keys, as the statement hash wants it.
+_STATUS = "CASE WHEN not_payable_reason IS NOT NULL THEN 'not_payable' WHEN amount_ore IS NOT NULL THEN 'priced' ELSE 'unrated' END"
+_FIELDS = {
+    "category": "to_json(category)::text",
+    "episode_id": "to_json(subject_id)::text",
+    "service_month": "'\"' || to_char(service_month, 'YYYY-MM') || '\"'",
+    "first_day": "'\"' || to_char(first_day, 'YYYY-MM-DD') || '\"'",
+    "last_day": "'\"' || to_char(last_day, 'YYYY-MM-DD') || '\"'",
+    "days": "quantity::text",
+    "amount_ore": "coalesce(amount_ore::text, 'null')",
+    "status": f"'\"' || {_STATUS} || '\"'",
+    "rule": "coalesce(to_json(rule_id)::text, 'null')",
+    # Python's `not_payable_reason or note`: an empty reason gives way to the note.
+    "note": "coalesce(to_json(coalesce(nullif(not_payable_reason, ''), note))::text, 'null')",
+}
+
+
+def _object(names: Sequence[str]) -> str:
+    parts = [f"'{'{' if i == 0 else ','}\"{name}\":' || {_FIELDS[name]}" for i, name in enumerate(names)]
+    return " || ".join(parts) + " || '}'"
+
+
+_WIRE = _object(list(_FIELDS))
+_CANONICAL = _object(sorted(_FIELDS))
+
+
+async def rendered_items(conn: asyncpg.Connection, period: Month) -> dict[Pair, RenderedItems]:
+    """The month's unsettled items per pair, rendered as statement items, in the statement's
+    order (category, episode, first day; bytewise, as Python compares strings)."""
+    order = 'category COLLATE "C", subject_id COLLATE "C", first_day, subject_key COLLATE "C", part'
+    rows = await conn.fetch(
+        f"""
+        SELECT municipality, health_trust, count(*) AS items,
+               string_agg({_WIRE}, ',' ORDER BY {order}) AS wire,
+               string_agg({_CANONICAL}, ',' ORDER BY {order}) AS canonical
+        FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL
+        GROUP BY municipality, health_trust
+        """,
+        period.first_day,
+    )
+    return {
+        (r["municipality"], r["health_trust"]): RenderedItems(
+            r["items"], r["wire"].encode(), r["canonical"].encode()
+        )
+        for r in rows
+    }
+
+
+async def line_sums(conn: asyncpg.Connection, period: Month) -> dict[Pair, list[LedgerItem]]:
+    """The month's unsettled items per pair, summed over everything that does not decide
+    which line an item is on (services.domain.statements._key): one item per group, whose
+    lines and totals are those of the items it sums. Exact, because it only adds integers."""
+    rows = await conn.fetch(
+        """
+        SELECT municipality, health_trust, category, payer_role, service_month, not_payable_reason,
+               CASE WHEN category = ANY($2::text[]) THEN NULL ELSE unit_price_ore END AS unit_price_ore,
+               rule_id,
+               -- only a note that may name a mapped municipality number decides a line
+               CASE WHEN strpos(note, $3) > 0 THEN note END AS note,
+               sum(quantity)::bigint AS quantity, sum(amount_ore)::bigint AS amount_ore
+        FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL
+        GROUP BY municipality, health_trust, category, payer_role, service_month, not_payable_reason,
+                 amount_ore IS NULL, 7, rule_id, 9
+        """,
+        period.first_day,
+        sorted(c.value for c in INDIVIDUALLY_PRICED),
+        MAPPING_PREFIX,
+    )
+    found: dict[Pair, list[LedgerItem]] = {}
+    for r in rows:
+        month = Month.of(r["service_month"])
+        found.setdefault((r["municipality"], r["health_trust"]), []).append(
+            LedgerItem(
+                category=Category(r["category"]),
+                subject_id="",
+                health_trust=r["health_trust"],
+                municipality=r["municipality"],
+                payer_role=PayerRole(r["payer_role"]),
+                service_month=month,
+                first_day=month.first_day,
+                last_day=month.first_day,
+                quantity=r["quantity"],
+                unit_price_ore=r["unit_price_ore"],
+                amount_ore=r["amount_ore"],
+                rule_id=r["rule_id"],
+                not_payable_reason=r["not_payable_reason"],
+                note=r["note"],
+            )
+        )
+    return found
+
+
+_STATEMENT_COLUMNS = (
+    "statement_id", "period", "municipality", "health_trust", "body", "issued_at", "sequence",
+    "previous_hash", "hash",
+)  # fmt: skip
+
+
 async def insert_statements(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """(statement_id, period, municipality, health_trust, body, issued_at, sequence, previous_hash, hash)"""
-    await conn.executemany(
-        """
-        INSERT INTO statements (statement_id, period, municipality, health_trust, body, issued_at,
-                                sequence, previous_hash, hash)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        """,
-        rows,
-    )
+    await conn.copy_records_to_table("statements", columns=_STATEMENT_COLUMNS, records=rows)
 
 
 async def settle_rows(
     conn: asyncpg.Connection,
     period: Month,
+    statements: dict[Pair, UUID],
     adjustment_ids: dict[UUID, list[int]],
     held: dict[UUID, list[UUID]],
     released: dict[UUID, list[UUID]],
 ) -> None:
-    """Mark the month's items, the adjustments and the dispute movements as on their statement."""
+    """Mark the month's items, the adjustments and the dispute movements as on their statement.
+
+    The items in one pass in the table's own order, each finding its statement by its pair:
+    a join would visit them pair by pair, i.e. every page once per pair on it.
+    """
     await conn.execute(
         """
-        UPDATE ledger_items li SET statement_id = s.statement_id
-        FROM statements s
-        WHERE li.service_month = $1 AND li.statement_id IS NULL
-          AND s.period = $1 AND s.municipality = li.municipality AND s.health_trust = li.health_trust
+        UPDATE ledger_items SET statement_id = ($2::jsonb ->> (municipality || '/' || health_trust))::uuid
+        WHERE service_month = $1 AND statement_id IS NULL
         """,
         period.first_day,
+        json.dumps({f"{m}/{t}": str(sid) for (m, t), sid in statements.items()}),
     )
-    for statement, ids in adjustment_ids.items():
-        await conn.execute(
-            "UPDATE adjustments SET statement_id = $1 WHERE id = ANY($2::bigint[])", statement, ids
-        )
-    for statement, disputes in held.items():
-        await conn.execute(
-            "UPDATE disputes SET held_on = $1 WHERE dispute_id = ANY($2::uuid[])", statement, disputes
-        )
-    for statement, disputes in released.items():
-        await conn.execute(
-            "UPDATE disputes SET released_on = $1 WHERE dispute_id = ANY($2::uuid[])", statement, disputes
-        )
+    await conn.execute(
+        "UPDATE adjustments a SET statement_id = s.id FROM unnest($1::bigint[], $2::uuid[]) AS s(row, id) "
+        "WHERE a.id = s.row",
+        *_pairs(adjustment_ids),
+    )
+    await conn.execute(
+        "UPDATE disputes d SET held_on = s.id FROM unnest($1::uuid[], $2::uuid[]) AS s(dispute, id) "
+        "WHERE d.dispute_id = s.dispute",
+        *_pairs(held),
+    )
+    await conn.execute(
+        "UPDATE disputes d SET released_on = s.id FROM unnest($1::uuid[], $2::uuid[]) AS s(dispute, id) "
+        "WHERE d.dispute_id = s.dispute",
+        *_pairs(released),
+    )
+
+
+def _pairs(by_statement: dict[UUID, list[Any]]) -> tuple[list[Any], list[UUID]]:
+    rows = [(row, statement) for statement, rows in by_statement.items() for row in rows]
+    return [row for row, _ in rows], [statement for _, statement in rows]

@@ -209,6 +209,17 @@ def _payer(net: int) -> NetPayer:
     return NetPayer.MUNICIPALITY if net > 0 else NetPayer.HEALTH_TRUST if net < 0 else NetPayer.NONE
 
 
-def _line_order(key: _LineKey) -> tuple[str, str, Month, str, int, str]:
-    category, payer, month, status, price, rule, _note = key
-    return (category.value, payer.value, month, status.value, price or 0, rule or "")
+def _line_order(key: _LineKey) -> tuple[str, str, Month, str, int, str, bool, str]:
+    # Total, so lines come in one order whatever order the items were read in (lines told
+    # apart only by their note, e.g. a mapped municipality number, came in reading order).
+    category, payer, month, status, price, rule, note = key
+    return (
+        category.value,
+        payer.value,
+        month,
+        status.value,
+        price or 0,
+        rule or "",
+        note is not None,
+        note or "",
+    )

@@ -19,16 +19,19 @@ from services.adapters import ledger_repository as repo
 from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
 from services.adapters.postgres import UnitOfWork
-from services.adapters.statement_repository import Pair
+from services.adapters.statement_repository import Pair, RenderedItems
 from services.domain.calendar import Month, oslo_day
-from services.domain.ledger import LedgerItem, PayerRole
+from services.domain.ledger import PayerRole
 from services.domain.municipalities import Registry
 from services.domain.statements import DisputeMovement
 from services.domain.tariffs import TariffBook
 from services.rating.service import rerate
-from services.settlement.statements import build_statements, statement_id, stored_body
+from services.settlement.statements import encode_statements
 
 log = logging.getLogger(__name__)
+
+
+_NO_ITEMS = RenderedItems(0, b"", b"")
 
 
 class PeriodNotClosable(ValueError):
@@ -87,60 +90,64 @@ async def close_period(
             municipalities=municipalities,
         )
 
-        rows = await conn.fetch(
-            "SELECT * FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL", period.first_day
-        )
-        items: dict[Pair, list[LedgerItem]] = defaultdict(list)
-        for row in rows:
-            items[(row["municipality"], row["health_trust"])].append(repo.item_from_row(row))
+        # The items go from SQL to the statement as rendered JSON; lines and totals come
+        # from their sums per line key. No object per item: a month may have a million.
+        rendered = await statements_repo.rendered_items(conn, period)
+        line_sums = await statements_repo.line_sums(conn, period)
         adjustments = await statements_repo.unsettled_adjustments(conn)
         disputes = await statements_repo.disputes_to_show(conn)
         heads = await statements_repo.chain_heads(conn)
 
         statement_rows = []
         messages: list[tuple[str, str | None, bytes]] = []
+        settled: dict[Pair, UUID] = {}
         adjustment_ids: dict[UUID, list[int]] = {}
         held: dict[UUID, list[UUID]] = defaultdict(list)
         released: dict[UUID, list[UUID]] = defaultdict(list)
-        for pair in sorted(set(items) | set(adjustments) | set(disputes)):
+        for pair in sorted(set(rendered) | set(adjustments) | set(disputes)):
             municipality, health_trust = pair
             head = heads.get(pair)
-            sid = statement_id(period, municipality, health_trust)
+            items = rendered.get(pair, _NO_ITEMS)
             movements = [_dispute_movement(d) for d in disputes.get(pair, [])]
-            to_municipality, to_trust = build_statements(
+            statement = encode_statements(
                 period,
                 municipality,
                 health_trust,
-                items.get(pair, []),
+                line_sums.get(pair, []),
+                items.wire,
+                items.canonical,
                 now,
                 sequence=head.sequence + 1 if head else 1,
                 previous_hash=head.hash if head else None,
                 adjustments=[a for _, a in adjustments.get(pair, [])],
                 disputes=movements,
             )
+            sid = statement.statement_id
             statement_rows.append(
                 (
                     sid,
                     period.first_day,
                     municipality,
                     health_trust,
-                    stored_body(to_municipality),
+                    statement.body,
                     now,
-                    to_municipality.sequence,
-                    to_municipality.previous_statement_hash,
-                    to_municipality.statement_hash,
+                    statement.sequence,
+                    statement.previous_hash,
+                    statement.hash,
                 )
             )
+            if items.count:
+                settled[pair] = sid
             adjustment_ids[sid] = [adjustment_id for adjustment_id, _ in adjustments.get(pair, [])]
             for movement, _entry in movements:
                 if movement.effect == "held":
                     held[sid].append(UUID(movement.dispute_id))
                 elif movement.effect == "released":
                     released[sid].append(UUID(movement.dispute_id))
-            for copy in (to_municipality, to_trust):
-                messages.append((topics.SETTLEMENTS, copy.recipient.key, copy.model_dump_json().encode()))
+            messages.append((topics.SETTLEMENTS, f"municipality:{municipality}", statement.to_municipality))
+            messages.append((topics.SETTLEMENTS, f"health_trust:{health_trust}", statement.to_health_trust))
         await statements_repo.insert_statements(conn, statement_rows)
-        await statements_repo.settle_rows(conn, period, adjustment_ids, held, released)
+        await statements_repo.settle_rows(conn, period, settled, adjustment_ids, held, released)
         await outbox.enqueue(conn, messages)
         await conn.execute(
             "INSERT INTO closed_periods (period, command_id, tariff_fingerprint) VALUES ($1, $2, $3)",
@@ -149,8 +156,9 @@ async def close_period(
             fingerprint,
         )
         await uow.commit()
-    log.info("closed %s: %d statements over %d items", period, len(statement_rows), len(rows))
-    return CloseResult(period, already_closed=False, statements=len(statement_rows), items=len(rows))
+    items_settled = sum(items.count for items in rendered.values())
+    log.info("closed %s: %d statements over %d items", period, len(statement_rows), items_settled)
+    return CloseResult(period, already_closed=False, statements=len(statement_rows), items=items_settled)
 
 
 def _dispute_movement(row: asyncpg.Record) -> tuple[DisputeMovement, DisputeEntry]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from contracts.v1.outbound import (
 )
 from contracts.v1.outbound import Category as WireCategory
 from services.domain.calendar import Month
-from services.domain.chain import statement_hash
+from services.domain.chain import statement_hash, statement_hash_with_items
 from services.domain.ledger import LedgerItem
 from services.domain.statements import Adjustment, DisputeMovement, settle
 
@@ -48,7 +49,127 @@ def build_statements(
     adjustments: Sequence[Adjustment] = (),
     disputes: Sequence[tuple[DisputeMovement, DisputeEntry]] = (),
 ) -> tuple[SettlementStatement, SettlementStatement]:
-    """The municipality's copy and the health trust's copy: same id, content and hash."""
+    """The municipality's copy and the health trust's copy: same id, content and hash.
+
+    The reference for `encode_statements`, which gives the same bytes without a model per item.
+    """
+    common = _common(
+        period, municipality, health_trust, items, issued_at, sequence, previous_hash, adjustments, disputes
+    )
+    common["items"] = tuple(
+        StatementItem(
+            category=WireCategory(item.category.value),
+            episode_id=item.subject_id,
+            service_month=str(item.service_month),
+            first_day=item.first_day,
+            last_day=item.last_day,
+            days=item.quantity,
+            amount_ore=item.amount_ore,
+            status=LineStatus(item.status.value),
+            rule=item.rule_id,
+            note=item.not_payable_reason or item.note,
+        )
+        for item in sorted(items, key=lambda i: (i.category.value, i.subject_id, i.first_day))
+    )
+    municipality_party, trust_party = _parties(municipality, health_trust)
+    draft = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
+    common["statement_hash"] = statement_hash(draft.model_dump(mode="json"))
+    return (
+        SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common),
+        SettlementStatement(recipient=trust_party, counterparty=municipality_party, **common),
+    )
+
+
+@dataclass(frozen=True)
+class EncodedStatement:
+    statement_id: uuid.UUID
+    sequence: int
+    previous_hash: str | None
+    hash: str
+    body: str  # what the database keeps: everything both copies share
+    to_municipality: bytes
+    to_health_trust: bytes
+
+
+_ITEMS = b'"items":[]'
+
+
+def encode_statements(
+    period: Month,
+    municipality: str,
+    health_trust: str,
+    line_items: Sequence[LedgerItem],
+    items_wire: bytes,
+    items_canonical: bytes,
+    issued_at: datetime,
+    *,
+    sequence: int = 1,
+    previous_hash: str | None = None,
+    adjustments: Sequence[Adjustment] = (),
+    disputes: Sequence[tuple[DisputeMovement, DisputeEntry]] = (),
+) -> EncodedStatement:
+    """`build_statements`, byte for byte, for a month of a million items.
+
+    The statement around the items is the contract's model with no items; the items come
+    rendered as JSON (from SQL; the array's contents without brackets), in the contract's
+    field order for the message and with sorted keys for the hash, and are put in its
+    place. `line_items` only make the lines and totals: the items, or sums of items that
+    share everything a line is keyed on.
+    """
+    common = _common(
+        period,
+        municipality,
+        health_trust,
+        line_items,
+        issued_at,
+        sequence,
+        previous_hash,
+        adjustments,
+        disputes,
+    )
+    municipality_party, trust_party = _parties(municipality, health_trust)
+    shell = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
+    digest = statement_hash_with_items(shell.model_dump(mode="json"), items_canonical)
+    common["statement_hash"] = digest
+    to_municipality = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
+    to_trust = SettlementStatement(recipient=trust_party, counterparty=municipality_party, **common)
+    body = to_municipality.model_dump_json(exclude={"recipient", "counterparty"}).encode()
+    return EncodedStatement(
+        statement_id=common["statement_id"],
+        sequence=sequence,
+        previous_hash=previous_hash,
+        hash=digest,
+        body=_with_items(body, items_wire).decode(),
+        to_municipality=_with_items(to_municipality.model_dump_json().encode(), items_wire),
+        to_health_trust=_with_items(to_trust.model_dump_json().encode(), items_wire),
+    )
+
+
+def _with_items(shell: bytes, items: bytes) -> bytes:
+    # A key is the only place the marker can occur unescaped: quotes inside strings are \".
+    head, found, tail = shell.partition(_ITEMS)
+    assert found and _ITEMS not in tail, "exactly one empty `items` in the statement's JSON"
+    return b"".join((head, b'"items":[', items, b"]", tail))
+
+
+def _parties(municipality: str, health_trust: str) -> tuple[Party, Party]:
+    return Party(role=PartyRole.MUNICIPALITY, id=municipality), Party(
+        role=PartyRole.HEALTH_TRUST, id=health_trust
+    )
+
+
+def _common(
+    period: Month,
+    municipality: str,
+    health_trust: str,
+    items: Sequence[LedgerItem],
+    issued_at: datetime,
+    sequence: int,
+    previous_hash: str | None,
+    adjustments: Sequence[Adjustment],
+    disputes: Sequence[tuple[DisputeMovement, DisputeEntry]],
+) -> dict[str, Any]:
+    """Every field of a statement but the parties, with no items and no hash yet."""
     lines, totals = settle(items, adjustments, [movement for movement, _ in disputes])
     wire_lines = tuple(
         StatementLine(
@@ -63,21 +184,6 @@ def build_statements(
             note=line.note,
         )
         for line in lines
-    )
-    wire_items = tuple(
-        StatementItem(
-            category=WireCategory(item.category.value),
-            episode_id=item.subject_id,
-            service_month=str(item.service_month),
-            first_day=item.first_day,
-            last_day=item.last_day,
-            days=item.quantity,
-            amount_ore=item.amount_ore,
-            status=LineStatus(item.status.value),
-            rule=item.rule_id,
-            note=item.not_payable_reason or item.note,
-        )
-        for item in sorted(items, key=lambda i: (i.category.value, i.subject_id, i.first_day))
     )
     wire_adjustments = tuple(
         AdjustmentLine(
@@ -117,27 +223,19 @@ def build_statements(
         net_payable_ore=totals.net_payable_ore,
         net_payable_by=NetPayer(totals.net_payable_by.value),
     )
-    municipality_party = Party(role=PartyRole.MUNICIPALITY, id=municipality)
-    trust_party = Party(role=PartyRole.HEALTH_TRUST, id=health_trust)
-    common: dict[str, Any] = {
+    return {
         "statement_id": statement_id(period, municipality, health_trust),
         "period": str(period),
         "sequence": sequence,
         "previous_statement_hash": previous_hash,
         "lines": wire_lines,
-        "items": wire_items,
+        "items": (),
         "adjustments": wire_adjustments,
         "disputes": tuple(entry for _, entry in sorted(disputes, key=lambda d: str(d[1].dispute_id))),
         "totals": wire_totals,
         "issued_at": issued_at,
         "statement_hash": "",
     }
-    draft = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
-    common["statement_hash"] = statement_hash(draft.model_dump(mode="json"))
-    return (
-        SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common),
-        SettlementStatement(recipient=trust_party, counterparty=municipality_party, **common),
-    )
 
 
 def stored_body(statement: SettlementStatement) -> dict[str, Any]:

@@ -13,15 +13,19 @@ import asyncpg
 
 from contracts.v1 import topics
 from contracts.v1.outbound import OpenDispute, Party, PartyRole, ResolveDispute
+from services.adapters import statement_repository as statements_repo
+from services.adapters.ledger_repository import item_from_row
 from services.adapters.municipality_registry import load_registry
 from services.adapters.postgres import create_pool
+from services.adapters.statement_repository import ChainHead, Pair, adjustment_from_row
 from services.domain.calendar import Month
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.service import IngestResult, IntakeDeps, ingest
 from services.intake.validation import RawRecord
 from services.settlement.disputes import open_dispute, resolve_dispute
-from services.settlement.service import CloseResult, close_period
+from services.settlement.service import CloseResult, _dispute_movement, close_period
+from services.settlement.statements import build_statements, stored_body
 
 TABLES = (
     "dispute_log, disputes, adjustments, ledger_items, inbound_events, statements, closed_periods, "
@@ -58,9 +62,15 @@ class Ledger:
         return result
 
     async def close(self, month: str, tariffs: TariffBook | None = None) -> CloseResult:
+        """Close the month, and check that every statement it issued is, byte for byte,
+        what the contract's models give for the same items, adjustments and disputes."""
         if tariffs is not None:
             self.tariffs = tariffs
-        return await close_period(
+        async with self.pool.acquire() as conn:
+            disputes = await statements_repo.disputes_to_show(conn)
+            heads = await statements_repo.chain_heads(conn)
+            last_outbox = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+        result = await close_period(
             self.pool,
             self.tariffs,
             Month.parse(month),
@@ -68,6 +78,51 @@ class Ledger:
             clock=now,
             municipalities=self.registry,
         )
+        if not result.already_closed:
+            await self._check_against_the_models(Month.parse(month), disputes, heads, last_outbox)
+        return result
+
+    async def _check_against_the_models(
+        self,
+        period: Month,
+        disputes: dict[Pair, list[asyncpg.Record]],
+        heads: dict[Pair, ChainHead],
+        last_outbox: int,
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            statements = await conn.fetch("SELECT * FROM statements WHERE period = $1", period.first_day)
+            published = {
+                (r["key"], json.loads(r["payload"])["statement_id"]): bytes(r["payload"])
+                for r in await conn.fetch("SELECT key, payload FROM outbox WHERE id > $1", last_outbox)
+            }
+            for row in statements:
+                pair = (row["municipality"], row["health_trust"])
+                sid = row["statement_id"]
+                items = [
+                    item_from_row(r)
+                    for r in await conn.fetch("SELECT * FROM ledger_items WHERE statement_id = $1", sid)
+                ]
+                adjustments = [
+                    adjustment_from_row(r)
+                    for r in await conn.fetch(
+                        "SELECT * FROM adjustments WHERE statement_id = $1 ORDER BY id", sid
+                    )
+                ]
+                head = heads.get(pair)
+                to_municipality, to_trust = build_statements(
+                    period,
+                    *pair,
+                    items,
+                    row["issued_at"],
+                    sequence=head.sequence + 1 if head else 1,
+                    previous_hash=head.hash if head else None,
+                    adjustments=adjustments,
+                    disputes=[_dispute_movement(d) for d in disputes.get(pair, [])],
+                )
+                for copy in (to_municipality, to_trust):
+                    assert published[(copy.recipient.key, str(sid))] == copy.model_dump_json().encode()
+                assert row["hash"] == to_municipality.statement_hash
+                assert row["body"] == stored_body(to_municipality)
 
     async def published(self, recipient: str | None = None) -> list[tuple[bytes, dict[str, Any]]]:
         """The statement messages in the outbox, in order (raw bytes, parsed)."""
