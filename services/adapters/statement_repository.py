@@ -86,14 +86,19 @@ class RenderedItems:
 
 # A statement item as JSON, exactly as the contract's StatementItem serialises (field
 # order, compact, dates as YYYY-MM-DD, strings escaped as JSON does). `_CANONICAL` is the
-# same with sorted keys, as the statement hash wants it.
-_STATUS = "CASE WHEN not_payable_reason IS NOT NULL THEN 'not_payable' WHEN amount_ore IS NOT NULL THEN 'priced' ELSE 'unrated' END"
+# same with sorted keys, as the statement hash wants it. Category and status are enum
+# values (pydantic refuses anything else), and dates are in ISO style (`render_settings`),
+# so only the free text goes through to_json.
+_STATUS = (
+    "CASE WHEN not_payable_reason IS NOT NULL THEN 'not_payable' "
+    "WHEN amount_ore IS NOT NULL THEN 'priced' ELSE 'unrated' END"
+)
 _FIELDS = {
-    "category": "to_json(category)::text",
+    "category": "'\"' || category || '\"'",
     "episode_id": "to_json(subject_id)::text",
     "service_month": "'\"' || to_char(service_month, 'YYYY-MM') || '\"'",
-    "first_day": "'\"' || to_char(first_day, 'YYYY-MM-DD') || '\"'",
-    "last_day": "'\"' || to_char(last_day, 'YYYY-MM-DD') || '\"'",
+    "first_day": "'\"' || first_day::text || '\"'",
+    "last_day": "'\"' || last_day::text || '\"'",
     "days": "quantity::text",
     "amount_ore": "coalesce(amount_ore::text, 'null')",
     "status": f"'\"' || {_STATUS} || '\"'",
@@ -112,9 +117,17 @@ _WIRE = _object(list(_FIELDS))
 _CANONICAL = _object(sorted(_FIELDS))
 
 
+async def render_settings(conn: asyncpg.Connection) -> None:
+    """For the rest of the transaction: dates as text in ISO style, and the sorts of a
+    month of items in memory."""
+    await conn.execute("SET LOCAL DateStyle = 'ISO'")
+    await conn.execute("SET LOCAL work_mem = '64MB'")
+
+
 async def rendered_items(conn: asyncpg.Connection, period: Month) -> dict[Pair, RenderedItems]:
     """The month's unsettled items per pair, rendered as statement items, in the statement's
-    order (category, episode, first day; bytewise, as Python compares strings)."""
+    order (category, episode, first day; bytewise, as Python compares strings). Call
+    `render_settings` first in the transaction."""
     order = 'category COLLATE "C", subject_id COLLATE "C", first_day, subject_key COLLATE "C", part'
     rows = await conn.fetch(
         f"""

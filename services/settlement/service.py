@@ -92,6 +92,7 @@ async def close_period(
 
         # The items go from SQL to the statement as rendered JSON; lines and totals come
         # from their sums per line key. No object per item: a month may have a million.
+        await statements_repo.render_settings(conn)
         rendered = await statements_repo.rendered_items(conn, period)
         line_sums = await statements_repo.line_sums(conn, period)
         adjustments = await statements_repo.unsettled_adjustments(conn)

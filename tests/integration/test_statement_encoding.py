@@ -121,6 +121,8 @@ async def test_items_rendered_in_sql_give_the_models_bytes_and_hash(ledger: Ledg
     issued = datetime(2024, 6, 1, 6, 30, 12, 345678, tzinfo=UTC)
     async with ledger.pool.acquire() as conn, conn.transaction():
         await conn.copy_records_to_table("ledger_items", records=AWKWARD, columns=COLUMNS)
+        await conn.execute("SET LOCAL DateStyle = 'SQL, DMY'")  # a server's own style does not matter
+        await statements_repo.render_settings(conn)
         rendered = await statements_repo.rendered_items(conn, PERIOD)
         sums = await statements_repo.line_sums(conn, PERIOD)
         stored = await conn.fetch("SELECT * FROM ledger_items")
