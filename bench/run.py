@@ -7,6 +7,8 @@ Phases, all on the embedded default (or the real ones named by the environment):
    the last is recorded by the intake process (one replica, then two in one group);
 3. latency: publish-to-ledger p50/p99 at a fixed offered load;
 4. a month close over the resulting ledger for all pairs;
+5. a month close at national scale: about a million priced items over every pair, seeded
+   with COPY into a month of its own (bench/close.py);
 and the peak resident memory of each intake process.
 """
 
@@ -31,8 +33,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
+from bench.close import CLOSE_PERIOD, close_at_scale
 from bench.stream import encoded, national_stream
 from services.adapters.municipality_registry import load_registry
+from services.adapters.postgres import create_pool
 from services.adapters.tariff_files import load_tariffs
 from services.domain.calendar import Month
 from services.runtime.environment import Endpoints, Environment, prepare
@@ -62,6 +66,11 @@ class Results:
     close_seconds: float = 0.0
     close_items: int = 0
     close_statements: int = 0
+    scale_close_period: str = ""
+    scale_close_seconds: float = 0.0
+    scale_close_items: int = 0
+    scale_close_statements: int = 0
+    scale_close_largest_message_bytes: int = 0
     intake_peak_rss_mb: float = 0.0
     ledger_events: int = 0
     ledger_items: int = 0
@@ -240,7 +249,7 @@ async def latency(
 
 
 async def close_month(endpoints: Endpoints) -> tuple[float, int, int]:
-    pool = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=2, init=_jsonb)
+    pool = await create_pool(endpoints.database_url, max_size=2)
     try:
         started = time.perf_counter()
         result = await close_period(
@@ -250,10 +259,6 @@ async def close_month(endpoints: Endpoints) -> tuple[float, int, int]:
         return time.perf_counter() - started, result.items, result.statements
     finally:
         await pool.close()
-
-
-async def _jsonb(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def totals(endpoints: Endpoints) -> tuple[int, int, int]:
@@ -269,7 +274,14 @@ async def totals(endpoints: Endpoints) -> tuple[int, int, int]:
 
 
 def run(
-    events: int, seed: int, latency_rate: int, latency_seconds: float, two_replicas: bool, state: Path
+    events: int,
+    seed: int,
+    latency_rate: int,
+    latency_seconds: float,
+    two_replicas: bool,
+    state: Path,
+    *,
+    close_items: int = 1_000_000,
 ) -> Results:
     results = Results(events=events)
     results.machine = {
@@ -319,6 +331,18 @@ def run(
                 close_month(endpoints)
             )
         results.ledger_events, results.ledger_items, results.rejected = asyncio.run(totals(endpoints))
+        if close_items:  # after the totals: they describe the pipeline's ledger
+            with console.status(f"closing {CLOSE_PERIOD} over {close_items:,} seeded items"):
+                scale = asyncio.run(
+                    close_at_scale(
+                        endpoints.database_url, close_items, seed, load_tariffs(*TARIFF_DIRS), load_registry()
+                    )
+                )
+            results.scale_close_period = str(CLOSE_PERIOD)
+            results.scale_close_seconds = scale.seconds
+            results.scale_close_items = scale.items
+            results.scale_close_statements = scale.statements
+            results.scale_close_largest_message_bytes = scale.largest_message_bytes
     return results
 
 
@@ -339,10 +363,17 @@ def table(r: Results) -> Table:
     t.add_row(f"latency p50 @ {r.latency_offered_per_s}/s", f"{r.latency_p50_ms:,.0f} ms", "")
     t.add_row(f"latency p99 @ {r.latency_offered_per_s}/s", f"{r.latency_p99_ms:,.0f} ms", "")
     t.add_row(
-        "month close",
+        f"month close after the pipeline ({PERIOD})",
         f"{r.close_seconds:.2f} s for {r.close_items:,} items, {r.close_statements} statements",
         "",
     )
+    if r.scale_close_items:
+        t.add_row(
+            f"month close, {r.scale_close_items / 1e6:.2g} M items ({r.scale_close_period}, seeded)",
+            f"{r.scale_close_seconds:.2f} s for {r.scale_close_items:,} items, {r.scale_close_statements} "
+            f"statements; largest message {r.scale_close_largest_message_bytes / 2**20:.2f} MiB",
+            "",
+        )
     t.add_row("intake peak RSS", f"{r.intake_peak_rss_mb:,.0f} MB", "")
     t.add_row("ledger", f"{r.ledger_events:,} events, {r.ledger_items:,} items, {r.rejected} rejected", "")
     return t
@@ -354,13 +385,18 @@ def main(
     latency_rate: Annotated[int, typer.Option(help="Offered load for the latency phase, events/s")] = 2_000,
     latency_seconds: Annotated[float, typer.Option(help="Length of the latency phase")] = 15.0,
     two_replicas: Annotated[bool, typer.Option(help="Also run with two intake replicas")] = True,
+    close_items: Annotated[
+        int, typer.Option(help="Items seeded for the national-scale month close (0: skip it)")
+    ] = 1_000_000,
     out: Annotated[Path, typer.Option(help="Where to write the results as JSON")] = Path(
         "bench/results/latest.json"
     ),
 ) -> None:
     """Benchmark the pipeline against the raw broker and database, and print the table."""
     with tempfile.TemporaryDirectory(prefix="settlement-bench-") as tmp:
-        results = run(events, seed, latency_rate, latency_seconds, two_replicas, Path(tmp))
+        results = run(
+            events, seed, latency_rate, latency_seconds, two_replicas, Path(tmp), close_items=close_items
+        )
     console.print(table(results))
     out.parent.mkdir(parents=True, exist_ok=True)
     document = asdict(results) | {"ratio_to_raw": results.ratio_to_raw, "scaling": results.scaling}

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.close import CLOSE_PERIOD
 from bench.run import PERIOD, TARIFF_DIRS, run
-from bench.stream import national_stream
+from bench.stream import national_stream, pairs
 from services.adapters.tariff_files import load_tariffs
 from tests.oracle import expected_items
 
@@ -24,7 +25,7 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     ):
         pytest.skip("the benchmark needs the embedded broker and database: pip install -e '.[test]'")
     events, seed, rate, seconds = 600, 5, 200, 2.0
-    results = run(events, seed, rate, seconds, two_replicas=False, state=tmp_path)
+    results = run(events, seed, rate, seconds, two_replicas=False, state=tmp_path, close_items=2_000)
 
     published = (
         national_stream(30, seed=7, source="bench-warm")
@@ -40,6 +41,9 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     ]
     assert results.close_items == len(priced), "the close settles exactly what the rules price"
     assert results.close_statements == len({(i.municipality, i.health_trust) for i in priced})
+    assert results.scale_close_statements == len(pairs(CLOSE_PERIOD)), "the seeded month has every pair"
+    assert results.scale_close_items >= 2_000, "every seeded item, and the held stays' days"
+    assert 0 < results.scale_close_largest_message_bytes < 1 << 20
     assert results.latency_events == int(rate * seconds)
     assert (
         results.raw_consume_msgs_per_s > 0
