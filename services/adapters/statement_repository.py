@@ -132,17 +132,15 @@ async def rendered_items(conn: asyncpg.Connection, period: Month) -> dict[Pair, 
     rows = await conn.fetch(
         f"""
         SELECT municipality, health_trust, count(*) AS items,
-               string_agg({_WIRE}, ',' ORDER BY {order}) AS wire,
-               string_agg({_CANONICAL}, ',' ORDER BY {order}) AS canonical
+               convert_to(string_agg({_WIRE}, ',' ORDER BY {order}), 'UTF8') AS wire,
+               convert_to(string_agg({_CANONICAL}, ',' ORDER BY {order}), 'UTF8') AS canonical
         FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL
         GROUP BY municipality, health_trust
         """,
         period.first_day,
     )
     return {
-        (r["municipality"], r["health_trust"]): RenderedItems(
-            r["items"], r["wire"].encode(), r["canonical"].encode()
-        )
+        (r["municipality"], r["health_trust"]): RenderedItems(r["items"], r["wire"], r["canonical"])
         for r in rows
     }
 
