@@ -3,9 +3,12 @@ with a message instead of failing on the first event."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.topics import MAX_MESSAGE_BYTES
 from services.tariffs import DEFAULT_TARIFF_DIR
 
 
@@ -41,6 +44,9 @@ class Settings(BaseSettings):
     # (measured on Tansu at 2,000 events/s: p50 163 ms, p99 464 ms; at 25 ms: about 30 and
     # 120 ms), for the price of a few dozen empty fetches a second per idle consumer.
     kafka_fetch_max_wait_ms: int = Field(default=25, ge=1)
+    # The largest message a producer sends (before compression); the statement topic is
+    # created to allow as much (services/runtime/topics.py says why it is large).
+    kafka_max_message_bytes: int = Field(default=MAX_MESSAGE_BYTES, ge=1_048_576)
     # Close policy (docs/architecture.md): close the month before on this day of the month
     # (1-28) or later, if not closed yet; off unless set. A close first waits up to
     # `close_wait_seconds` for intake to process every event already received.
@@ -54,6 +60,10 @@ class Settings(BaseSettings):
     # non-transient error, to prove such a record is rejected after a bounded number of
     # attempts (`processing_failed`) and does not hold up the records around it.
     fault_fail_rating_for_source: str | None = None
+
+    def producer_options(self) -> dict[str, Any]:
+        """The broker arguments for what the services publish (statements, rejections)."""
+        return {"compression_type": "gzip", "max_request_size": self.kafka_max_message_bytes}
 
     def intake_groups(self) -> dict[str, str]:
         """The intake consumer group of each inbound topic."""

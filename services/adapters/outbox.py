@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
+from aiokafka.errors import MessageSizeTooLargeError
 
 from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork
 
@@ -68,6 +69,16 @@ class OutboxRelay:
             except TRANSIENT_DB_ERRORS as exc:
                 log.warning("outbox relay: database unavailable (%s); retrying", type(exc).__name__)
                 published, delay = 0, min(5.0, delay * 2)
+            except MessageSizeTooLargeError as exc:
+                # Retrying cannot help, and the rows behind it wait (a pair's statements
+                # must leave in order): say exactly what to change. The backlog alert fires.
+                log.error(
+                    "outbox relay: a message is larger than the producer may send (%s); publishing "
+                    "waits until KAFKA_MAX_MESSAGE_BYTES and the topic's max.message.bytes allow it "
+                    "(docs/operations.md)",
+                    exc,
+                )
+                published, delay = 0, 5.0
             except Exception:
                 # The broker may be away; the rows stay pending and are sent on a later pass.
                 log.exception("outbox relay: publish failed; retrying")

@@ -51,9 +51,12 @@ def create_broker(
     group_prefix: str = "samhandling-intake",
     max_batch: int = 2000,
     group_timing: Mapping[str, Any] | None = None,
+    producer_options: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
     # Three consumer groups, joined together rather than one after another (kafka_broker).
-    broker = ConcurrentStartBroker(bootstrap_servers, client_id="samhandling-intake", logger=log)
+    broker = ConcurrentStartBroker(
+        bootstrap_servers, client_id="samhandling-intake", logger=log, **(producer_options or {})
+    )
     runtime = _Runtime()
 
     async def handle(message: Any) -> None:
@@ -127,6 +130,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
         group_prefix=settings.intake_group_prefix,
         max_batch=settings.intake_max_batch,
         group_timing=settings.consumer_group_timing(),
+        producer_options=settings.producer_options(),
     )
     registry = new_registry()
     instrument_broker(broker, registry, "intake")

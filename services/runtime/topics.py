@@ -8,15 +8,32 @@ from aiokafka.errors import TopicAlreadyExistsError
 from contracts.v1 import topics
 
 INBOUND_PARTITIONS = 6
+# A statement carries every item of a pair's month, about 330 bytes each: a large
+# municipality's month (Oslo: on the order of 100,000 items) is tens of megabytes of JSON,
+# far over Kafka's default of 1 MB a message. Published compressed (gzip), and the
+# statement topic and the producers allow this much (KAFKA_MAX_MESSAGE_BYTES).
+MAX_MESSAGE_BYTES = 64 * 2**20
 
 
-async def ensure_topics(bootstrap_servers: str, *, inbound_partitions: int = INBOUND_PARTITIONS) -> None:
+async def ensure_topics(
+    bootstrap_servers: str,
+    *,
+    inbound_partitions: int = INBOUND_PARTITIONS,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="samhandling-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, inbound_partitions if name in topics.INBOUND else 1, 1)
+            NewTopic(
+                name,
+                inbound_partitions if name in topics.INBOUND else 1,
+                1,
+                topic_configs={"max.message.bytes": str(max_message_bytes)}
+                if name == topics.SETTLEMENTS
+                else {},
+            )
             for name in topics.ALL
             if name not in existing
         ]

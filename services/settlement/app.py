@@ -55,8 +55,11 @@ def create_broker(
     *,
     group_id: str = "samhandling-settlement",
     group_timing: Mapping[str, Any] | None = None,
+    producer_options: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
-    broker = KafkaBroker(bootstrap_servers, client_id="samhandling-settlement", logger=log)
+    broker = KafkaBroker(
+        bootstrap_servers, client_id="samhandling-settlement", logger=log, **(producer_options or {})
+    )
     runtime = _Runtime()
 
     @broker.subscriber(
@@ -229,6 +232,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
         settings.kafka_bootstrap_servers,
         group_id=settings.settlement_group,
         group_timing=settings.consumer_group_timing(),
+        producer_options=settings.producer_options(),
     )
     runtime.crash_after_close_commit = settings.fault_crash_after_close_commit
     runtime.settings = settings
