@@ -45,6 +45,7 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     assert results.scale_close_items >= 2_000, "every seeded item, and the held stays' days"
     assert 0 < results.scale_close_largest_message_bytes < 1 << 20
     assert results.latency_events == int(rate * seconds)
+    assert results.latency_to == "commit", "latency is measured to the commit on the embedded database"
     assert (
         results.raw_consume_msgs_per_s > 0
         and results.raw_copy_rows_per_s > 0
