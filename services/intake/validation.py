@@ -33,6 +33,8 @@ MAX_MESSAGE_BYTES = 1_000_000
 MAX_REJECTED_PAYLOAD_CHARS = 64 * 1024
 EARLIEST = datetime(2012, 1, 1, tzinfo=UTC)  # the reform's first day; Oslo midnight is earlier still
 MAX_FUTURE = timedelta(days=1)
+_ONE_DAY = timedelta(days=1)
+_EARLIEST_DAY_TO_CHECK = EARLIEST.date() + _ONE_DAY
 
 FAMILY_OF_TOPIC = {
     topics.DISCHARGE_READY: "discharge_ready",
@@ -129,7 +131,9 @@ def validate(
 ) -> Outcome:
     raw = record.value or b""
     if len(raw) > MAX_MESSAGE_BYTES:
-        return Rejected(record, ReasonCode.MESSAGE_TOO_LARGE, f"{len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+        return Rejected(
+            record, ReasonCode.MESSAGE_TOO_LARGE, f"{len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}"
+        )
     adapter = _ADAPTERS.get(record.topic)
     try:
         raw.decode("utf-8")  # the same check the diagnosis makes, so both paths agree on what is text
@@ -148,16 +152,23 @@ def validate(
 
 
 def _accepted(
-    record: RawRecord, event: AnyInbound, now: datetime, pseudonymise: Pseudonymiser, registry: Registry | None
+    record: RawRecord,
+    event: AnyInbound,
+    now: datetime,
+    pseudonymise: Pseudonymiser,
+    registry: Registry | None,
 ) -> Outcome:
     def reject(reason: ReasonCode, message: str) -> Rejected:
         return Rejected(record, reason, message)
 
-    if event.occurred_at < EARLIEST:
+    # The local date alone settles both checks for all but the days at their edges (an
+    # offset is less than a day); comparing instants across time zones costs more.
+    local_day = event.occurred_at.date()
+    if local_day <= _EARLIEST_DAY_TO_CHECK and event.occurred_at < EARLIEST:
         return reject(
             ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began"
         )
-    if event.occurred_at > now + MAX_FUTURE:
+    if local_day >= (now + MAX_FUTURE).date() - _ONE_DAY and event.occurred_at > now + MAX_FUTURE:
         return reject(ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
     family = FAMILY_OF_TOPIC[record.topic]
     subject_id: str = getattr(event, _SUBJECT_FIELD[family])

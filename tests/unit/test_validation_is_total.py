@@ -112,3 +112,32 @@ def test_a_time_that_is_not_rfc_3339_text_is_a_schema_violation_not_epoch_second
     outcome = _validate(topics.DISCHARGE_READY, value)
 
     assert isinstance(outcome, Rejected) and outcome.reason.value == "schema_violation"
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("2012-01-01T00:30:00+01:00", "occurred_before_2012"),  # 2011-12-31 23:30 UTC
+        ("2012-01-01T23:30:00+23:45", "occurred_before_2012"),  # the next local day, still before
+        ("2011-12-31T20:00:00-05:00", None),  # the local day before, the instant after
+        ("2012-01-01T00:00:00+00:00", None),
+        ("2026-01-16T12:00:00+00:00", None),  # exactly a day after NOW
+        ("2026-01-16T12:00:01+00:00", "occurred_in_future"),
+        ("2026-01-16T05:00:00-08:00", "occurred_in_future"),  # 13:00 UTC
+        ("2026-01-15T22:30:00-14:00", "occurred_in_future"),  # the local day before the limit's
+        ("2026-01-16T23:00:00+12:00", None),  # 11:00 UTC
+        ("2026-01-17T10:00:00+23:00", None),  # the local day after the limit's, the instant before
+    ],
+)
+def test_the_first_and_last_acceptable_instants_hold_in_every_time_zone(written: str, reason: str | None) -> None:
+    # Validation looks at the local date first and compares instants only near the edges:
+    # these are the edges, from both sides of the date line.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = json.dumps(template.value | {"occurred_at": written}).encode()
+
+    outcome = validate(RawRecord(topics.DISCHARGE_READY, 0, 0, b"k", value), now=NOW, pseudonymise=PSEUDONYMISE)
+
+    if reason is None:
+        assert isinstance(outcome, Accepted), outcome
+    else:
+        assert isinstance(outcome, Rejected) and outcome.reason.value == reason, outcome
