@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -103,6 +104,22 @@ class UnitOfWork:
     async def lock_periods(self, *, exclusive: bool) -> None:
         fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         await self.conn.execute(f"SELECT {fn}($1)", PERIODS_LOCK)
+
+    async def lock_partitions(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """One writer per topic partition until commit, taken in one order (no deadlock).
+
+        A subject's events share a partition (they are keyed by its id), and its facts are
+        read and re-rated in the transaction that adds new ones: while a consumer group
+        rebalances, the old and the new owner of a partition may both be writing its
+        records, and without this each could rate a subject missing the other's new fact.
+        (The two-key form: a lock space apart from the single-key period lock.)"""
+        keys = sorted({(zlib.crc32(topic.encode()) - 2**31, partition) for topic, partition in partitions})
+        if keys:
+            await self.conn.execute(
+                "SELECT pg_advisory_xact_lock(t, p) FROM unnest($1::int[], $2::int[]) AS k(t, p)",
+                [t for t, _ in keys],
+                [p for _, p in keys],
+            )
 
 
 async def retry_transient(

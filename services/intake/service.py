@@ -170,6 +170,7 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
 
     async with UnitOfWork(deps.pool) as uow:
         await uow.lock_periods(exclusive=False)
+        await uow.lock_partitions({(o.record.topic, o.record.partition) for o in outcomes})
         # The facts stored before this batch, read first: the batch's own are in hand
         # already, and reading them back would decode every payload a second time.
         facts = await repo.payloads_by_subject(uow.conn, {e.subject_key for e in first.values()})

@@ -5,6 +5,7 @@ refused by the unique key and the conflict-tolerant insert decides)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import uuid
@@ -15,6 +16,7 @@ import pytest
 
 from contracts.v1 import topics
 from services.adapters.migrations import upgrade
+from services.adapters.postgres import UnitOfWork
 from services.adapters.tariff_files import load_tariffs
 from services.intake import service as intake_service
 from services.intake.pseudonym import Pseudonymiser
@@ -67,9 +69,11 @@ def _with(activity_id: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]
     return topic, value | fields
 
 
-async def send(ledger: Ledger, *events: tuple[str, dict[str, Any]], offset: int = 0) -> IngestResult:
+async def send(
+    ledger: Ledger, *events: tuple[str, dict[str, Any]], offset: int = 0, partition: int = 0
+) -> IngestResult:
     records = [
-        RawRecord(topic, 0, offset + n, b"k", json.dumps(value).encode())
+        RawRecord(topic, partition, offset + n, b"k", json.dumps(value).encode())
         for n, (topic, value) in enumerate(events)
     ]
     deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
@@ -182,3 +186,17 @@ async def test_a_subject_split_across_chunks_of_one_batch_is_rated_from_all_its_
     expected = await bed_days(ledger, "EP-W-WHOLE")
     assert expected and all(amount for _days, amount in expected)
     assert await bed_days(ledger, "EP-W-SPLIT") == expected
+
+
+async def test_a_partition_has_one_writer_at_a_time(ledger: Ledger) -> None:
+    # During a rebalance the old and the new owner of a partition may both write its
+    # records; the second waits for the first to commit, and then rates with its facts.
+    async with UnitOfWork(ledger.pool) as other_owner:
+        await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
+        writing = asyncio.create_task(send(ledger, activity("ACT-W-LOCKED"), offset=200))
+        await asyncio.sleep(1.0)
+        assert not writing.done(), "intake wrote while another writer held its partition"
+        elsewhere = await send(ledger, activity("ACT-W-OTHER-PARTITION"), offset=300, partition=1)
+        assert elsewhere.accepted == 1, "the other partitions are not held up"
+    result = await asyncio.wait_for(writing, timeout=30)
+    assert result.accepted == 1
