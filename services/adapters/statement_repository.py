@@ -75,20 +75,19 @@ async def chain_heads(conn: asyncpg.Connection) -> dict[Pair, ChainHead]:
 
 @dataclass(frozen=True)
 class RenderedItems:
-    """A pair's items as statement items in JSON: the array's contents without brackets,
-    once in the contract's field order for the message and once with sorted keys for the
-    hash."""
+    """A pair's items as statement items in canonical JSON (sorted keys, compact, UTF-8):
+    the array's contents without brackets. The same bytes are hashed and published: the
+    order of keys in an object is not part of the contract."""
 
     count: int
-    wire: bytes
     canonical: bytes
 
 
-# A statement item as JSON, exactly as the contract's StatementItem serialises (field
-# order, compact, dates as YYYY-MM-DD, strings escaped as JSON does). `_CANONICAL` is the
-# same with sorted keys, as the statement hash wants it. Category and status are enum
-# values (pydantic refuses anything else), and dates are in ISO style (`render_settings`),
-# so only the free text goes through to_json.
+# A statement item as JSON, exactly as the contract's StatementItem serialises its values
+# (compact, dates as YYYY-MM-DD, strings escaped as JSON does), its keys sorted as the
+# statement hash wants them. Category and status are enum values (pydantic refuses
+# anything else), and dates are in ISO style (`render_settings`), so only the free text
+# goes through to_json.
 _STATUS = (
     "CASE WHEN not_payable_reason IS NOT NULL THEN 'not_payable' "
     "WHEN amount_ore IS NOT NULL THEN 'priced' ELSE 'unrated' END"
@@ -113,7 +112,6 @@ def _object(names: Sequence[str]) -> str:
     return " || ".join(parts) + " || '}'"
 
 
-_WIRE = _object(list(_FIELDS))
 _CANONICAL = _object(sorted(_FIELDS))
 
 
@@ -132,17 +130,13 @@ async def rendered_items(conn: asyncpg.Connection, period: Month) -> dict[Pair, 
     rows = await conn.fetch(
         f"""
         SELECT municipality, health_trust, count(*) AS items,
-               convert_to(string_agg({_WIRE}, ',' ORDER BY {order}), 'UTF8') AS wire,
                convert_to(string_agg({_CANONICAL}, ',' ORDER BY {order}), 'UTF8') AS canonical
         FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL
         GROUP BY municipality, health_trust
         """,
         period.first_day,
     )
-    return {
-        (r["municipality"], r["health_trust"]): RenderedItems(r["items"], r["wire"], r["canonical"])
-        for r in rows
-    }
+    return {(r["municipality"], r["health_trust"]): RenderedItems(r["items"], r["canonical"]) for r in rows}
 
 
 async def line_sums(conn: asyncpg.Connection, period: Month) -> dict[Pair, list[LedgerItem]]:

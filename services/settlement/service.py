@@ -31,7 +31,7 @@ from services.settlement.statements import encode_statements
 log = logging.getLogger(__name__)
 
 
-_NO_ITEMS = RenderedItems(0, b"", b"")
+_NO_ITEMS = RenderedItems(0, b"")
 
 
 class PeriodNotClosable(ValueError):
@@ -115,7 +115,6 @@ async def close_period(
                 municipality,
                 health_trust,
                 line_sums.get(pair, []),
-                items.wire,
                 items.canonical,
                 now,
                 sequence=head.sequence + 1 if head else 1,

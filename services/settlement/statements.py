@@ -51,7 +51,8 @@ def build_statements(
 ) -> tuple[SettlementStatement, SettlementStatement]:
     """The municipality's copy and the health trust's copy: same id, content and hash.
 
-    The reference for `encode_statements`, which gives the same bytes without a model per item.
+    The reference for `encode_statements`, which gives the same JSON and hash without a
+    model per item.
     """
     common = _common(
         period, municipality, health_trust, items, issued_at, sequence, previous_hash, adjustments, disputes
@@ -99,8 +100,7 @@ def encode_statements(
     municipality: str,
     health_trust: str,
     line_items: Sequence[LedgerItem],
-    items_wire: bytes,
-    items_canonical: bytes,
+    items: bytes,
     issued_at: datetime,
     *,
     sequence: int = 1,
@@ -108,13 +108,14 @@ def encode_statements(
     adjustments: Sequence[Adjustment] = (),
     disputes: Sequence[tuple[DisputeMovement, DisputeEntry]] = (),
 ) -> EncodedStatement:
-    """`build_statements`, byte for byte, for a month of a million items.
+    """`build_statements` for a month of a million items: the same JSON and the same hash.
 
     The statement around the items is the contract's model with no items; the items come
-    rendered as JSON (from SQL; the array's contents without brackets), in the contract's
-    field order for the message and with sorted keys for the hash, and are put in its
-    place. `line_items` only make the lines and totals: the items, or sums of items that
-    share everything a line is keyed on.
+    rendered as canonical JSON (from SQL, with sorted keys; the array's contents without
+    brackets) and are put in its place, both to hash and to publish: an item's keys are in
+    another order than the model's, which JSON does not distinguish. `line_items` only
+    make the lines and totals: the items, or sums of items that share everything a line is
+    keyed on.
     """
     common = _common(
         period,
@@ -129,7 +130,7 @@ def encode_statements(
     )
     municipality_party, trust_party = _parties(municipality, health_trust)
     shell = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
-    digest = statement_hash_with_items(shell.model_dump(mode="json"), items_canonical)
+    digest = statement_hash_with_items(shell.model_dump(mode="json"), items)
     common["statement_hash"] = digest
     to_municipality = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
     to_trust = SettlementStatement(recipient=trust_party, counterparty=municipality_party, **common)
@@ -139,9 +140,9 @@ def encode_statements(
         sequence=sequence,
         previous_hash=previous_hash,
         hash=digest,
-        body=_with_items(body, items_wire).decode(),
-        to_municipality=_with_items(to_municipality.model_dump_json().encode(), items_wire),
-        to_health_trust=_with_items(to_trust.model_dump_json().encode(), items_wire),
+        body=_with_items(body, items).decode(),
+        to_municipality=_with_items(to_municipality.model_dump_json().encode(), items),
+        to_health_trust=_with_items(to_trust.model_dump_json().encode(), items),
     )
 
 

@@ -19,6 +19,7 @@ from services.adapters.municipality_registry import load_registry
 from services.adapters.postgres import create_pool
 from services.adapters.statement_repository import ChainHead, Pair, adjustment_from_row
 from services.domain.calendar import Month
+from services.domain.chain import statement_hash
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.service import IngestResult, IntakeDeps, ingest
@@ -62,8 +63,9 @@ class Ledger:
         return result
 
     async def close(self, month: str, tariffs: TariffBook | None = None) -> CloseResult:
-        """Close the month, and check that every statement it issued is, byte for byte,
-        what the contract's models give for the same items, adjustments and disputes."""
+        """Close the month, and check that every statement it issued is what the contract's
+        models give for the same items, adjustments and disputes: the same JSON (parsed: the
+        order of keys is not part of the contract) and exactly the same hash."""
         if tariffs is not None:
             self.tariffs = tariffs
         async with self.pool.acquire() as conn:
@@ -119,8 +121,13 @@ class Ledger:
                     adjustments=adjustments,
                     disputes=[_dispute_movement(d) for d in disputes.get(pair, [])],
                 )
-                for copy in (to_municipality, to_trust):
-                    assert published[(copy.recipient.key, str(sid))] == copy.model_dump_json().encode()
+                copies = [published[(copy.recipient.key, str(sid))] for copy in (to_municipality, to_trust)]
+                for payload, copy in zip(copies, (to_municipality, to_trust), strict=True):
+                    message = json.loads(payload)
+                    assert message == json.loads(copy.model_dump_json())
+                    assert message["statement_hash"] == statement_hash(message) == copy.statement_hash
+                # Byte for byte, both parties' copies differ only in recipient and counterparty.
+                assert _without_parties(copies[0]) == _without_parties(copies[1])
                 assert row["hash"] == to_municipality.statement_hash
                 assert row["body"] == stored_body(to_municipality)
 
@@ -167,6 +174,15 @@ class Ledger:
             reason="advisory opinion",
         )
         await resolve_dispute(self.pool, command, now)
+
+
+def _without_parties(payload: bytes) -> bytes:
+    message = json.loads(payload)
+    for key in ("recipient", "counterparty"):
+        party = f'"{key}":{json.dumps(message[key], separators=(",", ":"))}'.encode()
+        assert payload.count(party) == 1
+        payload = payload.replace(party, b"")
+    return payload
 
 
 def event(topic: str, kind: str, at: str, trust: str, **fields: Any) -> tuple[str, dict[str, Any]]:
