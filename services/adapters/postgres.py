@@ -45,9 +45,20 @@ def _jsonb_decode(data: bytes) -> Any:
     return orjson.loads(data[1:])
 
 
+def _json_binary(value: Any) -> bytes:
+    """json's binary form is the text itself. Bytes or text already encoded as JSON go as
+    they are: a statement's body is written as it was issued."""
+    if isinstance(value, bytes):
+        return value
+    return value.encode() if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
         "jsonb", encoder=_jsonb_binary, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
+    )
+    await conn.set_type_codec(
+        "json", encoder=_json_binary, decoder=orjson.loads, schema="pg_catalog", format="binary"
     )
 
 

@@ -31,6 +31,7 @@ async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) ->
     conn = await asyncpg.connect(endpoints.database_url)
     try:
         await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
         stored, db_problems = await verify_database(conn, municipality, health_trust)
         bodies = [
             r["body"]
@@ -70,6 +71,7 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
     conn = await asyncpg.connect(endpoints.database_url)
     try:
         await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
         r = await reconcile(conn, municipality, health_trust, period.first_day)
     finally:
         await conn.close()

@@ -87,7 +87,7 @@ class EncodedStatement:
     sequence: int
     previous_hash: str | None
     hash: str
-    body: str  # what the database keeps: everything both copies share
+    body: bytes  # what the database keeps (as JSON text): everything both copies share
     to_municipality: bytes
     to_health_trust: bytes
 
@@ -140,7 +140,7 @@ def encode_statements(
         sequence=sequence,
         previous_hash=previous_hash,
         hash=digest,
-        body=_with_items(body, items).decode(),
+        body=_with_items(body, items),
         to_municipality=_with_items(to_municipality.model_dump_json().encode(), items),
         to_health_trust=_with_items(to_trust.model_dump_json().encode(), items),
     )

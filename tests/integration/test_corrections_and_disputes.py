@@ -257,7 +257,8 @@ async def test_verify_detects_a_statement_altered_in_the_database(ledger: Ledger
     async with ledger.pool.acquire() as conn:
         assert await verify_database(conn, MUNICIPALITY, TRUST) == (2, [])
         await conn.execute(
-            "UPDATE statements SET body = jsonb_set(body, '{totals,municipality_pays_ore}', '1') WHERE sequence = 1"
+            "UPDATE statements SET body = jsonb_set(body::jsonb, '{totals,municipality_pays_ore}', '1')::json "
+            "WHERE sequence = 1"
         )
         count, problems = await verify_database(conn, MUNICIPALITY, TRUST)
     assert count == 2
