@@ -87,7 +87,8 @@ class RenderedItems:
 # (compact, dates as YYYY-MM-DD, strings escaped as JSON does), its keys sorted as the
 # statement hash wants them. Category and status are enum values (pydantic refuses
 # anything else), and dates are in ISO style (`render_settings`), so only the free text
-# goes through to_json.
+# goes through to_json. Every item rendered is of the month closed (`rendered_items`
+# selects by it), so its service month is that month, given once as $2.
 _STATUS = (
     "CASE WHEN not_payable_reason IS NOT NULL THEN 'not_payable' "
     "WHEN amount_ore IS NOT NULL THEN 'priced' ELSE 'unrated' END"
@@ -95,7 +96,7 @@ _STATUS = (
 _FIELDS = {
     "category": "'\"' || category || '\"'",
     "episode_id": "to_json(subject_id)::text",
-    "service_month": "'\"' || to_char(service_month, 'YYYY-MM') || '\"'",
+    "service_month": "$2::text",
     "first_day": "'\"' || first_day::text || '\"'",
     "last_day": "'\"' || last_day::text || '\"'",
     "days": "quantity::text",
@@ -135,6 +136,7 @@ async def rendered_items(conn: asyncpg.Connection, period: Month) -> dict[Pair, 
         GROUP BY municipality, health_trust
         """,
         period.first_day,
+        json.dumps(str(period)),
     )
     return {(r["municipality"], r["health_trust"]): RenderedItems(r["items"], r["canonical"]) for r in rows}
 
