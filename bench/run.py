@@ -75,6 +75,8 @@ class Results:
     scale_close_statements: int = 0
     scale_close_largest_message_bytes: int = 0
     intake_peak_rss_mb: float = 0.0
+    scale_publish_seconds: float = 0.0  # the settlement service publishing the 1 M-item close
+    settlement_peak_rss_mb: float = 0.0
     ledger_events: int = 0
     ledger_items: int = 0
     rejected: int = 0
@@ -380,7 +382,33 @@ def run(
             results.scale_close_items = scale.items
             results.scale_close_statements = scale.statements
             results.scale_close_largest_message_bytes = scale.largest_message_bytes
+            with console.status("the settlement service publishes the close's statements"):
+                results.scale_publish_seconds, results.settlement_peak_rss_mb = asyncio.run(
+                    publish_statements(endpoints, env, state / "logs-settlement")
+                )
     return results
+
+
+async def publish_statements(endpoints: Endpoints, env: dict[str, str], logs: Path) -> tuple[float, float]:
+    """Start the settlement service over the closed month and time its relay until every
+    statement is on the topic: how long that takes, and the service's peak memory."""
+    conn = await asyncpg.connect(endpoints.database_url)
+    service = ServiceProcess("settlement", env, logs).start()
+    rss = RssSampler([service])
+    try:
+        started = time.perf_counter()
+        deadline = time.monotonic() + 600
+        while await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+            if not service.alive() or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the settlement service did not publish the statements; see {service.log_path}"
+                )
+            rss.sample()
+            await asyncio.sleep(0.1)
+        return time.perf_counter() - started, round(rss.peak_mb, 1)
+    finally:
+        service.stop()
+        await conn.close()
 
 
 def table(r: Results) -> Table:
@@ -415,6 +443,11 @@ def table(r: Results) -> Table:
             f"month close, {r.scale_close_items / 1e6:.2g} M items ({r.scale_close_period}, seeded)",
             f"{r.scale_close_seconds:.2f} s for {r.scale_close_items:,} items, {r.scale_close_statements} "
             f"statements; largest message {r.scale_close_largest_message_bytes / 2**20:.2f} MiB",
+            "",
+        )
+        t.add_row(
+            "settlement service publishing those statements",
+            f"{r.scale_publish_seconds:.1f} s; peak RSS {r.settlement_peak_rss_mb:,.0f} MB",
             "",
         )
     t.add_row("intake peak RSS", f"{r.intake_peak_rss_mb:,.0f} MB", "")

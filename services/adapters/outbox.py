@@ -36,10 +36,16 @@ async def backlog(conn: asyncpg.Connection) -> int:
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, publish: Publish, *, batch: int = 500) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, publish: Publish, *, batch: int = 500, batch_bytes: int = 32 * 2**20
+    ) -> None:
         self._pool = pool
         self._publish = publish
         self._batch = batch
+        # A statement may be tens of megabytes (every item of a large municipality's month):
+        # a batch is also bounded by its bytes, so the relay's memory stays small. The
+        # first pending message is always taken, however large, alone if it must be.
+        self._batch_bytes = batch_bytes
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending messages; returns how many were published."""
@@ -47,8 +53,16 @@ class OutboxRelay:
             if not await uow.conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK):
                 return 0
             rows = await uow.conn.fetch(
-                "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                """
+                SELECT id, topic, key, payload FROM (
+                    SELECT id, topic, key, payload,
+                           sum(octet_length(payload)) OVER (ORDER BY id) - octet_length(payload) AS before
+                    FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
+                ) pending
+                WHERE before + octet_length(payload) <= $2 OR before = 0 ORDER BY id
+                """,
                 self._batch,
+                self._batch_bytes,
             )
             if not rows:
                 return 0

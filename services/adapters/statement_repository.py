@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -123,22 +123,29 @@ async def render_settings(conn: asyncpg.Connection) -> None:
     await conn.execute("SET LOCAL work_mem = '64MB'")
 
 
-async def rendered_items(conn: asyncpg.Connection, period: Month) -> dict[Pair, RenderedItems]:
+async def rendered_items(
+    conn: asyncpg.Connection, period: Month
+) -> AsyncIterator[tuple[Pair, RenderedItems]]:
     """The month's unsettled items per pair, rendered as statement items, in the statement's
-    order (category, episode, first day; bytewise, as Python compares strings). Call
-    `render_settings` first in the transaction."""
+    order (category, episode, first day; bytewise, as Python compares strings), one pair at
+    a time and the pairs in Python's order: a month's items are hundreds of megabytes of
+    JSON, more than a service should hold at once. Call `render_settings` first in the
+    transaction (a cursor needs one)."""
     order = 'category COLLATE "C", subject_id COLLATE "C", first_day, subject_key COLLATE "C", part'
-    rows = await conn.fetch(
+    cursor = conn.cursor(
         f"""
         SELECT municipality, health_trust, count(*) AS items,
                convert_to(string_agg({_CANONICAL}, ',' ORDER BY {order}), 'UTF8') AS canonical
         FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL
         GROUP BY municipality, health_trust
+        ORDER BY municipality COLLATE "C", health_trust COLLATE "C"
         """,
         period.first_day,
         json.dumps(str(period)),
+        prefetch=2,
     )
-    return {(r["municipality"], r["health_trust"]): RenderedItems(r["items"], r["canonical"]) for r in rows}
+    async for r in cursor:
+        yield (r["municipality"], r["health_trust"]), RenderedItems(r["items"], r["canonical"])
 
 
 async def line_sums(conn: asyncpg.Connection, period: Month) -> dict[Pair, list[LedgerItem]]:

@@ -4,10 +4,11 @@ enqueue both copies, all in one transaction."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -90,25 +91,24 @@ async def close_period(
             municipalities=municipalities,
         )
 
-        # The items go from SQL to the statement as rendered JSON; lines and totals come
-        # from their sums per line key. No object per item: a month may have a million.
+        # The items go from SQL to the statement as rendered JSON, one pair at a time; lines
+        # and totals come from their sums per line key. No object per item, and not the
+        # whole month in memory: a month may have a million items, hundreds of megabytes.
         await statements_repo.render_settings(conn)
-        rendered = await statements_repo.rendered_items(conn, period)
         line_sums = await statements_repo.line_sums(conn, period)
         adjustments = await statements_repo.unsettled_adjustments(conn)
         disputes = await statements_repo.disputes_to_show(conn)
         heads = await statements_repo.chain_heads(conn)
 
-        statement_rows = []
-        messages: list[tuple[str, str | None, bytes]] = []
+        issued = _Issued(conn)
         settled: dict[Pair, UUID] = {}
         adjustment_ids: dict[UUID, list[int]] = {}
         held: dict[UUID, list[UUID]] = defaultdict(list)
         released: dict[UUID, list[UUID]] = defaultdict(list)
-        for pair in sorted(set(rendered) | set(adjustments) | set(disputes)):
+
+        def issue(pair: Pair, items: RenderedItems) -> None:
             municipality, health_trust = pair
             head = heads.get(pair)
-            items = rendered.get(pair, _NO_ITEMS)
             movements = [_dispute_movement(d) for d in disputes.get(pair, [])]
             statement = encode_statements(
                 period,
@@ -123,7 +123,7 @@ async def close_period(
                 disputes=movements,
             )
             sid = statement.statement_id
-            statement_rows.append(
+            issued.add(
                 (
                     sid,
                     period.first_day,
@@ -134,7 +134,12 @@ async def close_period(
                     statement.sequence,
                     statement.previous_hash,
                     statement.hash,
-                )
+                ),
+                [
+                    (topics.SETTLEMENTS, f"municipality:{municipality}", statement.to_municipality),
+                    (topics.SETTLEMENTS, f"health_trust:{health_trust}", statement.to_health_trust),
+                ],
+                items.count,
             )
             if items.count:
                 settled[pair] = sid
@@ -144,11 +149,21 @@ async def close_period(
                     held[sid].append(UUID(movement.dispute_id))
                 elif movement.effect == "released":
                     released[sid].append(UUID(movement.dispute_id))
-            messages.append((topics.SETTLEMENTS, f"municipality:{municipality}", statement.to_municipality))
-            messages.append((topics.SETTLEMENTS, f"health_trust:{health_trust}", statement.to_health_trust))
-        await statements_repo.insert_statements(conn, statement_rows)
+
+        # Every pair with items, adjustments or disputes, in one sorted order: the items'
+        # pairs come sorted from the database, the others are merged in between.
+        others = deque(sorted(set(adjustments) | set(disputes)))
+        async for pair, items in statements_repo.rendered_items(conn, period):
+            while others and others[0] < pair:
+                issue(others.popleft(), _NO_ITEMS)
+            if others and others[0] == pair:
+                others.popleft()
+            issue(pair, items)
+            await issued.write_if_large()
+        for pair in others:
+            issue(pair, _NO_ITEMS)
+        await issued.write()
         await statements_repo.settle_rows(conn, period, settled, adjustment_ids, held, released)
-        await outbox.enqueue(conn, messages)
         await conn.execute(
             "INSERT INTO closed_periods (period, command_id, tariff_fingerprint) VALUES ($1, $2, $3)",
             period.first_day,
@@ -156,9 +171,40 @@ async def close_period(
             fingerprint,
         )
         await uow.commit()
-    items_settled = sum(items.count for items in rendered.values())
-    log.info("closed %s: %d statements over %d items", period, len(statement_rows), items_settled)
-    return CloseResult(period, already_closed=False, statements=len(statement_rows), items=items_settled)
+    log.info("closed %s: %d statements over %d items", period, issued.statements, issued.items)
+    return CloseResult(period, already_closed=False, statements=issued.statements, items=issued.items)
+
+
+class _Issued:
+    """Statements and their outbox copies, written in the close's transaction a few
+    megabytes at a time, in the order they were issued (the outbox publishes in that order)."""
+
+    WRITE_AT_BYTES = 16 * 2**20
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._rows: list[tuple[Any, ...]] = []
+        self._messages: list[tuple[str, str | None, bytes]] = []
+        self._bytes = 0
+        self.statements = 0
+        self.items = 0
+
+    def add(self, row: tuple[Any, ...], messages: list[tuple[str, str | None, bytes]], items: int) -> None:
+        self._rows.append(row)
+        self._messages.extend(messages)
+        self._bytes += sum(len(payload) for _topic, _key, payload in messages)
+        self.statements += 1
+        self.items += items
+
+    async def write_if_large(self) -> None:
+        if self._bytes >= self.WRITE_AT_BYTES:
+            await self.write()
+
+    async def write(self) -> None:
+        if self._rows:
+            await statements_repo.insert_statements(self._conn, self._rows)
+            await outbox.enqueue(self._conn, self._messages)
+        self._rows, self._messages, self._bytes = [], [], 0
 
 
 def _dispute_movement(row: asyncpg.Record) -> tuple[DisputeMovement, DisputeEntry]:

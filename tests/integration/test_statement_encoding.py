@@ -102,11 +102,12 @@ async def test_items_rendered_in_sql_give_the_models_bytes_and_hash(ledger: Ledg
         await conn.copy_records_to_table("ledger_items", records=AWKWARD, columns=COLUMNS)
         await conn.execute("SET LOCAL DateStyle = 'SQL, DMY'")  # a server's own style does not matter
         await statements_repo.render_settings(conn)
-        rendered = await statements_repo.rendered_items(conn, PERIOD)
+        rendered = {pair: items async for pair, items in statements_repo.rendered_items(conn, PERIOD)}
         sums = await statements_repo.line_sums(conn, PERIOD)
         stored = await conn.fetch("SELECT * FROM ledger_items")
 
     assert set(rendered) == set(sums) == {("4601", "983974724"), ("4624", "983974724"), ("4601", "983971636")}
+    assert list(rendered) == sorted(rendered), "the pairs come in the order statements are issued in"
     for pair, items in rendered.items():
         mine = [item_from_row(r) for r in stored if (r["municipality"], r["health_trust"]) == pair]
         assert items.count == len(mine)
