@@ -288,13 +288,15 @@ def migrate() -> None:
 
 @app.command("create-topics")
 def create_topics() -> None:
-    """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS."""
+    """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS; the statement topic takes
+    messages up to KAFKA_MAX_MESSAGE_BYTES, as the services send them (docs/operations.md)."""
     import os
 
-    from services.runtime.topics import ensure_topics
+    from services.runtime.topics import MAX_MESSAGE_BYTES, ensure_topics
 
-    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
-    console.print("topics exist")
+    limit = int(os.environ.get("KAFKA_MAX_MESSAGE_BYTES", MAX_MESSAGE_BYTES))
+    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], max_message_bytes=limit))
+    console.print(f"topics exist (new statement topic: max.message.bytes {limit})")
 
 
 @app.command()
