@@ -73,6 +73,7 @@ def create_broker(
                 duplicates=result.duplicates,
                 rejected=result.rejected,
                 ledger_items=result.ledger_items,
+                off_key=result.off_key,
             )
         if result.rejected:
             log.info("rejected %s", result.rejected)

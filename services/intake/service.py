@@ -52,8 +52,10 @@ class IngestResult:
     duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     ledger_items: int = 0
+    off_key: int = 0  # accepted with a key other than the subject id (the contract's key)
 
     def add(self, other: IngestResult) -> None:
+        self.off_key += other.off_key
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.ledger_items += other.ledger_items
@@ -75,7 +77,10 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
         for start in range(0, len(records), CHUNK):
             outcomes: list[Outcome] = []
             for record in records[start : start + CHUNK]:
-                outcomes.append(_validate(record, deps, now))
+                outcome = _validate(record, deps, now)
+                if isinstance(outcome, Accepted) and record.key != outcome.subject_id.encode():
+                    result.off_key += 1
+                outcomes.append(outcome)
                 if len(outcomes) % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # the write in flight sends its next statement
             if writing is not None:

@@ -67,6 +67,13 @@ class IntakeMetrics:
             ["topic"],
             registry=registry,
         )
+        self.off_key = Counter(
+            "samhandling_intake_records_off_key",
+            "Valid records whose Kafka key is not their subject's id, as the contract asks: "
+            "that producer's subjects may be spread over partitions and their facts rated apart.",
+            ["topic"],
+            registry=registry,
+        )
         self.ledger_writes = Counter(
             "samhandling_ledger_items_written",
             "Ledger items written (inserted or re-rated) by the intake.",
@@ -83,6 +90,7 @@ class IntakeMetrics:
         duplicates: int,
         rejected: Mapping[str, int],
         ledger_items: int,
+        off_key: int = 0,
     ) -> None:
         self.received.labels(topic).inc(size)
         self.batch_size.labels(topic).observe(size)
@@ -93,6 +101,8 @@ class IntakeMetrics:
         for reason, count in rejected.items():
             self.rejected.labels(topic, reason).inc(count)
         self.ledger_writes.inc(ledger_items)
+        if off_key:
+            self.off_key.labels(topic).inc(off_key)
 
 
 class SettlementMetrics:

@@ -48,10 +48,17 @@ def _with(activity_id: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]
 
 
 async def send(
-    ledger: Ledger, *events: tuple[str, dict[str, Any]], offset: int = 0, partition: int = 0
+    ledger: Ledger,
+    *events: tuple[str, dict[str, Any]],
+    offset: int = 0,
+    partition: int = 0,
+    keyed_by_subject: bool = False,
 ) -> IngestResult:
+    def key(value: dict[str, Any]) -> bytes:
+        return str(value["activity_id"] if keyed_by_subject else "k").encode()
+
     records = [
-        RawRecord(topic, partition, offset + n, b"k", json.dumps(value).encode())
+        RawRecord(topic, partition, offset + n, key(value), json.dumps(value).encode())
         for n, (topic, value) in enumerate(events)
     ]
     deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
@@ -178,3 +185,15 @@ async def test_a_partition_has_one_writer_at_a_time(ledger: Ledger) -> None:
         assert elsewhere.accepted == 1, "the other partitions are not held up"
     result = await asyncio.wait_for(writing, timeout=30)
     assert result.accepted == 1
+
+
+async def test_records_not_keyed_by_their_subject_are_counted_not_refused(ledger: Ledger) -> None:
+    # The contract keys every message by its subject's id, which keeps a subject on one
+    # partition; a producer that does not is accepted, and operations see it in a metric.
+    keyed = await send(
+        ledger, activity("ACT-W-KEYED-1"), activity("ACT-W-KEYED-2"), offset=400, keyed_by_subject=True
+    )
+    unkeyed = await send(ledger, activity("ACT-W-UNKEYED-1"), activity("ACT-W-UNKEYED-2"), offset=500)
+
+    assert (keyed.accepted, keyed.off_key) == (2, 0)
+    assert (unkeyed.accepted, unkeyed.off_key) == (2, 2)
