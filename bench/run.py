@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.close import CLOSE_PERIOD, close_at_scale
-from bench.stream import encoded, national_stream
+from bench.stream import national_stream
 from services.adapters.municipality_registry import load_registry
 from services.adapters.postgres import create_pool
 from services.adapters.tariff_files import load_tariffs
@@ -43,6 +43,7 @@ from services.domain.calendar import Month
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceProcess
 from services.settlement.service import close_period
+from services.simulator.hospital import iter_encoded
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 
 console = Console()
@@ -188,7 +189,7 @@ async def pipeline(
     endpoints: Endpoints, events: int, seed: int, source: str, replicas: list[ServiceProcess], rss: RssSampler
 ) -> tuple[float, float]:
     """Events per second from the first publish until the last event is in the ledger."""
-    messages = list(encoded(national_stream(events, seed=seed, source=source)))
+    messages = list(iter_encoded(national_stream(events, seed=seed, source=source)))
     conn = await asyncpg.connect(endpoints.database_url)
     try:
         publish = asyncio.create_task(_publish(endpoints.bootstrap_servers, messages))
@@ -208,7 +209,7 @@ async def pipeline(
 
 async def warm_up(endpoints: Endpoints, source: str) -> None:
     """One event through each family, so consumer groups have joined before timing starts."""
-    messages = list(encoded(national_stream(30, seed=7, source=source)))
+    messages = list(iter_encoded(national_stream(30, seed=7, source=source)))
     await _publish(endpoints.bootstrap_servers, messages)
     conn = await asyncpg.connect(endpoints.database_url)
     try:
@@ -327,7 +328,7 @@ def run(
         prepare(endpoints)
         results.latency_to = "commit" if asyncio.run(commit_timestamps(environment, endpoints)) else "start"
         env = endpoints.as_env() | {"TARIFF_DIR": ":".join(map(str, TARIFF_DIRS))}
-        messages = list(encoded(national_stream(events, seed=seed, source="bench-raw")))
+        messages = list(iter_encoded(national_stream(events, seed=seed, source="bench-raw")))
         with console.status("raw ceiling: bare consumer and bare COPY"):
             results.raw_consume_msgs_per_s = asyncio.run(raw_consume(endpoints.bootstrap_servers, messages))
             results.raw_copy_rows_per_s = asyncio.run(raw_copy(endpoints.database_url, events))

@@ -9,7 +9,6 @@ trusts, so a stream covers hundreds of municipality-trust pairs.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 from services.adapters.municipality_registry import load_registry
 from services.domain.calendar import Month
@@ -51,10 +50,3 @@ def national_stream(
             out.extend(hospital.emergency_stay(trust, municipality))
     out.sort(key=lambda p: p.value["occurred_at"])
     return out
-
-
-def encoded(stream: list[Published]) -> Iterator[tuple[str, bytes, bytes]]:
-    import json
-
-    for event in stream:
-        yield event.topic, event.key.encode(), json.dumps(event.value).encode()

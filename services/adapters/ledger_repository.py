@@ -29,7 +29,7 @@ def _event_row(e: Accepted) -> tuple[Any, ...]:
         e.health_trust,
         e.occurred_at,
         e.content_hash,
-        e.payload_json or e.payload,
+        e.payload_json,
         e.record.topic,
         e.record.partition,
         e.record.offset,

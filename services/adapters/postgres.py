@@ -34,11 +34,8 @@ PERIODS_LOCK = 7_301_2012
 
 
 def _jsonb_binary(value: Any) -> bytes:
-    """jsonb's binary form is a version byte and the text. Text already encoded as JSON
-    goes as it is: intake encodes each payload once. Binary, so that `COPY` can write it."""
-    return b"\x01" + (
-        value.encode() if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
-    )
+    """jsonb's binary form is a version byte and the text. Binary, so that `COPY` can write it."""
+    return b"\x01" + _json_binary(value)
 
 
 def _jsonb_decode(data: bytes) -> Any:
@@ -47,7 +44,7 @@ def _jsonb_decode(data: bytes) -> Any:
 
 def _json_binary(value: Any) -> bytes:
     """json's binary form is the text itself. Bytes or text already encoded as JSON go as
-    they are: a statement's body is written as it was issued."""
+    they are: intake's payloads and a statement's body are written as they were encoded."""
     if isinstance(value, bytes):
         return value
     return value.encode() if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)

@@ -25,15 +25,19 @@ def statement_hash_with_items(body: Mapping[str, Any], items: bytes) -> str:
     """`statement_hash(body)` for a body whose `items` are given apart, already in canonical
     JSON (sorted keys, no spaces, UTF-8; the array's contents without brackets): a month
     of a million items is hashed without a dict per item."""
-    text = canonical({**body, "items": []})
-    marker = b'"items":[]'
+    return "sha256:" + hashlib.sha256(with_items(canonical({**body, "items": []}), items)).hexdigest()
+
+
+_EMPTY_ITEMS = b'"items":[]'
+
+
+def with_items(document: bytes, items: bytes) -> bytes:
+    """A JSON statement with an empty `items` array, with `items` (an array's contents,
+    without brackets) put in its place."""
     # A key is the only place the marker can occur unescaped: quotes inside strings are \".
-    head, found, tail = text.partition(marker)
-    assert found and marker not in tail, "exactly one empty `items` in the canonical JSON"
-    digest = hashlib.sha256(head)
-    for part in (b'"items":[', items, b"]", tail):
-        digest.update(part)
-    return "sha256:" + digest.hexdigest()
+    head, found, tail = document.partition(_EMPTY_ITEMS)
+    assert found and _EMPTY_ITEMS not in tail, "exactly one empty `items` in the statement's JSON"
+    return b"".join((head, b'"items":[', items, b"]", tail))
 
 
 def chain_breaks(bodies: Sequence[Mapping[str, Any]], stored_hashes: Sequence[str | None] = ()) -> list[str]:

@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from services.domain.calendar import Month, oslo_day
-from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, price_units
+from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, run_item
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
 
 PAYER_SWITCH = date(2019, 1, 1)
@@ -170,35 +170,21 @@ def rate_episode(
         runs = day_runs(interval.first_day, last, key_of)
         for index, (key, run) in enumerate(runs):
             still_open = index == len(runs) - 1 and interval.end_day is None and run[-1] == last
-            items.append(_item(episode_id, health_trust, run, key, still_open=still_open))
+            month, payer, rule = key
+            items.append(
+                run_item(
+                    Category.DISCHARGE_READY_BED_DAYS,
+                    episode_id,
+                    health_trust,
+                    payer,
+                    PayerRole.MUNICIPALITY,
+                    month,
+                    run,
+                    rule,
+                    open_ended=still_open,
+                )
+            )
     return items
 
 
 _RunKey = tuple[Month, str, TariffRule | None]
-
-
-def _item(
-    episode_id: str,
-    health_trust: str,
-    run: list[date],
-    key: _RunKey,
-    *,
-    still_open: bool,
-) -> LedgerItem:
-    month, payer, rule = key
-    unit_price_ore, amount_ore = price_units(len(run), rule.value if rule else None)
-    return LedgerItem(
-        category=Category.DISCHARGE_READY_BED_DAYS,
-        subject_id=episode_id,
-        health_trust=health_trust,
-        municipality=payer,
-        payer_role=PayerRole.MUNICIPALITY,
-        service_month=month,
-        first_day=run[0],
-        last_day=run[-1],
-        quantity=len(run),
-        unit_price_ore=unit_price_ore,
-        amount_ore=amount_ore,
-        rule_id=rule.id if rule else None,
-        open_ended=still_open,
-    )

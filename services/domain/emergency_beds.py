@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from services.domain.calendar import Month, oslo_day
-from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, price_units
+from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, run_item
 from services.domain.tariffs import Parameter, TariffBook
 
 NO_AGREED_RATE = "no emergency-bed rate agreed for this pair: nothing owed"
@@ -80,21 +80,16 @@ def rate_stay(
     )
     items: list[LedgerItem] = []
     for index, ((month, rule), run) in enumerate(runs):
-        unit, amount = price_units(len(run), rule.value if rule else None)
         items.append(
-            LedgerItem(
-                category=Category.EMERGENCY_BED_DAYS,
-                subject_id=stay_id,
-                health_trust=health_trust,
-                municipality=municipality,
-                payer_role=PayerRole.HEALTH_TRUST,
-                service_month=month,
-                first_day=run[0],
-                last_day=run[-1],
-                quantity=len(run),
-                unit_price_ore=unit,
-                amount_ore=amount,
-                rule_id=rule.id if rule else None,
+            run_item(
+                Category.EMERGENCY_BED_DAYS,
+                stay_id,
+                health_trust,
+                municipality,
+                PayerRole.HEALTH_TRUST,
+                month,
+                run,
+                rule,
                 open_ended=index == len(runs) - 1 and end is None and run[-1] == last,
                 not_payable_reason=None if rule else NO_AGREED_RATE,
             )

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from services.domain.calendar import Month
 from services.domain.money import nok_to_ore, round_to_ore
+
+if TYPE_CHECKING:
+    from services.domain.tariffs import TariffRule
 
 
 class Category(StrEnum):
@@ -91,3 +94,37 @@ def day_runs(first: date, last: date, key_of: Callable[[date], Key | None]) -> l
         current = key
         day += timedelta(days=1)
     return runs
+
+
+def run_item(
+    category: Category,
+    subject_id: str,
+    health_trust: str,
+    municipality: str,
+    payer_role: PayerRole,
+    month: Month,
+    run: list[date],
+    rule: TariffRule | None,
+    *,
+    open_ended: bool,
+    not_payable_reason: str | None = None,
+) -> LedgerItem:
+    """One run of `day_runs` as a ledger item: its days at the rule's rate, or held without
+    a rule (a price unknown is not zero)."""
+    unit_price_ore, amount_ore = price_units(len(run), rule.value if rule else None)
+    return LedgerItem(
+        category=category,
+        subject_id=subject_id,
+        health_trust=health_trust,
+        municipality=municipality,
+        payer_role=payer_role,
+        service_month=month,
+        first_day=run[0],
+        last_day=run[-1],
+        quantity=len(run),
+        unit_price_ore=unit_price_ore,
+        amount_ore=amount_ore,
+        rule_id=rule.id if rule else None,
+        open_ended=open_ended,
+        not_payable_reason=not_payable_reason,
+    )

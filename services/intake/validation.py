@@ -78,7 +78,7 @@ class Accepted:
     occurred_at: datetime
     payload: dict[str, Any]  # JSON-ready, `patient_pseudonym` instead of `patient_id`
     content_hash: bytes
-    payload_json: str = ""  # `payload` as canonical JSON, encoded once for the hash and the database
+    payload_json: bytes  # `payload` as canonical JSON, encoded once for the hash and the database
 
     @property
     def dedup_key(self) -> tuple[str, str]:
@@ -168,7 +168,8 @@ def _accepted(
         return reject(
             ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began"
         )
-    if local_day >= (now + MAX_FUTURE).date() - _ONE_DAY and event.occurred_at > now + MAX_FUTURE:
+    latest = now + MAX_FUTURE
+    if local_day >= latest.date() - _ONE_DAY and event.occurred_at > latest:
         return reject(ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
     family = FAMILY_OF_TOPIC[record.topic]
     subject_id: str = getattr(event, _SUBJECT_FIELD[family])
@@ -195,7 +196,7 @@ def _accepted(
         occurred_at=event.occurred_at,
         payload=payload,
         content_hash=hashlib.sha256(canonical).digest(),
-        payload_json=canonical.decode(),
+        payload_json=canonical,
     )
 
 

@@ -106,12 +106,7 @@ def runtime_values(data_dir: Path) -> dict[str, str]:
 
 def find_endpoints(data_dir: Path) -> Endpoints:
     """For commands run beside `settlement up`: the environment first, then runtime.env."""
-    values = dict(os.environ)
-    runtime_file = data_dir / RUNTIME_FILE
-    if runtime_file.exists():
-        for line in runtime_file.read_text(encoding="utf-8").splitlines():
-            name, _, value = line.partition("=")
-            values.setdefault(name, value)
+    values = runtime_values(data_dir)
     missing = [n for n in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") if not values.get(n)]
     if missing:
         raise LookupError(

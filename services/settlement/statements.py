@@ -25,7 +25,7 @@ from contracts.v1.outbound import (
 )
 from contracts.v1.outbound import Category as WireCategory
 from services.domain.calendar import Month
-from services.domain.chain import statement_hash, statement_hash_with_items
+from services.domain.chain import statement_hash, statement_hash_with_items, with_items
 from services.domain.ledger import LedgerItem
 from services.domain.statements import Adjustment, DisputeMovement, settle
 
@@ -92,9 +92,6 @@ class EncodedStatement:
     to_health_trust: bytes
 
 
-_ITEMS = b'"items":[]'
-
-
 def encode_statements(
     period: Month,
     municipality: str,
@@ -140,17 +137,10 @@ def encode_statements(
         sequence=sequence,
         previous_hash=previous_hash,
         hash=digest,
-        body=_with_items(body, items),
-        to_municipality=_with_items(to_municipality.model_dump_json().encode(), items),
-        to_health_trust=_with_items(to_trust.model_dump_json().encode(), items),
+        body=with_items(body, items),
+        to_municipality=with_items(to_municipality.model_dump_json().encode(), items),
+        to_health_trust=with_items(to_trust.model_dump_json().encode(), items),
     )
-
-
-def _with_items(shell: bytes, items: bytes) -> bytes:
-    # A key is the only place the marker can occur unescaped: quotes inside strings are \".
-    head, found, tail = shell.partition(_ITEMS)
-    assert found and _ITEMS not in tail, "exactly one empty `items` in the statement's JSON"
-    return b"".join((head, b'"items":[', items, b"]", tail))
 
 
 def _parties(municipality: str, health_trust: str) -> tuple[Party, Party]:

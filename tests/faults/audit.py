@@ -11,12 +11,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from contracts.v1 import topics
@@ -27,6 +25,7 @@ from services.simulator.hospital import Published
 from tests.faults.corpus import PERIOD, Hostile, patient_ids
 from tests.faults.harness import TARIFF_DIRS, Delivery, FaultStack, Figures, wait_until
 from tests.oracle import expected_items, expected_statements
+from tests.topic_reader import read_raw
 
 Sent = Published | Hostile
 
@@ -46,39 +45,6 @@ def expected_handled(plan: Sequence[Sent]) -> int:
     rejection per invalid message."""
     valid = {(p.value["source"], p.value["event_id"]) for p in plan if isinstance(p, Published)}
     return len(valid) + sum(isinstance(p, Hostile) for p in plan)
-
-
-@dataclass(frozen=True)
-class Raw:
-    key: bytes | None
-    value: bytes
-    partition: int
-    offset: int
-
-
-def read_raw(bootstrap: str, topic: str) -> list[Raw]:
-    """Everything on a topic so far, without a consumer group."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    async def run() -> list[Raw]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4_000_000
-        )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            out: list[Raw] = []
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    out.extend(Raw(r.key, r.value, r.partition, r.offset) for r in records)
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
 
 
 def wait_settled(stack: FaultStack, timeout: float = 60.0) -> None:

@@ -21,6 +21,7 @@ from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceGroup
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.integration.ledger_harness import Ledger
+from tests.topic_reader import read_raw
 
 TEST_TARIFF_DIRS = (DEFAULT_TARIFF_DIR, Path(__file__).parent / "tariffs")
 _MISSING = [
@@ -83,27 +84,8 @@ def produce(endpoints: Endpoints, messages: list[tuple[str, bytes | None, bytes]
 
 
 def read_topic(endpoints: Endpoints, topic: str) -> list[tuple[bytes | None, dict]]:
-    """Everything on a topic so far, read without a consumer group. (aiokafka: with Tansu,
-    librdkafka's watermark query reported fewer messages than the partition held.)"""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    async def run() -> list[tuple[bytes | None, dict]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.bootstrap_servers, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            out: list[tuple[bytes | None, dict]] = []
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    out.extend((r.key, json.loads(r.value)) for r in records)
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+    """Everything on a topic so far, each value decoded as JSON."""
+    return [(raw.key, json.loads(raw.value)) for raw in read_raw(endpoints.bootstrap_servers, topic)]
 
 
 def wait_until(condition, timeout: float = 60.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
