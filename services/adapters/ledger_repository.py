@@ -132,7 +132,8 @@ async def booked_sums(
         FROM (
             SELECT subject_key, service_month AS month, municipality, health_trust, category, payer_role,
                    quantity, coalesce(amount_ore, 0) AS amount
-            FROM ledger_items WHERE subject_key = ANY($1::text[]) AND statement_id IS NOT NULL
+            FROM ledger_items
+            WHERE subject_key = ANY($1::text[]) AND service_month IN (SELECT period FROM closed_periods)
             UNION ALL
             SELECT subject_key, corrects_month, municipality, health_trust, category, payer_role,
                    quantity_delta, amount_delta_ore
@@ -235,9 +236,10 @@ async def replace_unsettled_items(
     conn: asyncpg.Connection, subject_keys: Sequence[str], items: Sequence[tuple[str, int, LedgerItem]]
 ) -> None:
     """Swap the unsettled items of `subject_keys` for `items` (subject key, part, item).
-    Settled rows are never touched."""
+    Settled rows, those of closed months, are never touched."""
     await conn.execute(
-        "DELETE FROM ledger_items WHERE subject_key = ANY($1::text[]) AND statement_id IS NULL",
+        "DELETE FROM ledger_items WHERE subject_key = ANY($1::text[]) "
+        "AND service_month NOT IN (SELECT period FROM closed_periods)",
         list(subject_keys),
     )
     if not items:
@@ -298,7 +300,8 @@ async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs
         SELECT subject_key FROM running_subjects
         UNION
         SELECT subject_key FROM ledger_items
-        WHERE amount_ore IS NULL AND service_month <= $1 AND (statement_id IS NULL OR $2)
+        WHERE amount_ore IS NULL AND service_month <= $1
+          AND (service_month NOT IN (SELECT period FROM closed_periods) OR $2)
         """,
         period.first_day,
         tariffs_changed,

@@ -136,7 +136,7 @@ async def rendered_items(
         f"""
         SELECT municipality, health_trust, count(*) AS items,
                convert_to(string_agg({_CANONICAL}, ',' ORDER BY {order}), 'UTF8') AS canonical
-        FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL
+        FROM ledger_items WHERE service_month = $1
         GROUP BY municipality, health_trust
         ORDER BY municipality COLLATE "C", health_trust COLLATE "C"
         """,
@@ -160,7 +160,7 @@ async def line_sums(conn: asyncpg.Connection, period: Month) -> dict[Pair, list[
                -- only a note that may name a mapped municipality number decides a line
                CASE WHEN strpos(note, $3) > 0 THEN note END AS note,
                sum(quantity)::bigint AS quantity, sum(amount_ore)::bigint AS amount_ore
-        FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL
+        FROM ledger_items WHERE service_month = $1
         GROUP BY municipality, health_trust, category, payer_role, service_month, not_payable_reason,
                  amount_ore IS NULL, 7, rule_id, 9
         """,
@@ -205,25 +205,15 @@ async def insert_statements(conn: asyncpg.Connection, rows: Sequence[tuple[Any, 
 
 async def settle_rows(
     conn: asyncpg.Connection,
-    period: Month,
-    statements: dict[Pair, UUID],
     adjustment_ids: dict[UUID, list[int]],
     held: dict[UUID, list[UUID]],
     released: dict[UUID, list[UUID]],
 ) -> None:
-    """Mark the month's items, the adjustments and the dispute movements as on their statement.
+    """Mark the adjustments and the dispute movements as on their statement.
 
-    The items in one pass in the table's own order, each finding its statement by its pair:
-    a join would visit them pair by pair, i.e. every page once per pair on it.
+    The month's items need no mark: an item is settled when its month is closed, on the
+    statement of its month and pair (`statements` holds one per period and pair).
     """
-    await conn.execute(
-        """
-        UPDATE ledger_items SET statement_id = ($2::jsonb ->> (municipality || '/' || health_trust))::uuid
-        WHERE service_month = $1 AND statement_id IS NULL
-        """,
-        period.first_day,
-        json.dumps({f"{m}/{t}": str(sid) for (m, t), sid in statements.items()}),
-    )
     await conn.execute(
         "UPDATE adjustments a SET statement_id = s.id FROM unnest($1::bigint[], $2::uuid[]) AS s(row, id) "
         "WHERE a.id = s.row",

@@ -70,7 +70,14 @@ async def explain_subject(database_url: str, subject_id: str, book: TariffBook, 
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT * FROM ledger_items WHERE subject_id = $1 ORDER BY service_month, part", subject_id
+            """
+            SELECT i.*, s.statement_id FROM ledger_items i
+            LEFT JOIN statements s
+                   ON s.period = i.service_month AND s.municipality = i.municipality
+                  AND s.health_trust = i.health_trust
+            WHERE i.subject_id = $1 ORDER BY i.service_month, i.part
+            """,
+            subject_id,
         )
     finally:
         await conn.close()

@@ -41,10 +41,14 @@ async def reconcile(
     r = Reconciliation(municipality, health_trust, period)
     items = await conn.fetch(
         """
-        SELECT subject_key, subject_id, category, payer_role, first_day, last_day, quantity, amount_ore,
-               rule_id, statement_id, not_payable_reason
-        FROM ledger_items WHERE municipality = $1 AND health_trust = $2 AND service_month = $3
-        ORDER BY category, subject_id, first_day
+        SELECT i.subject_key, i.subject_id, i.category, i.payer_role, i.first_day, i.last_day, i.quantity,
+               i.amount_ore, i.rule_id, s.statement_id, i.not_payable_reason
+        FROM ledger_items i
+        -- settled: on the statement of the item's month and pair, once the month is closed
+        LEFT JOIN statements s
+               ON s.period = i.service_month AND s.municipality = i.municipality AND s.health_trust = i.health_trust
+        WHERE i.municipality = $1 AND i.health_trust = $2 AND i.service_month = $3
+        ORDER BY i.category, i.subject_id, i.first_day
         """,
         municipality,
         health_trust,
@@ -99,7 +103,8 @@ async def reconcile(
             """
             SELECT coalesce(sum(CASE WHEN payer_role = 'municipality' THEN amount ELSE -amount END), 0) FROM (
                 SELECT payer_role, coalesce(amount_ore, 0) AS amount FROM ledger_items
-                WHERE municipality = $1 AND health_trust = $2 AND statement_id IS NOT NULL
+                WHERE municipality = $1 AND health_trust = $2
+                  AND service_month IN (SELECT period FROM closed_periods)
                 UNION ALL
                 SELECT payer_role, amount_delta_ore FROM adjustments
                 WHERE municipality = $1 AND health_trust = $2 AND statement_id IS NOT NULL

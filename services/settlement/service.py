@@ -101,7 +101,6 @@ async def close_period(
         heads = await statements_repo.chain_heads(conn)
 
         issued = _Issued(conn)
-        settled: dict[Pair, UUID] = {}
         adjustment_ids: dict[UUID, list[int]] = {}
         held: dict[UUID, list[UUID]] = defaultdict(list)
         released: dict[UUID, list[UUID]] = defaultdict(list)
@@ -141,8 +140,6 @@ async def close_period(
                 ],
                 items.count,
             )
-            if items.count:
-                settled[pair] = sid
             adjustment_ids[sid] = [adjustment_id for adjustment_id, _ in adjustments.get(pair, [])]
             for movement, _entry in movements:
                 if movement.effect == "held":
@@ -163,7 +160,7 @@ async def close_period(
         for pair in others:
             issue(pair, _NO_ITEMS)
         await issued.write()
-        await statements_repo.settle_rows(conn, period, settled, adjustment_ids, held, released)
+        await statements_repo.settle_rows(conn, adjustment_ids, held, released)
         await conn.execute(
             "INSERT INTO closed_periods (period, command_id, tariff_fingerprint) VALUES ($1, $2, $3)",
             period.first_day,

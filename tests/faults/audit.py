@@ -134,8 +134,11 @@ def _check_ledger(stack: FaultStack, valid: Sequence[Published], book: TariffBoo
     assert not missing, (
         f"{sum(missing.values())} of the oracle's ledger entries missing, e.g. {list(missing)[:3]}"
     )
+    # An item is settled by its month's close, on its pair's statement for the month.
     unsettled = stack.db.value(
-        "SELECT count(*) FROM ledger_items WHERE service_month = $1 AND statement_id IS NULL",
+        "SELECT count(*) FROM ledger_items i LEFT JOIN statements s ON s.period = i.service_month "
+        "AND s.municipality = i.municipality AND s.health_trust = i.health_trust "
+        "WHERE i.service_month = $1 AND s.statement_id IS NULL",
         PERIOD.first_day,
     )
     assert unsettled == 0, f"{unsettled} items of the closed month on no statement"

@@ -102,7 +102,12 @@ class Ledger:
                 sid = row["statement_id"]
                 items = [
                     item_from_row(r)
-                    for r in await conn.fetch("SELECT * FROM ledger_items WHERE statement_id = $1", sid)
+                    for r in await conn.fetch(
+                        "SELECT * FROM ledger_items WHERE service_month = $1 AND municipality = $2 "
+                        "AND health_trust = $3",
+                        period.first_day,
+                        *pair,
+                    )
                 ]
                 adjustments = [
                     adjustment_from_row(r)
