@@ -132,8 +132,11 @@ async def close_at_scale(
         )
         seconds = time.perf_counter() - started
         async with pool.acquire() as conn:
+            # A statement's copies are made from its body when published; the outbox keeps
+            # each copy's size.
             largest = await conn.fetchval(
-                "SELECT coalesce(max(octet_length(payload)), 0) FROM outbox WHERE id > $1 AND topic = $2",
+                "SELECT coalesce(max(coalesce(octet_length(payload), copy_bytes)), 0) FROM outbox "
+                "WHERE id > $1 AND topic = $2",
                 before,
                 topics.SETTLEMENTS,
             )

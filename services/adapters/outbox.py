@@ -4,6 +4,10 @@ Delivery is at least once: a relay that dies after publishing and before marking
 publishes them again, and consumers dedup on the message's own id (`statement_id`,
 `rejection_id`). Only one relay publishes at a time (an advisory lock), so messages of one
 key leave in the order they were written.
+
+A row carries its message's bytes (a rejection), or names a statement and the party it is
+for: the relay makes that party's copy from the statement's stored body when it publishes
+it, so a close does not write every statement three times (migration 0007).
 """
 
 from __future__ import annotations
@@ -12,16 +16,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple
+from uuid import UUID
 
 import asyncpg
 from aiokafka.errors import MessageSizeTooLargeError
 
+from contracts.v1.outbound import PartyRole
 from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork
+from services.settlement.statements import addressed_copy
 
 log = logging.getLogger(__name__)
 OUTBOX_LOCK = 7_301_2013
 
 Publish = Callable[[str, str | None, bytes], Awaitable[None]]
+
+
+class OutboxMessage(NamedTuple):
+    id: int
+    topic: str
+    key: str | None
+    payload: bytes
 
 
 async def enqueue(conn: asyncpg.Connection, messages: Sequence[tuple[str, str | None, bytes]]) -> None:
@@ -31,8 +46,69 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[tuple[str, str | 
         await conn.copy_records_to_table("outbox", columns=["topic", "key", "payload"], records=messages)
 
 
+class StatementCopy(NamedTuple):
+    """A party's copy of a statement, to be made from its stored body when it is published."""
+
+    topic: str
+    key: str | None
+    statement_id: UUID
+    recipient: PartyRole
+    size: int  # the copy's bytes (`copy_size`): what the relay counts against a batch's bound
+
+
+async def enqueue_statements(conn: asyncpg.Connection, copies: Sequence[StatementCopy]) -> None:
+    """Rows naming a statement and a party, written in the caller's transaction after the
+    statements they name."""
+    if copies:
+        await conn.copy_records_to_table(
+            "outbox",
+            columns=["topic", "key", "statement_id", "recipient", "copy_bytes"],
+            records=[(c.topic, c.key, c.statement_id, c.recipient.value, c.size) for c in copies],
+        )
+
+
 async def backlog(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def stored_messages(
+    conn: asyncpg.Connection, *, after_id: int = 0, topic: str | None = None
+) -> list[OutboxMessage]:
+    """Every message in the outbox after `after_id`, published or not, in order and as the
+    relay publishes it (for tests and tools: it holds them all at once)."""
+    rows = await conn.fetch(
+        "SELECT id, topic, key, payload, statement_id, recipient FROM outbox "
+        "WHERE id > $1 AND ($2::text IS NULL OR topic = $2) ORDER BY id",
+        after_id,
+        topic,
+    )
+    return await _messages(conn, rows)
+
+
+async def _messages(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[OutboxMessage]:
+    """Each row's message: its payload, or its statement's copy for its recipient. A body is
+    read once however many of the rows name it (both copies usually leave together)."""
+    named = list({r["statement_id"] for r in rows if r["payload"] is None})
+    statements: dict[UUID, asyncpg.Record] = {}
+    if named:
+        # The body as the bytes stored: the connection's json codec would parse it.
+        found = await conn.fetch(
+            "SELECT statement_id, municipality, health_trust, convert_to(body::text, 'UTF8') AS body "
+            "FROM statements WHERE statement_id = ANY($1::uuid[])",
+            named,
+        )
+        statements = {s["statement_id"]: s for s in found}
+    messages = []
+    for r in rows:
+        if r["payload"] is not None:
+            payload = bytes(r["payload"])
+        else:
+            s = statements[r["statement_id"]]
+            payload = addressed_copy(
+                s["body"], PartyRole(r["recipient"]), s["municipality"], s["health_trust"]
+            )
+        messages.append(OutboxMessage(r["id"], r["topic"], r["key"], payload))
+    return messages
 
 
 class OutboxRelay:
@@ -52,22 +128,29 @@ class OutboxRelay:
         async with UnitOfWork(self._pool) as uow:
             if not await uow.conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK):
                 return 0
+            # A message's size: its payload's (read from the value's header, not the value),
+            # or, for a statement's copy, the size written with the row.
             rows = await uow.conn.fetch(
                 """
-                SELECT id, topic, key, payload FROM (
-                    SELECT id, topic, key, payload,
-                           sum(octet_length(payload)) OVER (ORDER BY id) - octet_length(payload) AS before
-                    FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
-                ) pending
-                WHERE before + octet_length(payload) <= $2 OR before = 0 ORDER BY id
+                SELECT id, topic, key, payload, statement_id, recipient FROM (
+                    SELECT id, topic, key, payload, statement_id, recipient, size,
+                           sum(size) OVER (ORDER BY id) - size AS before
+                    FROM (
+                        SELECT id, topic, key, payload, statement_id, recipient,
+                               coalesce(octet_length(payload), copy_bytes) AS size
+                        FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
+                    ) pending
+                ) sized
+                WHERE before + size <= $2 OR before = 0 ORDER BY id
                 """,
                 self._batch,
                 self._batch_bytes,
             )
             if not rows:
                 return 0
+            messages = await _messages(uow.conn, rows)
             # Sent in order and awaited together: the producer keeps per-partition order.
-            await asyncio.gather(*(self._publish(r["topic"], r["key"], bytes(r["payload"])) for r in rows))
+            await asyncio.gather(*(self._publish(m.topic, m.key, m.payload) for m in messages))
             await uow.conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )

@@ -19,6 +19,7 @@ from contracts.v1.outbound import DisputeEntry, PartyRole
 from services.adapters import ledger_repository as repo
 from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
+from services.adapters.outbox import StatementCopy
 from services.adapters.postgres import UnitOfWork
 from services.adapters.statement_repository import Pair, RenderedItems
 from services.domain.calendar import Month, oslo_day
@@ -27,7 +28,7 @@ from services.domain.municipalities import Registry
 from services.domain.statements import DisputeMovement
 from services.domain.tariffs import TariffBook
 from services.rating.service import rerate
-from services.settlement.statements import encode_statements
+from services.settlement.statements import copy_size, encode_statements
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +135,7 @@ async def close_period(
                     statement.previous_hash,
                     statement.hash,
                 ),
-                [
-                    (topics.SETTLEMENTS, f"municipality:{municipality}", statement.to_municipality),
-                    (topics.SETTLEMENTS, f"health_trust:{health_trust}", statement.to_health_trust),
-                ],
+                _copies(sid, statement.body, municipality, health_trust),
                 items.count,
             )
             adjustment_ids[sid] = [adjustment_id for adjustment_id, _ in adjustments.get(pair, [])]
@@ -173,23 +171,25 @@ async def close_period(
 
 
 class _Issued:
-    """Statements and their outbox copies, written in the close's transaction a few
-    megabytes at a time, in the order they were issued (the outbox publishes in that order)."""
+    """Statements and the outbox rows that name them (one per party: the relay makes each
+    copy from the stored body), written in the close's transaction a few megabytes at a
+    time, in the order they were issued (the outbox publishes in that order)."""
 
-    WRITE_AT_BYTES = 16 * 2**20
+    WRITE_AT_BYTES = 16 * 2**20  # of statement bodies
+    _BODY = 4  # where a row (statement_repository.insert_statements) has the body
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self._rows: list[tuple[Any, ...]] = []
-        self._messages: list[tuple[str, str | None, bytes]] = []
+        self._copies: list[StatementCopy] = []
         self._bytes = 0
         self.statements = 0
         self.items = 0
 
-    def add(self, row: tuple[Any, ...], messages: list[tuple[str, str | None, bytes]], items: int) -> None:
+    def add(self, row: tuple[Any, ...], copies: list[StatementCopy], items: int) -> None:
         self._rows.append(row)
-        self._messages.extend(messages)
-        self._bytes += sum(len(payload) for _topic, _key, payload in messages)
+        self._copies.extend(copies)
+        self._bytes += len(row[self._BODY])
         self.statements += 1
         self.items += items
 
@@ -200,8 +200,23 @@ class _Issued:
     async def write(self) -> None:
         if self._rows:
             await statements_repo.insert_statements(self._conn, self._rows)
-            await outbox.enqueue(self._conn, self._messages)
-        self._rows, self._messages, self._bytes = [], [], 0
+            await outbox.enqueue_statements(self._conn, self._copies)
+        self._rows, self._copies, self._bytes = [], [], 0
+
+
+def _copies(sid: UUID, body: bytes, municipality: str, health_trust: str) -> list[StatementCopy]:
+    """Both parties' copies, the municipality's first, each keyed by its recipient."""
+    parties = {PartyRole.MUNICIPALITY: municipality, PartyRole.HEALTH_TRUST: health_trust}
+    return [
+        StatementCopy(
+            topics.SETTLEMENTS,
+            f"{role.value}:{party}",
+            sid,
+            role,
+            copy_size(body, role, municipality, health_trust),
+        )
+        for role, party in parties.items()
+    ]
 
 
 def _dispute_movement(row: asyncpg.Record) -> tuple[DisputeMovement, DisputeEntry]:

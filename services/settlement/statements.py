@@ -1,5 +1,5 @@
-"""From a pair's ledger items, adjustments and disputes to the wire statement, once per
-recipient, chained to the pair's previous statement."""
+"""From a pair's ledger items, adjustments and disputes to the wire statement, chained to
+the pair's previous statement; and each party's copy of it."""
 
 from __future__ import annotations
 
@@ -87,9 +87,9 @@ class EncodedStatement:
     sequence: int
     previous_hash: str | None
     hash: str
-    body: bytes  # what the database keeps (as JSON text): everything both copies share
-    to_municipality: bytes
-    to_health_trust: bytes
+    # What the database keeps (as JSON text): everything both copies share. Each party's
+    # copy is made from it when it is published (`addressed_copy`).
+    body: bytes
 
 
 def encode_statements(
@@ -129,17 +129,54 @@ def encode_statements(
     shell = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
     digest = statement_hash_with_items(shell.model_dump(mode="json"), items)
     common["statement_hash"] = digest
-    to_municipality = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
-    to_trust = SettlementStatement(recipient=trust_party, counterparty=municipality_party, **common)
-    body = to_municipality.model_dump_json(exclude={"recipient", "counterparty"}).encode()
+    statement = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
+    body = statement.model_dump_json(exclude={"recipient", "counterparty"}).encode()
     return EncodedStatement(
         statement_id=common["statement_id"],
         sequence=sequence,
         previous_hash=previous_hash,
         hash=digest,
         body=with_items(body, items),
-        to_municipality=with_items(to_municipality.model_dump_json().encode(), items),
-        to_health_trust=with_items(to_trust.model_dump_json().encode(), items),
+    )
+
+
+# A stored body begins `{"statement_id":"<uuid>","period":"YYYY-MM","sequence":`: neither
+# value can contain this, so its first occurrence is where the model has the parties.
+_AFTER_PARTIES = b',"sequence":'
+
+
+def addressed_copy(body: bytes, recipient: PartyRole, municipality: str, health_trust: str) -> bytes:
+    """One party's copy of a statement, made from the body the database keeps: the body's
+    bytes with `recipient` and `counterparty` put in where the contract's model has them
+    (after `period`), each as the model serialises it. Byte for byte the copy the model
+    gives, with the body's items as they were stored.
+
+    The outbox names the statement and the recipient instead of keeping two copies of
+    every statement (migration 0007); the relay makes each copy when it publishes it.
+    """
+    at = body.find(_AFTER_PARTIES)
+    if at < 0 or not body.startswith(b'{"statement_id":') or b',"period":' not in body[:at]:
+        raise ValueError("not a stored statement body: no `statement_id`, `period`, `sequence` at its start")
+    whole = memoryview(body)  # a body may be tens of megabytes: sliced without copying
+    return b"".join((whole[:at], _addressed(recipient, municipality, health_trust), whole[at:]))
+
+
+def copy_size(body: bytes, recipient: PartyRole, municipality: str, health_trust: str) -> int:
+    """The size of `addressed_copy(body, ...)` in bytes, without making it."""
+    return len(body) + len(_addressed(recipient, municipality, health_trust))
+
+
+def _addressed(recipient: PartyRole, municipality: str, health_trust: str) -> bytes:
+    to, other = _parties(municipality, health_trust)
+    if recipient == PartyRole.HEALTH_TRUST:
+        to, other = other, to
+    return b"".join(
+        (
+            b',"recipient":',
+            to.model_dump_json().encode(),
+            b',"counterparty":',
+            other.model_dump_json().encode(),
+        )
     )
 
 

@@ -276,7 +276,9 @@ def _check_privacy(stack: FaultStack, ids: set[str], figures: Figures) -> None:
     figures.patient_ids_scanned = len(ids)
     # Every column of every table as text, but bytea: shown as hex, any binary turns into long
     # runs of digits that match some identifier by chance. The only bytea holding data is
-    # the outbox payload, scanned decoded below; the others are hashes.
+    # the outbox payload (rejections), scanned decoded below; the others are hashes. A
+    # statement's copies are made from its body (in `statements`) when published, and are
+    # scanned on the topic too.
     columns: dict[str, list[str]] = defaultdict(list)
     for r in stack.db.rows(
         "SELECT table_name, column_name FROM information_schema.columns "
@@ -301,5 +303,6 @@ def _check_privacy(stack: FaultStack, ids: set[str], figures: Figures) -> None:
             (r.key or b"").decode(errors="replace") + " " + r.value.decode(errors="replace") for r in records
         )
     assert "patient_pseudonym" in places["table inbound_events"], "the scan looks at real stored events"
+    assert '"statement_hash"' in places["table statements"], "and at the bodies the copies are made from"
     problems = {where: len(found) for where, text in places.items() if (found := leaked(text, ids))}
     assert not problems, f"raw patient identifiers found: {problems}"

@@ -13,6 +13,7 @@ import asyncpg
 
 from contracts.v1 import topics
 from contracts.v1.outbound import OpenDispute, Party, PartyRole, ResolveDispute
+from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
 from services.adapters.ledger_repository import item_from_row
 from services.adapters.municipality_registry import load_registry
@@ -94,8 +95,8 @@ class Ledger:
         async with self.pool.acquire() as conn:
             statements = await conn.fetch("SELECT * FROM statements WHERE period = $1", period.first_day)
             published = {
-                (r["key"], json.loads(r["payload"])["statement_id"]): bytes(r["payload"])
-                for r in await conn.fetch("SELECT key, payload FROM outbox WHERE id > $1", last_outbox)
+                (m.key, json.loads(m.payload)["statement_id"]): m.payload
+                for m in await outbox.stored_messages(conn, after_id=last_outbox)
             }
             for row in statements:
                 pair = (row["municipality"], row["health_trust"])
@@ -137,15 +138,12 @@ class Ledger:
                 assert row["body"] == stored_body(to_municipality)
 
     async def published(self, recipient: str | None = None) -> list[tuple[bytes, dict[str, Any]]]:
-        """The statement messages in the outbox, in order (raw bytes, parsed)."""
+        """The statement messages in the outbox, in order, as the relay publishes them (raw
+        bytes, parsed)."""
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT key, payload FROM outbox WHERE topic = $1 ORDER BY id", topics.SETTLEMENTS
-            )
+            messages = await outbox.stored_messages(conn, topic=topics.SETTLEMENTS)
         return [
-            (bytes(r["payload"]), json.loads(r["payload"]))
-            for r in rows
-            if recipient is None or r["key"] == recipient
+            (m.payload, json.loads(m.payload)) for m in messages if recipient is None or m.key == recipient
         ]
 
     async def dispute(

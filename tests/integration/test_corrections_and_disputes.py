@@ -232,6 +232,9 @@ async def test_verify_detects_a_statement_altered_in_the_database(ledger: Ledger
         await ledger.close(month)
     await ledger.send(dr("discharged", "2025-05-07T11:00:00+02:00", episode_id="EP-X", destination="home"))
     await ledger.close("2025-07")
+    # What was published, before the database is altered (the outbox makes each copy from
+    # the stored body when it publishes it).
+    published = [m for _, m in await ledger.published()]
     async with ledger.pool.acquire() as conn:
         assert await verify_database(conn, MUNICIPALITY, TRUST) == (2, [])
         await conn.execute(
@@ -241,7 +244,6 @@ async def test_verify_detects_a_statement_altered_in_the_database(ledger: Ledger
         count, problems = await verify_database(conn, MUNICIPALITY, TRUST)
     assert count == 2
     assert any("(sequence 1)" in p and "altered" in p for p in problems), problems
-    published = [m for _, m in await ledger.published()]
     tampered = [json.loads(json.dumps(m)) for m in published]
     tampered[0]["totals"]["net_ore"] += 100  # a copy changed on its way, or in the recipient's hands
     assert verify_published(tampered, MUNICIPALITY, TRUST)[1]

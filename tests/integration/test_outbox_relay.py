@@ -1,16 +1,29 @@
 """The relay publishes pending messages in the order they were written, in batches bounded
 by count and by bytes (a statement may be tens of megabytes), and never skips one that is
-larger than a batch on its own."""
+larger than a batch on its own. A statement's copies are made from its stored body."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
 import pytest
 
+from contracts.v1 import topics
+from contracts.v1.outbound import PartyRole
 from services.adapters import outbox
-from services.adapters.outbox import OutboxRelay
+from services.adapters import statement_repository as statements_repo
+from services.adapters.outbox import OutboxRelay, StatementCopy
+from services.domain.calendar import Month
+from services.settlement.statements import addressed_copy, copy_size, encode_statements
 from tests.integration.ledger_harness import Ledger
 
 pytestmark = pytest.mark.integration
+PERIOD = Month(2024, 5)
+MUNICIPALITY, HEALTH_TRUST = PartyRole.MUNICIPALITY, PartyRole.HEALTH_TRUST
 
 
 async def test_batches_are_bounded_by_bytes_and_keep_the_order(ledger: Ledger) -> None:
@@ -31,3 +44,91 @@ async def test_batches_are_bounded_by_bytes_and_keep_the_order(ledger: Ledger) -
     assert [n for _t, _k, n in sent] == sizes
     async with ledger.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+def _statement(municipality: str, trust: str, items: int) -> tuple[Any, ...]:
+    """A statement row as a close writes it, its body padded with `items` items."""
+    issued = datetime(2024, 6, 1, 6, 0, tzinfo=UTC)
+    padding = b",".join(b'{"episode_id":"EP-%06d","note":"Troms\xc3\xb8"}' % n for n in range(items))
+    encoded = encode_statements(PERIOD, municipality, trust, [], padding, issued)
+    return (
+        encoded.statement_id, PERIOD.first_day, municipality, trust, encoded.body, issued, encoded.sequence,
+        encoded.previous_hash, encoded.hash,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("slack", [0, -1])
+async def test_a_statement_copy_is_made_from_its_body_and_counted_at_the_size_published(
+    ledger: Ledger, slack: int
+) -> None:
+    small, large = _statement("4601", "983974724", 2), _statement("5501", "983974899", 200)
+    async with ledger.pool.acquire() as conn, conn.transaction():
+        await statements_repo.insert_statements(conn, [small, large])
+        await outbox.enqueue(conn, [("t", "r1", b"x" * 40)])
+        await outbox.enqueue_statements(
+            conn,
+            [
+                StatementCopy(
+                    topics.SETTLEMENTS,
+                    f"{role.value}:{party}",
+                    row[0],
+                    role,
+                    copy_size(row[4], role, *row[2:4]),
+                )
+                for row in (small, large)
+                for role, party in ((MUNICIPALITY, row[2]), (HEALTH_TRUST, row[3]))
+            ],
+        )
+        await outbox.enqueue(conn, [("t", "r2", b"y" * 10)])
+    copies = [
+        addressed_copy(row[4], role, *row[2:4])
+        for row in (small, large)
+        for role in (MUNICIPALITY, HEALTH_TRUST)
+    ]
+    sent: list[tuple[str, str | None, bytes]] = []
+
+    async def publish(topic: str, key: str | None, payload: bytes) -> None:
+        sent.append((topic, key, payload))
+
+    # Exactly room for the first message and the small statement's two copies, or a byte less.
+    relay = OutboxRelay(
+        ledger.pool, publish, batch=500, batch_bytes=40 + len(copies[0]) + len(copies[1]) + slack
+    )
+    assert len(copies[2]) > relay._batch_bytes, "the large statement is larger than a batch on its own"
+    batches = [await relay.publish_pending() for _ in range(6)]
+
+    assert batches == ([3, 1, 1, 1, 0, 0] if slack == 0 else [2, 1, 1, 1, 1, 0])
+    assert [key for _t, key, _p in sent] == [
+        "r1", "municipality:4601", "health_trust:983974724", "municipality:5501", "health_trust:983974899", "r2",
+    ]  # fmt: skip
+    assert [payload for _t, _k, payload in sent] == [b"x" * 40, *copies, b"y" * 10]
+    assert [json.loads(p)["recipient"]["id"] for p in copies] == ["4601", "983974724", "5501", "983974899"]
+    async with ledger.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        assert [m.payload for m in await outbox.stored_messages(conn)] == [p for _t, _k, p in sent]
+
+
+async def test_an_outbox_row_carries_a_payload_or_names_a_statement_its_recipient_and_size(
+    ledger: Ledger,
+) -> None:
+    row = _statement("4601", "983974724", 0)
+    sid = row[0]
+    insert = "INSERT INTO outbox (topic, payload, statement_id, recipient, copy_bytes) VALUES ('t', $1, $2, $3, $4)"
+    async with ledger.pool.acquire() as conn:
+        await statements_repo.insert_statements(conn, [row])
+        await conn.execute(insert, b"x", None, None, None)
+        await conn.execute(insert, None, sid, "health_trust", 900)
+        for payload, statement, recipient, size in [
+            (None, None, None, None),
+            (b"x", sid, "municipality", 900),
+            (b"x", None, None, 900),
+            (None, sid, None, 900),
+            (None, sid, "municipality", None),
+            (None, None, "municipality", 900),
+            (None, sid, "someone", 900),
+            (None, sid, "municipality", 0),
+        ]:
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(insert, payload, statement, recipient, size)
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await outbox.enqueue_statements(conn, [StatementCopy("t", None, uuid.uuid4(), MUNICIPALITY, 1)])

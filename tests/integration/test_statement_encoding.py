@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from contracts.v1.outbound import SettlementStatement
+from contracts.v1.outbound import PartyRole, SettlementStatement
 from services.adapters import statement_repository as statements_repo
 from services.adapters.ledger_repository import item_from_row
 from services.domain.calendar import Month
 from services.domain.chain import statement_hash
-from services.settlement.statements import build_statements, encode_statements, stored_body
+from services.settlement.statements import addressed_copy, build_statements, encode_statements, stored_body
 from tests.integration.ledger_harness import Ledger
 
 pytestmark = pytest.mark.integration
@@ -114,14 +114,12 @@ async def test_items_rendered_in_sql_give_the_models_bytes_and_hash(ledger: Ledg
         extra: dict[str, Any] = {"sequence": 3, "previous_hash": "sha256:" + "ab" * 32}
         to_municipality, to_trust = build_statements(PERIOD, *pair, mine, issued, **extra)
         encoded = encode_statements(PERIOD, *pair, sums[pair], items.canonical, issued, **extra)
+        for_municipality = addressed_copy(encoded.body, PartyRole.MUNICIPALITY, *pair)
+        for_trust = addressed_copy(encoded.body, PartyRole.HEALTH_TRUST, *pair)
 
-        assert json.loads(encoded.to_municipality) == json.loads(to_municipality.model_dump_json())
-        assert json.loads(encoded.to_health_trust) == json.loads(to_trust.model_dump_json())
-        assert (
-            encoded.hash
-            == to_municipality.statement_hash
-            == statement_hash(json.loads(encoded.to_health_trust))
-        )
+        assert json.loads(for_municipality) == json.loads(to_municipality.model_dump_json())
+        assert json.loads(for_trust) == json.loads(to_trust.model_dump_json())
+        assert encoded.hash == to_municipality.statement_hash == statement_hash(json.loads(for_trust))
         # The bytes hashed are the items as they are published: canonical JSON, sorted keys.
         hashed = json.dumps(
             json.loads(to_municipality.model_dump_json())["items"],
@@ -130,9 +128,9 @@ async def test_items_rendered_in_sql_give_the_models_bytes_and_hash(ledger: Ledg
             ensure_ascii=False,
         ).encode()
         assert b"[" + items.canonical + b"]" == hashed
-        assert hashed in encoded.to_municipality and hashed in encoded.to_health_trust
+        assert hashed in for_municipality and hashed in for_trust
         assert json.loads(encoded.body) == stored_body(to_municipality)
-        assert SettlementStatement.model_validate_json(encoded.to_municipality) == to_municipality
+        assert SettlementStatement.model_validate_json(for_municipality) == to_municipality
 
 
 async def test_awkward_items_are_published_exactly_as_the_models_give_them(ledger: Ledger) -> None:
