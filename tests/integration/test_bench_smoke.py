@@ -44,7 +44,9 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     assert results.scale_close_statements == len(pairs(CLOSE_PERIOD)), "the seeded month has every pair"
     assert results.scale_close_items >= 2_000, "every seeded item, and the held stays' days"
     assert 0 < results.scale_close_largest_message_bytes < 1 << 20
-    assert results.scale_publish_seconds > 0 and results.settlement_peak_rss_mb > 0, "the statements were published"
+    assert results.scale_publish_seconds > 0 and results.settlement_peak_rss_mb > 0, (
+        "the statements were published"
+    )
     assert results.latency_events == int(rate * seconds)
     assert results.latency_to == "commit", "latency is measured to the commit on the embedded database"
     assert (

@@ -14,11 +14,15 @@ M = Month.parse
     ("today", "day", "closed", "expected"),
     [
         pytest.param(date(2026, 11, 4), 5, {M("2026-09")}, None, id="before-the-close-day-nothing"),
-        pytest.param(date(2026, 11, 5), 5, {M("2026-09")}, M("2026-10"), id="on-the-close-day-the-month-before"),
+        pytest.param(
+            date(2026, 11, 5), 5, {M("2026-09")}, M("2026-10"), id="on-the-close-day-the-month-before"
+        ),
         pytest.param(date(2026, 11, 23), 5, {M("2026-09")}, M("2026-10"), id="later-in-the-month-still"),
         pytest.param(date(2026, 11, 23), 5, {M("2026-10")}, None, id="already-closed-nothing"),
         pytest.param(date(2026, 1, 10), 5, {M("2025-11")}, M("2025-12"), id="across-new-year"),
-        pytest.param(date(2026, 11, 23), 5, {M("2026-07")}, M("2026-08"), id="behind-catches-up-oldest-first"),
+        pytest.param(
+            date(2026, 11, 23), 5, {M("2026-07")}, M("2026-08"), id="behind-catches-up-oldest-first"
+        ),
         pytest.param(date(2026, 11, 23), 5, set(), M("2026-10"), id="nothing-ever-closed-the-month-before"),
     ],
 )

@@ -129,13 +129,17 @@ def test_a_time_that_is_not_rfc_3339_text_is_a_schema_violation_not_epoch_second
         ("2026-01-17T10:00:00+23:00", None),  # the local day after the limit's, the instant before
     ],
 )
-def test_the_first_and_last_acceptable_instants_hold_in_every_time_zone(written: str, reason: str | None) -> None:
+def test_the_first_and_last_acceptable_instants_hold_in_every_time_zone(
+    written: str, reason: str | None
+) -> None:
     # Validation looks at the local date first and compares instants only near the edges:
     # these are the edges, from both sides of the date line.
     template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
     value = json.dumps(template.value | {"occurred_at": written}).encode()
 
-    outcome = validate(RawRecord(topics.DISCHARGE_READY, 0, 0, b"k", value), now=NOW, pseudonymise=PSEUDONYMISE)
+    outcome = validate(
+        RawRecord(topics.DISCHARGE_READY, 0, 0, b"k", value), now=NOW, pseudonymise=PSEUDONYMISE
+    )
 
     if reason is None:
         assert isinstance(outcome, Accepted), outcome
