@@ -138,8 +138,8 @@ async def rendered_items(
                count(*) AS items,
                convert_to(string_agg({_CANONICAL}, ',' ORDER BY {order}), 'UTF8') AS canonical
         FROM ledger_items WHERE service_month = $1
-        -- grouped in the order wanted, bytewise: one sort of the month gives the pairs and
-        -- each pair's items in order (a collation other than "C" compares far slower)
+        -- grouped in the order wanted, bytewise: read through ledger_items_statement_order,
+        -- which holds the month's items in exactly this order, nothing is sorted
         GROUP BY 1, 2 ORDER BY 1, 2
         """,
         period.first_day,
