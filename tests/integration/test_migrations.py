@@ -120,3 +120,30 @@ def test_the_upgrade_stops_where_items_and_statements_disagree(server: str, mark
             await conn.close()
 
     assert asyncio.run(column_kept()), "nothing is dropped when the upgrade stops"
+
+
+def test_the_statement_order_index_may_be_built_beforehand(server: str) -> None:
+    """An operator builds it concurrently on a large ledger; the migration accepts it."""
+    command.upgrade(alembic_config(server), "0008")
+
+    async def sql(statement: str) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(server)
+        try:
+            return await conn.fetch(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(
+        sql(
+            "CREATE INDEX CONCURRENTLY ledger_items_statement_order ON ledger_items (service_month, "
+            'municipality COLLATE "C", health_trust COLLATE "C", category COLLATE "C", '
+            'subject_id COLLATE "C", first_day, subject_key COLLATE "C", part)'
+        )
+    )
+    upgrade(server)
+    indexes = {
+        r["indexname"]
+        for r in asyncio.run(sql("SELECT indexname FROM pg_indexes WHERE tablename = 'ledger_items'"))
+    }
+    assert "ledger_items_statement_order" in indexes
+    assert "ledger_items_month" not in indexes

@@ -7,6 +7,10 @@ statement hash was defined in Python); the close groups them by pair in the same
 close; reading them through this index about 1.5. It replaces `ledger_items_month`, whose
 only column leads this one, so intake still maintains one index for it, a wider one.
 
+Building it blocks writes to the ledger: on a large ledger an operator may build it first
+with `CREATE INDEX CONCURRENTLY` under this name and definition, and this migration then
+only drops the month index (docs/operations.md).
+
 Revision ID: 0009
 Revises: 0008
 """
@@ -21,7 +25,7 @@ depends_on = None
 
 def upgrade() -> None:
     execute_script("""
-    CREATE INDEX ledger_items_statement_order ON ledger_items (
+    CREATE INDEX IF NOT EXISTS ledger_items_statement_order ON ledger_items (
         service_month, municipality COLLATE "C", health_trust COLLATE "C", category COLLATE "C",
         subject_id COLLATE "C", first_day, subject_key COLLATE "C", part
     );
