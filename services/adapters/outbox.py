@@ -22,9 +22,8 @@ from uuid import UUID
 import asyncpg
 from aiokafka.errors import MessageSizeTooLargeError
 
-from contracts.v1.outbound import PartyRole
+from contracts.v1.outbound import Party, PartyRole
 from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork
-from services.settlement.statements import addressed_copy
 
 log = logging.getLogger(__name__)
 OUTBOX_LOCK = 7_301_2013
@@ -46,25 +45,78 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[tuple[str, str | 
         await conn.copy_records_to_table("outbox", columns=["topic", "key", "payload"], records=messages)
 
 
-class StatementCopy(NamedTuple):
-    """A party's copy of a statement, to be made from its stored body when it is published."""
+class IssuedStatement(NamedTuple):
+    """A statement just stored, whose parties' copies are to be published."""
 
-    topic: str
-    key: str | None
     statement_id: UUID
-    recipient: PartyRole
-    size: int  # the copy's bytes (`copy_size`): what the relay counts against a batch's bound
+    body: bytes  # as stored in `statements.body`
+    municipality: str
+    health_trust: str
 
 
-async def enqueue_statements(conn: asyncpg.Connection, copies: Sequence[StatementCopy]) -> None:
-    """Rows naming a statement and a party, written in the caller's transaction after the
-    statements they name."""
-    if copies:
-        await conn.copy_records_to_table(
-            "outbox",
-            columns=["topic", "key", "statement_id", "recipient", "copy_bytes"],
-            records=[(c.topic, c.key, c.statement_id, c.recipient.value, c.size) for c in copies],
+async def enqueue_statements(
+    conn: asyncpg.Connection, topic: str, statements: Sequence[IssuedStatement]
+) -> None:
+    """Two rows per statement, written in the caller's transaction after the statements:
+    each names the statement and a party (the municipality's first), keyed by that party,
+    with the size its copy will have (what the relay counts against a batch's bound)."""
+    rows = [
+        (
+            topic,
+            f"{role.value}:{party}",
+            s.statement_id,
+            role.value,
+            copy_size(s.body, role, s.municipality, s.health_trust),
         )
+        for s in statements
+        for role, party in (
+            (PartyRole.MUNICIPALITY, s.municipality),
+            (PartyRole.HEALTH_TRUST, s.health_trust),
+        )
+    ]
+    if rows:
+        await conn.copy_records_to_table(
+            "outbox", columns=["topic", "key", "statement_id", "recipient", "copy_bytes"], records=rows
+        )
+
+
+# A stored body begins `{"statement_id":"<uuid>","period":"YYYY-MM","sequence":`: neither
+# value can contain this, so its first occurrence is where the model has the parties.
+_AFTER_PARTIES = b',"sequence":'
+
+
+def addressed_copy(body: bytes, recipient: PartyRole, municipality: str, health_trust: str) -> bytes:
+    """One party's copy of a statement, made from the body the database keeps: the body's
+    bytes with `recipient` and `counterparty` put in where the contract's model has them
+    (after `period`), each as the model serialises it. Byte for byte the copy the model
+    gives, with the body's items as they were stored.
+
+    The outbox names the statement and the recipient instead of keeping two copies of
+    every statement (migration 0007); the relay makes each copy when it publishes it.
+    """
+    at = body.find(_AFTER_PARTIES)
+    if at < 0 or not body.startswith(b'{"statement_id":') or b',"period":' not in body[:at]:
+        raise ValueError("not a stored statement body: no `statement_id`, `period`, `sequence` at its start")
+    whole = memoryview(body)  # a body may be tens of megabytes: sliced without copying
+    return b"".join((whole[:at], _addressed(recipient, municipality, health_trust), whole[at:]))
+
+
+def copy_size(body: bytes, recipient: PartyRole, municipality: str, health_trust: str) -> int:
+    """The size of `addressed_copy(body, ...)` in bytes, without making it."""
+    return len(body) + len(_addressed(recipient, municipality, health_trust))
+
+
+def _addressed(recipient: PartyRole, municipality: str, health_trust: str) -> bytes:
+    ids = {PartyRole.MUNICIPALITY: municipality, PartyRole.HEALTH_TRUST: health_trust}
+    (other,) = set(ids) - {recipient}
+    return b"".join(
+        (
+            b',"recipient":',
+            Party(role=recipient, id=ids[recipient]).model_dump_json().encode(),
+            b',"counterparty":',
+            Party(role=other, id=ids[other]).model_dump_json().encode(),
+        )
+    )
 
 
 async def backlog(conn: asyncpg.Connection) -> int:

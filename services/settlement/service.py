@@ -19,7 +19,7 @@ from contracts.v1.outbound import DisputeEntry, PartyRole
 from services.adapters import ledger_repository as repo
 from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
-from services.adapters.outbox import StatementCopy
+from services.adapters.outbox import IssuedStatement
 from services.adapters.postgres import UnitOfWork
 from services.adapters.statement_repository import Pair, RenderedItems
 from services.domain.calendar import Month, oslo_day
@@ -28,7 +28,7 @@ from services.domain.municipalities import Registry
 from services.domain.statements import DisputeMovement
 from services.domain.tariffs import TariffBook
 from services.rating.service import rerate
-from services.settlement.statements import copy_size, encode_statements
+from services.settlement.statements import encode_statements
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ async def close_period(
                     statement.previous_hash,
                     statement.hash,
                 ),
-                _copies(sid, statement.body, municipality, health_trust),
+                IssuedStatement(sid, statement.body, municipality, health_trust),
                 items.count,
             )
             adjustment_ids[sid] = [adjustment_id for adjustment_id, _ in adjustments.get(pair, [])]
@@ -176,20 +176,19 @@ class _Issued:
     time, in the order they were issued (the outbox publishes in that order)."""
 
     WRITE_AT_BYTES = 16 * 2**20  # of statement bodies
-    _BODY = 4  # where a row (statement_repository.insert_statements) has the body
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self._rows: list[tuple[Any, ...]] = []
-        self._copies: list[StatementCopy] = []
+        self._issued: list[IssuedStatement] = []
         self._bytes = 0
         self.statements = 0
         self.items = 0
 
-    def add(self, row: tuple[Any, ...], copies: list[StatementCopy], items: int) -> None:
+    def add(self, row: tuple[Any, ...], issued: IssuedStatement, items: int) -> None:
         self._rows.append(row)
-        self._copies.extend(copies)
-        self._bytes += len(row[self._BODY])
+        self._issued.append(issued)
+        self._bytes += len(issued.body)
         self.statements += 1
         self.items += items
 
@@ -200,23 +199,8 @@ class _Issued:
     async def write(self) -> None:
         if self._rows:
             await statements_repo.insert_statements(self._conn, self._rows)
-            await outbox.enqueue_statements(self._conn, self._copies)
-        self._rows, self._copies, self._bytes = [], [], 0
-
-
-def _copies(sid: UUID, body: bytes, municipality: str, health_trust: str) -> list[StatementCopy]:
-    """Both parties' copies, the municipality's first, each keyed by its recipient."""
-    parties = {PartyRole.MUNICIPALITY: municipality, PartyRole.HEALTH_TRUST: health_trust}
-    return [
-        StatementCopy(
-            topics.SETTLEMENTS,
-            f"{role.value}:{party}",
-            sid,
-            role,
-            copy_size(body, role, municipality, health_trust),
-        )
-        for role, party in parties.items()
-    ]
+            await outbox.enqueue_statements(self._conn, topics.SETTLEMENTS, self._issued)
+        self._rows, self._issued, self._bytes = [], [], 0
 
 
 def _dispute_movement(row: asyncpg.Record) -> tuple[DisputeMovement, DisputeEntry]:

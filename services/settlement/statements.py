@@ -1,5 +1,5 @@
-"""From a pair's ledger items, adjustments and disputes to the wire statement, chained to
-the pair's previous statement; and each party's copy of it."""
+"""From a pair's ledger items, adjustments and disputes to the wire statement, once per
+recipient, chained to the pair's previous statement."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ class EncodedStatement:
     previous_hash: str | None
     hash: str
     # What the database keeps (as JSON text): everything both copies share. Each party's
-    # copy is made from it when it is published (`addressed_copy`).
+    # copy is made from it when it is published (`outbox.addressed_copy`).
     body: bytes
 
 
@@ -137,46 +137,6 @@ def encode_statements(
         previous_hash=previous_hash,
         hash=digest,
         body=with_items(body, items),
-    )
-
-
-# A stored body begins `{"statement_id":"<uuid>","period":"YYYY-MM","sequence":`: neither
-# value can contain this, so its first occurrence is where the model has the parties.
-_AFTER_PARTIES = b',"sequence":'
-
-
-def addressed_copy(body: bytes, recipient: PartyRole, municipality: str, health_trust: str) -> bytes:
-    """One party's copy of a statement, made from the body the database keeps: the body's
-    bytes with `recipient` and `counterparty` put in where the contract's model has them
-    (after `period`), each as the model serialises it. Byte for byte the copy the model
-    gives, with the body's items as they were stored.
-
-    The outbox names the statement and the recipient instead of keeping two copies of
-    every statement (migration 0007); the relay makes each copy when it publishes it.
-    """
-    at = body.find(_AFTER_PARTIES)
-    if at < 0 or not body.startswith(b'{"statement_id":') or b',"period":' not in body[:at]:
-        raise ValueError("not a stored statement body: no `statement_id`, `period`, `sequence` at its start")
-    whole = memoryview(body)  # a body may be tens of megabytes: sliced without copying
-    return b"".join((whole[:at], _addressed(recipient, municipality, health_trust), whole[at:]))
-
-
-def copy_size(body: bytes, recipient: PartyRole, municipality: str, health_trust: str) -> int:
-    """The size of `addressed_copy(body, ...)` in bytes, without making it."""
-    return len(body) + len(_addressed(recipient, municipality, health_trust))
-
-
-def _addressed(recipient: PartyRole, municipality: str, health_trust: str) -> bytes:
-    to, other = _parties(municipality, health_trust)
-    if recipient == PartyRole.HEALTH_TRUST:
-        to, other = other, to
-    return b"".join(
-        (
-            b',"recipient":',
-            to.model_dump_json().encode(),
-            b',"counterparty":',
-            other.model_dump_json().encode(),
-        )
     )
 
 

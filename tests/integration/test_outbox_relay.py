@@ -16,9 +16,9 @@ from contracts.v1 import topics
 from contracts.v1.outbound import PartyRole
 from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
-from services.adapters.outbox import OutboxRelay, StatementCopy
+from services.adapters.outbox import IssuedStatement, OutboxRelay, addressed_copy
 from services.domain.calendar import Month
-from services.settlement.statements import addressed_copy, copy_size, encode_statements
+from services.settlement.statements import encode_statements
 from tests.integration.ledger_harness import Ledger
 
 pytestmark = pytest.mark.integration
@@ -66,18 +66,7 @@ async def test_a_statement_copy_is_made_from_its_body_and_counted_at_the_size_pu
         await statements_repo.insert_statements(conn, [small, large])
         await outbox.enqueue(conn, [("t", "r1", b"x" * 40)])
         await outbox.enqueue_statements(
-            conn,
-            [
-                StatementCopy(
-                    topics.SETTLEMENTS,
-                    f"{role.value}:{party}",
-                    row[0],
-                    role,
-                    copy_size(row[4], role, *row[2:4]),
-                )
-                for row in (small, large)
-                for role, party in ((MUNICIPALITY, row[2]), (HEALTH_TRUST, row[3]))
-            ],
+            conn, topics.SETTLEMENTS, [IssuedStatement(row[0], row[4], *row[2:4]) for row in (small, large)]
         )
         await outbox.enqueue(conn, [("t", "r2", b"y" * 10)])
     copies = [
@@ -131,4 +120,6 @@ async def test_an_outbox_row_carries_a_payload_or_names_a_statement_its_recipien
             with pytest.raises(asyncpg.CheckViolationError):
                 await conn.execute(insert, payload, statement, recipient, size)
         with pytest.raises(asyncpg.ForeignKeyViolationError):
-            await outbox.enqueue_statements(conn, [StatementCopy("t", None, uuid.uuid4(), MUNICIPALITY, 1)])
+            await outbox.enqueue_statements(
+                conn, "t", [IssuedStatement(uuid.uuid4(), b"{}", "4601", "983974724")]
+            )

@@ -15,9 +15,10 @@ import pytest
 from contracts.v1.outbound import PartyRole, SettlementStatement
 from services.adapters import statement_repository as statements_repo
 from services.adapters.ledger_repository import item_from_row
+from services.adapters.outbox import addressed_copy
 from services.domain.calendar import Month
 from services.domain.chain import statement_hash
-from services.settlement.statements import addressed_copy, build_statements, encode_statements, stored_body
+from services.settlement.statements import build_statements, encode_statements, stored_body
 from tests.integration.ledger_harness import Ledger
 
 pytestmark = pytest.mark.integration

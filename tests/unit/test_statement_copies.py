@@ -13,11 +13,12 @@ import pytest
 
 from contracts.v1.outbound import Category as WireCategory
 from contracts.v1.outbound import DisputeEntry, Party, PartyRole, SettlementStatement
+from services.adapters.outbox import addressed_copy, copy_size
 from services.domain.calendar import Month
 from services.domain.chain import statement_hash, with_items
 from services.domain.ledger import Category, LedgerItem, PayerRole
 from services.domain.statements import Adjustment, DisputeMovement
-from services.settlement.statements import addressed_copy, build_statements, copy_size, encode_statements
+from services.settlement.statements import build_statements, encode_statements
 
 PERIOD = Month(2024, 3)
 ISSUED = datetime(2024, 4, 1, 5, 0, 7, 123456, tzinfo=UTC)
