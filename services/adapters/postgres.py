@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -128,6 +130,22 @@ class UnitOfWork:
                 [t for t, _ in keys],
                 [p for _, p in keys],
             )
+
+
+@asynccontextmanager
+async def periods_locked(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection holding the periods lock exclusively until the block ends, across as
+    many transactions as it runs: a close that commits in steps, with no intake
+    transaction (which takes the lock shared) between them."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", PERIODS_LOCK)
+        try:
+            yield conn
+        finally:
+            # On a broken connection the lock went with the session; and the pool resets a
+            # connection it takes back (pg_advisory_unlock_all), should this fail otherwise.
+            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+                await conn.execute("SELECT pg_advisory_unlock($1)", PERIODS_LOCK)
 
 
 async def retry_transient(

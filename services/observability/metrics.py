@@ -121,7 +121,7 @@ class SettlementMetrics:
         )
         self.close_seconds = Histogram(
             "samhandling_settlement_close_duration_seconds",
-            "Time to close a period (one transaction: statements, settled items, outbox).",
+            "Time to close a period (the month completed, then its statements and outbox, under one lock).",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=registry,
         )

@@ -1,11 +1,12 @@
-"""Closing a period: complete the month, build each pair's statement, settle its items and
-enqueue both copies, all in one transaction."""
+"""Closing a period: complete the month, then build each pair's statement and enqueue it
+for both parties, settling the month; two transactions, under one lock."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from services.adapters import ledger_repository as repo
 from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
 from services.adapters.outbox import IssuedStatement
-from services.adapters.postgres import UnitOfWork
+from services.adapters.postgres import periods_locked
 from services.adapters.statement_repository import Pair, RenderedItems
 from services.domain.calendar import Month, oslo_day
 from services.domain.ledger import PayerRole
@@ -28,12 +29,15 @@ from services.domain.municipalities import Registry
 from services.domain.statements import DisputeMovement
 from services.domain.tariffs import TariffBook
 from services.rating.service import rerate
+from services.settlement.month_rendering import rendered_month
 from services.settlement.statements import encode_statements
 
 log = logging.getLogger(__name__)
 
 
 _NO_ITEMS = RenderedItems(0, b"")
+# Connections rendering a month beside the close's own (month_rendering).
+READERS = 2
 
 
 class PeriodNotClosable(ValueError):
@@ -60,114 +64,145 @@ async def close_period(
     now = clock()
     if period.last_day >= oslo_day(now):
         raise PeriodNotClosable(f"{period} has not ended yet (today is {oslo_day(now)} in Oslo)")
-    async with UnitOfWork(pool) as uow:
-        conn = uow.conn
-        await uow.lock_periods(exclusive=True)
-        if command_id is not None:
-            first_time = await conn.fetchval(
-                "INSERT INTO processed_commands (command_id, type) VALUES ($1, 'close_period') "
-                "ON CONFLICT DO NOTHING RETURNING true",
-                command_id,
-            )
-            if not first_time:
-                return CloseResult(period, already_closed=True, statements=0, items=0)
-        if await conn.fetchval("SELECT true FROM closed_periods WHERE period = $1", period.first_day):
-            await uow.commit()  # keep the command id: it was handled, by doing nothing
-            return CloseResult(period, already_closed=True, statements=0, items=0)
-
+    # Two transactions under one lock: intake, disputes and other closes wait for both.
+    async with periods_locked(pool) as conn:
         # Stays still running, and days held for want of a tariff, are rated now: through
         # this month, and with today's tariffs (a new rate for a closed month: an adjustment).
-        fingerprint = tariffs.fingerprint()
-        last = await conn.fetchval(
-            "SELECT tariff_fingerprint FROM closed_periods WHERE tariff_fingerprint IS NOT NULL "
-            "ORDER BY period DESC LIMIT 1"
+        # Committed before the close, so that the connections rendering the month read
+        # them; should the close then fail, they are what the next attempt rates again.
+        async with conn.transaction():
+            if await _handled(conn, period, command_id):
+                return CloseResult(period, already_closed=True, statements=0, items=0)
+            fingerprint = tariffs.fingerprint()
+            last = await conn.fetchval(
+                "SELECT tariff_fingerprint FROM closed_periods WHERE tariff_fingerprint IS NOT NULL "
+                "ORDER BY period DESC LIMIT 1"
+            )
+            changed = last is not None and last != fingerprint
+            await rerate(
+                conn,
+                await repo.subjects_to_extend(conn, period, tariffs_changed=changed),
+                tariffs,
+                through=period.last_day,
+                cause="tariff",
+                municipalities=municipalities,
+            )
+        # Repeatable read: the month's items are counted and rendered in one snapshot,
+        # shared with the connections rendering it (month_rendering).
+        async with conn.transaction(isolation="repeatable_read"):
+            if command_id is not None:
+                first_time = await conn.fetchval(
+                    "INSERT INTO processed_commands (command_id, type) VALUES ($1, 'close_period') "
+                    "ON CONFLICT DO NOTHING RETURNING true",
+                    command_id,
+                )
+                if not first_time:
+                    return CloseResult(period, already_closed=True, statements=0, items=0)
+            issued = await _issue_statements(pool, conn, period, now, readers=_readers(pool))
+            await conn.execute(
+                "INSERT INTO closed_periods (period, command_id, tariff_fingerprint) VALUES ($1, $2, $3)",
+                period.first_day,
+                command_id,
+                fingerprint,
+            )
+    log.info("closed %s: %d statements over %d items", period, issued.statements, issued.items)
+    return CloseResult(period, already_closed=False, statements=issued.statements, items=issued.items)
+
+
+async def _handled(conn: asyncpg.Connection, period: Month, command_id: UUID | None) -> bool:
+    """The command was handled before, or the period is closed already."""
+    if command_id is not None and await conn.fetchval(
+        "SELECT true FROM processed_commands WHERE command_id = $1", command_id
+    ):
+        return True
+    if await conn.fetchval("SELECT true FROM closed_periods WHERE period = $1", period.first_day):
+        if command_id is not None:  # keep the command id: it was handled, by doing nothing
+            await conn.execute(
+                "INSERT INTO processed_commands (command_id, type) VALUES ($1, 'close_period')", command_id
+            )
+        return True
+    return False
+
+
+def _readers(pool: asyncpg.Pool) -> int:
+    """Connections rendering the month beside the close's own: two, if the pool has room."""
+    return max(0, min(READERS, int(pool.get_max_size()) - 1))
+
+
+async def _issue_statements(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, period: Month, now: datetime, *, readers: int
+) -> _Issued:
+    """Every pair's statement for `period`, stored and enqueued, its adjustments and dispute
+    movements marked as on it."""
+    # The items go from SQL to the statement as rendered JSON, a range of pairs at a time;
+    # lines and totals come from their sums per line key. No object per item, and not the
+    # whole month in memory: a month may have a million items, hundreds of megabytes.
+    sums = await statements_repo.line_sums(conn, period)
+    adjustments = await statements_repo.unsettled_adjustments(conn)
+    disputes = await statements_repo.disputes_to_show(conn)
+    heads = await statements_repo.chain_heads(conn)
+
+    issued = _Issued(conn)
+    adjustment_ids: dict[UUID, list[int]] = {}
+    held: dict[UUID, list[UUID]] = defaultdict(list)
+    released: dict[UUID, list[UUID]] = defaultdict(list)
+
+    def issue(pair: Pair, items: RenderedItems) -> None:
+        municipality, health_trust = pair
+        head = heads.get(pair)
+        movements = [_dispute_movement(d) for d in disputes.get(pair, [])]
+        statement = encode_statements(
+            period,
+            municipality,
+            health_trust,
+            sums.lines.get(pair, []),
+            items.canonical,
+            now,
+            sequence=head.sequence + 1 if head else 1,
+            previous_hash=head.hash if head else None,
+            adjustments=[a for _, a in adjustments.get(pair, [])],
+            disputes=movements,
         )
-        changed = last is not None and last != fingerprint
-        await rerate(
-            conn,
-            await repo.subjects_to_extend(conn, period, tariffs_changed=changed),
-            tariffs,
-            through=period.last_day,
-            cause="tariff",
-            municipalities=municipalities,
-        )
-
-        # The items go from SQL to the statement as rendered JSON, one pair at a time; lines
-        # and totals come from their sums per line key. No object per item, and not the
-        # whole month in memory: a month may have a million items, hundreds of megabytes.
-        await statements_repo.render_settings(conn)
-        line_sums = await statements_repo.line_sums(conn, period)
-        adjustments = await statements_repo.unsettled_adjustments(conn)
-        disputes = await statements_repo.disputes_to_show(conn)
-        heads = await statements_repo.chain_heads(conn)
-
-        issued = _Issued(conn)
-        adjustment_ids: dict[UUID, list[int]] = {}
-        held: dict[UUID, list[UUID]] = defaultdict(list)
-        released: dict[UUID, list[UUID]] = defaultdict(list)
-
-        def issue(pair: Pair, items: RenderedItems) -> None:
-            municipality, health_trust = pair
-            head = heads.get(pair)
-            movements = [_dispute_movement(d) for d in disputes.get(pair, [])]
-            statement = encode_statements(
-                period,
+        sid = statement.statement_id
+        issued.add(
+            (
+                sid,
+                period.first_day,
                 municipality,
                 health_trust,
-                line_sums.get(pair, []),
-                items.canonical,
+                statement.body,
                 now,
-                sequence=head.sequence + 1 if head else 1,
-                previous_hash=head.hash if head else None,
-                adjustments=[a for _, a in adjustments.get(pair, [])],
-                disputes=movements,
-            )
-            sid = statement.statement_id
-            issued.add(
-                (
-                    sid,
-                    period.first_day,
-                    municipality,
-                    health_trust,
-                    statement.body,
-                    now,
-                    statement.sequence,
-                    statement.previous_hash,
-                    statement.hash,
-                ),
-                IssuedStatement(sid, statement.body, municipality, health_trust),
-                items.count,
-            )
-            adjustment_ids[sid] = [adjustment_id for adjustment_id, _ in adjustments.get(pair, [])]
-            for movement, _entry in movements:
-                if movement.effect == "held":
-                    held[sid].append(UUID(movement.dispute_id))
-                elif movement.effect == "released":
-                    released[sid].append(UUID(movement.dispute_id))
+                statement.sequence,
+                statement.previous_hash,
+                statement.hash,
+            ),
+            IssuedStatement(sid, statement.body, municipality, health_trust),
+            items.count,
+        )
+        adjustment_ids[sid] = [adjustment_id for adjustment_id, _ in adjustments.get(pair, [])]
+        for movement, _entry in movements:
+            if movement.effect == "held":
+                held[sid].append(UUID(movement.dispute_id))
+            elif movement.effect == "released":
+                released[sid].append(UUID(movement.dispute_id))
 
-        # Every pair with items, adjustments or disputes, in one sorted order: the items'
-        # pairs come sorted from the database, the others are merged in between.
-        others = deque(sorted(set(adjustments) | set(disputes)))
-        async for pair, items in statements_repo.rendered_items(conn, period):
+    # Every pair with items, adjustments or disputes, in one sorted order: the items'
+    # pairs come sorted, the others are merged in between.
+    others = deque(sorted(set(adjustments) | set(disputes)))
+    await statements_repo.render_settings(conn)
+    async with aclosing(rendered_month(pool, conn, period, sums.items, readers=readers)) as month:
+        async for pair, items in month:
             while others and others[0] < pair:
                 issue(others.popleft(), _NO_ITEMS)
             if others and others[0] == pair:
                 others.popleft()
             issue(pair, items)
             await issued.write_if_large()
-        for pair in others:
-            issue(pair, _NO_ITEMS)
-        await issued.write()
-        await statements_repo.settle_rows(conn, adjustment_ids, held, released)
-        await conn.execute(
-            "INSERT INTO closed_periods (period, command_id, tariff_fingerprint) VALUES ($1, $2, $3)",
-            period.first_day,
-            command_id,
-            fingerprint,
-        )
-        await uow.commit()
-    log.info("closed %s: %d statements over %d items", period, issued.statements, issued.items)
-    return CloseResult(period, already_closed=False, statements=issued.statements, items=issued.items)
+    for pair in others:
+        issue(pair, _NO_ITEMS)
+    await issued.write()
+    await statements_repo.settle_rows(conn, adjustment_ids, held, released)
+    return issued
 
 
 class _Issued:

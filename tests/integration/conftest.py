@@ -19,6 +19,7 @@ from services.adapters.tariff_files import load_tariffs
 from services.runtime.embedded import EmbeddedPostgres
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceGroup
+from services.settlement import month_rendering
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.integration.ledger_harness import Ledger
 from tests.topic_reader import read_raw
@@ -55,8 +56,13 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture
-async def ledger(database: str) -> AsyncIterator[Ledger]:
-    """An emptied ledger on the module's database, with the shipped and example tariffs."""
+async def ledger(database: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Ledger]:
+    """An emptied ledger on the module's database, with the shipped and example tariffs.
+
+    Its closes render their months one pair per range, so the reader
+    connections (month_rendering) render every close of these tests, checked against the
+    contract's models by the harness."""
+    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 1)
     ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
     yield ledger
     await ledger.pool.close()

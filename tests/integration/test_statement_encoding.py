@@ -103,18 +103,24 @@ async def test_items_rendered_in_sql_give_the_models_bytes_and_hash(ledger: Ledg
         await conn.copy_records_to_table("ledger_items", records=AWKWARD, columns=COLUMNS)
         await conn.execute("SET LOCAL DateStyle = 'SQL, DMY'")  # a server's own style does not matter
         await statements_repo.render_settings(conn)
-        rendered = {pair: items async for pair, items in statements_repo.rendered_items(conn, PERIOD)}
+        every = sorted((r[6], r[5]) for r in AWKWARD)  # (municipality, health trust)
+        rendered = dict(await statements_repo.rendered_pairs(conn, PERIOD, every[0], every[-1]))
         sums = await statements_repo.line_sums(conn, PERIOD)
         stored = await conn.fetch("SELECT * FROM ledger_items")
 
-    assert set(rendered) == set(sums) == {("4601", "983974724"), ("4624", "983974724"), ("4601", "983971636")}
+    assert (
+        set(rendered)
+        == set(sums.lines)
+        == set(sums.items)
+        == {("4601", "983974724"), ("4624", "983974724"), ("4601", "983971636")}
+    )
     assert list(rendered) == sorted(rendered), "the pairs come in the order statements are issued in"
     for pair, items in rendered.items():
         mine = [item_from_row(r) for r in stored if (r["municipality"], r["health_trust"]) == pair]
-        assert items.count == len(mine)
+        assert items.count == len(mine) == sums.items[pair]
         extra: dict[str, Any] = {"sequence": 3, "previous_hash": "sha256:" + "ab" * 32}
         to_municipality, to_trust = build_statements(PERIOD, *pair, mine, issued, **extra)
-        encoded = encode_statements(PERIOD, *pair, sums[pair], items.canonical, issued, **extra)
+        encoded = encode_statements(PERIOD, *pair, sums.lines[pair], items.canonical, issued, **extra)
         for_municipality = addressed_copy(encoded.body, PartyRole.MUNICIPALITY, *pair)
         for_trust = addressed_copy(encoded.body, PartyRole.HEALTH_TRUST, *pair)
 

@@ -3,7 +3,7 @@ that order instead of sorting a month of items.
 
 A statement lists its pair's items by category, episode and first day (bytewise, as the
 statement hash was defined in Python); the close groups them by pair in the same order
-(`statement_repository.rendered_items`). Sorting a million items took about 3 s of a
+(`statement_repository.rendered_pairs`). Sorting a million items took about 3 s of a
 close; reading them through this index about 1.5. It replaces `ledger_items_month`, whose
 only column leads this one, so intake still maintains one index for it, a wider one.
 

@@ -1,0 +1,123 @@
+"""A month's items rendered for its statements by other connections while the close writes.
+
+Rendering a million items as JSON and storing their statements are each a few seconds of
+one PostgreSQL process; on one connection they take turns. Here reader connections render
+ranges of pairs, in a snapshot exported by the close's transaction (so they read exactly
+the ledger it reads), while the close's own connection stores the statements already
+built. The pairs still come out in the order statements are issued, and only a few ranges
+are held at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import asyncpg
+
+from services.adapters import statement_repository as repo
+from services.adapters.statement_repository import Pair, RenderedItems
+from services.domain.calendar import Month
+
+# Items per range of pairs: about 10 MB of JSON. A pair with more is a range of its own.
+RANGE_ITEMS = 30_000
+# Ranges rendered ahead of the one being issued, per reader.
+AHEAD = 1
+
+
+class RenderedOtherwise(RuntimeError):
+    """The items rendered are not those counted in the same snapshot: a bug, never a
+    statement."""
+
+
+def pair_ranges(items: Mapping[Pair, int], size: int | None = None) -> list[tuple[Pair, Pair]]:
+    """The pairs in order, cut into consecutive ranges of at least `size` items (the last
+    may have fewer; `RANGE_ITEMS` unless given)."""
+    size = size or RANGE_ITEMS
+    ranges: list[tuple[Pair, Pair]] = []
+    first: Pair | None = None
+    count = 0
+    for pair in sorted(items):
+        first = first or pair
+        count += items[pair]
+        if count >= size:
+            ranges.append((first, pair))
+            first, count = None, 0
+    if first is not None:
+        ranges.append((first, max(items)))
+    return ranges
+
+
+async def rendered_month(
+    pool: asyncpg.Pool,
+    conn: asyncpg.Connection,
+    period: Month,
+    items: Mapping[Pair, int],
+    *,
+    readers: int,
+) -> AsyncGenerator[tuple[Pair, RenderedItems], None]:
+    """Each pair of `items` (its count of items in `period`) and its items rendered, in
+    pair order; refused (`RenderedOtherwise`) unless they are exactly the items counted.
+
+    `conn` is the close's connection, in its repeatable-read transaction, in which `items`
+    were counted (`render_settings` called): with no readers it renders the ranges itself.
+    Readers are taken from `pool` and see the ledger as `conn`'s transaction does, except
+    what it wrote itself: it must not have written the month's items.
+    """
+    async for pair, rendered in _rendered(pool, conn, period, pair_ranges(items), readers):
+        if rendered.count != items.get(pair):
+            raise RenderedOtherwise(f"{pair}: {rendered.count} items rendered, {items.get(pair)} counted")
+        yield pair, rendered
+
+
+async def _rendered(
+    pool: asyncpg.Pool,
+    conn: asyncpg.Connection,
+    period: Month,
+    ranges: list[tuple[Pair, Pair]],
+    readers: int,
+) -> AsyncGenerator[tuple[Pair, RenderedItems], None]:
+    if readers < 1 or len(ranges) < 2:
+        for first, last in ranges:
+            for rendered in await repo.rendered_pairs(conn, period, first, last):
+                yield rendered
+        return
+
+    snapshot = await repo.export_snapshot(conn)
+    loop = asyncio.get_running_loop()
+    results: list[asyncio.Future[list[tuple[Pair, RenderedItems]]]] = [loop.create_future() for _ in ranges]
+    todo = iter(range(len(ranges)))
+    window = asyncio.Semaphore(readers * (1 + AHEAD))  # ranges rendered and not yet issued
+
+    async def read() -> None:
+        async with pool.acquire() as reader, reader.transaction(isolation="repeatable_read", readonly=True):
+            await repo.use_snapshot(reader, snapshot)
+            await repo.render_settings(reader)
+            while True:
+                await window.acquire()
+                index = next(todo, None)
+                if index is None:
+                    return
+                results[index].set_result(await repo.rendered_pairs(reader, period, *ranges[index]))
+
+    tasks = [asyncio.create_task(read()) for _ in range(min(readers, len(ranges)))]
+    try:
+        for result in results:
+            while not result.done():
+                running = [t for t in tasks if not t.done()]
+                if not running:
+                    break
+                waiting: list[asyncio.Future[Any]] = [result, *running]
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:
+                    failure = task.exception() if task.done() else None
+                    if failure is not None:
+                        raise failure
+            for rendered in result.result():
+                yield rendered
+            window.release()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,103 @@
+"""A close's month is rendered by reader connections in the close's snapshot, a range of
+pairs each, while the close writes: what they give must be exactly what the close's own
+connection gives, in the same order, and only what the close counted."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+
+import asyncpg
+import pytest
+
+from services.adapters import statement_repository as statements_repo
+from services.adapters.statement_repository import Pair, RenderedItems
+from services.settlement import month_rendering
+from services.settlement.month_rendering import RenderedOtherwise, rendered_month
+from tests.integration.ledger_harness import Ledger
+from tests.integration.test_statement_encoding import ACT, AWKWARD, COLUMNS, DR, PERIOD, row
+
+pytestmark = pytest.mark.integration
+
+MORE = [
+    row(kind, f"X-{m}-{n}", 1 + n % 20, 1 + n % 5, 1_000 + n, municipality=m, trust=t)
+    for n, (m, t) in enumerate(
+        (m, t) for m in ("0301", "1103", "4601", "5001") for t in ("983974724", "974749025")
+    )
+    for kind in (ACT, DR)
+]
+
+
+async def render(
+    ledger: Ledger, conn: asyncpg.Connection, items: dict[Pair, int], readers: int
+) -> list[tuple[Pair, RenderedItems]]:
+    await statements_repo.render_settings(conn)
+    async with aclosing(rendered_month(ledger.pool, conn, PERIOD, items, readers=readers)) as month:
+        return [rendered async for rendered in month]
+
+
+@pytest.fixture
+async def seeded(ledger: Ledger) -> Ledger:
+    async with ledger.pool.acquire() as conn:
+        await conn.copy_records_to_table("ledger_items", records=AWKWARD + MORE, columns=COLUMNS)
+    return ledger
+
+
+async def test_readers_render_what_the_close_connection_would(
+    seeded: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
+    async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        counts = (await statements_repo.line_sums(conn, PERIOD)).items
+        assert len(month_rendering.pair_ranges(counts)) > 2, "several ranges, or no readers are used"
+        everything = sorted(counts)
+        alone = await statements_repo.rendered_pairs(conn, PERIOD, everything[0], everything[-1])
+        by_readers = await render(seeded, conn, counts, readers=2)
+        by_itself = await render(seeded, conn, counts, readers=0)
+    assert by_readers == by_itself == alone
+    assert [pair for pair, _ in by_readers] == everything
+    assert sum(items.count for _, items in by_readers) == len(AWKWARD) + len(MORE)
+
+
+async def test_readers_see_the_close_snapshot_not_what_was_committed_since(
+    seeded: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
+    async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        counts = (await statements_repo.line_sums(conn, PERIOD)).items
+        async with seeded.pool.acquire() as other:  # a writer the close would have locked out
+            late = row(ACT, "LATE-1", 3, 1, 77, municipality="0301", trust="983974724")
+            await other.copy_records_to_table("ledger_items", records=[late], columns=COLUMNS)
+        rendered = dict(await render(seeded, conn, counts, readers=2))
+    assert b"LATE-1" not in rendered[("0301", "983974724")].canonical
+    assert {pair: items.count for pair, items in rendered.items()} == counts
+
+
+@pytest.mark.parametrize("readers", [0, 2])
+async def test_items_other_than_counted_are_refused(
+    seeded: Ledger, monkeypatch: pytest.MonkeyPatch, readers: int
+) -> None:
+    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
+    async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        counts = (await statements_repo.line_sums(conn, PERIOD)).items
+        counts[("1103", "974749025")] += 1
+        with pytest.raises(RenderedOtherwise, match="1103"):
+            await render(seeded, conn, counts, readers=readers)
+
+
+async def test_a_reader_that_fails_fails_the_rendering(
+    seeded: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
+
+    async def broken(conn: asyncpg.Connection, snapshot: str) -> None:
+        raise asyncpg.InvalidParameterValueError("no such snapshot")
+
+    monkeypatch.setattr(statements_repo, "use_snapshot", broken)
+    async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        counts = (await statements_repo.line_sums(conn, PERIOD)).items
+        with pytest.raises(asyncpg.InvalidParameterValueError):
+            await render(seeded, conn, counts, readers=2)
+    # and the readers gave their connections back: the whole pool can be taken again
+    taken = [await seeded.pool.acquire(timeout=5) for _ in range(seeded.pool.get_max_size())]
+    for conn in taken:
+        await seeded.pool.release(conn)
