@@ -112,7 +112,7 @@ async def close_at_scale(
     database_url: str, items: int, seed: int, tariffs: TariffBook, registry: Registry
 ) -> CloseFigures:
     """Seed `items` priced items (and a few held stays) into CLOSE_PERIOD, then time its close."""
-    pool = await create_pool(database_url, max_size=3)
+    pool = await create_pool(database_url, max_size=3)  # the close and its two readers
     try:
         async with pool.acquire() as conn:
             await conn.copy_records_to_table(
