@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -146,6 +147,22 @@ async def periods_locked(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection
             # connection it takes back (pg_advisory_unlock_all), should this fail otherwise.
             with contextlib.suppress(*TRANSIENT_DB_ERRORS):
                 await conn.execute("SELECT pg_advisory_unlock($1)", PERIODS_LOCK)
+
+
+async def export_snapshot(conn: asyncpg.Connection) -> str:
+    """The transaction's snapshot, for other connections to read exactly what it sees
+    (`use_snapshot`) while it lasts."""
+    return str(await conn.fetchval("SELECT pg_export_snapshot()"))
+
+
+async def use_snapshot(conn: asyncpg.Connection, snapshot: str) -> None:
+    """At the start of a repeatable-read transaction: see what `export_snapshot`'s did."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # takes no parameters
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
 async def retry_transient(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,22 +117,6 @@ def _object(names: Sequence[str]) -> str:
 
 
 _CANONICAL = _object(sorted(_FIELDS))
-
-
-async def export_snapshot(conn: asyncpg.Connection) -> str:
-    """The transaction's snapshot, for other connections to read exactly what it sees
-    (`use_snapshot`) while it lasts."""
-    return str(await conn.fetchval("SELECT pg_export_snapshot()"))
-
-
-async def use_snapshot(conn: asyncpg.Connection, snapshot: str) -> None:
-    """At the start of a repeatable-read transaction: see what `export_snapshot`'s did."""
-    if not _SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"not a snapshot id: {snapshot!r}")
-    await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # takes no parameters
-
-
-_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
 async def render_settings(conn: asyncpg.Connection) -> None:

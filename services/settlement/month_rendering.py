@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from services.adapters import postgres
 from services.adapters import statement_repository as repo
 from services.adapters.statement_repository import Pair, RenderedItems
 from services.domain.calendar import Month
@@ -24,6 +25,8 @@ from services.domain.calendar import Month
 RANGE_ITEMS = 30_000
 # Ranges rendered ahead of the one being issued, per reader.
 AHEAD = 1
+# Connections rendering a month beside the close's own, if its pool has room.
+READERS = 2
 
 
 class RenderedOtherwise(RuntimeError):
@@ -55,16 +58,19 @@ async def rendered_month(
     period: Month,
     items: Mapping[Pair, int],
     *,
-    readers: int,
+    readers: int | None = None,
 ) -> AsyncGenerator[tuple[Pair, RenderedItems], None]:
     """Each pair of `items` (its count of items in `period`) and its items rendered, in
     pair order; refused (`RenderedOtherwise`) unless they are exactly the items counted.
 
     `conn` is the close's connection, in its repeatable-read transaction, in which `items`
-    were counted (`render_settings` called): with no readers it renders the ranges itself.
-    Readers are taken from `pool` and see the ledger as `conn`'s transaction does, except
-    what it wrote itself: it must not have written the month's items.
+    were counted: with no readers it renders the ranges itself. Readers (`READERS`, as many
+    as `pool` has room for beside `conn`, unless given) are taken from `pool` and see the
+    ledger as `conn`'s transaction does, except what it wrote itself: it must not have
+    written the month's items.
     """
+    if readers is None:
+        readers = max(0, min(READERS, int(pool.get_max_size()) - 1))
     async for pair, rendered in _rendered(pool, conn, period, pair_ranges(items), readers):
         if rendered.count != items.get(pair):
             raise RenderedOtherwise(f"{pair}: {rendered.count} items rendered, {items.get(pair)} counted")
@@ -79,12 +85,13 @@ async def _rendered(
     readers: int,
 ) -> AsyncGenerator[tuple[Pair, RenderedItems], None]:
     if readers < 1 or len(ranges) < 2:
+        await repo.render_settings(conn)
         for first, last in ranges:
             for rendered in await repo.rendered_pairs(conn, period, first, last):
                 yield rendered
         return
 
-    snapshot = await repo.export_snapshot(conn)
+    snapshot = await postgres.export_snapshot(conn)
     loop = asyncio.get_running_loop()
     results: list[asyncio.Future[list[tuple[Pair, RenderedItems]]]] = [loop.create_future() for _ in ranges]
     todo = iter(range(len(ranges)))
@@ -92,7 +99,7 @@ async def _rendered(
 
     async def read() -> None:
         async with pool.acquire() as reader, reader.transaction(isolation="repeatable_read", readonly=True):
-            await repo.use_snapshot(reader, snapshot)
+            await postgres.use_snapshot(reader, snapshot)
             await repo.render_settings(reader)
             while True:
                 await window.acquire()

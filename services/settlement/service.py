@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 
 
 _NO_ITEMS = RenderedItems(0, b"")
-# Connections rendering a month beside the close's own (month_rendering).
-READERS = 2
 
 
 class PeriodNotClosable(ValueError):
@@ -90,15 +88,9 @@ async def close_period(
         # Repeatable read: the month's items are counted and rendered in one snapshot,
         # shared with the connections rendering it (month_rendering).
         async with conn.transaction(isolation="repeatable_read"):
-            if command_id is not None:
-                first_time = await conn.fetchval(
-                    "INSERT INTO processed_commands (command_id, type) VALUES ($1, 'close_period') "
-                    "ON CONFLICT DO NOTHING RETURNING true",
-                    command_id,
-                )
-                if not first_time:
-                    return CloseResult(period, already_closed=True, statements=0, items=0)
-            issued = await _issue_statements(pool, conn, period, now, readers=_readers(pool))
+            # New under the lock: the first transaction found neither it nor the period.
+            await _remember(conn, command_id)
+            issued = await _issue_statements(pool, conn, period, now)
             await conn.execute(
                 "INSERT INTO closed_periods (period, command_id, tariff_fingerprint) VALUES ($1, $2, $3)",
                 period.first_day,
@@ -116,21 +108,20 @@ async def _handled(conn: asyncpg.Connection, period: Month, command_id: UUID | N
     ):
         return True
     if await conn.fetchval("SELECT true FROM closed_periods WHERE period = $1", period.first_day):
-        if command_id is not None:  # keep the command id: it was handled, by doing nothing
-            await conn.execute(
-                "INSERT INTO processed_commands (command_id, type) VALUES ($1, 'close_period')", command_id
-            )
+        await _remember(conn, command_id)  # it was handled, by doing nothing
         return True
     return False
 
 
-def _readers(pool: asyncpg.Pool) -> int:
-    """Connections rendering the month beside the close's own: two, if the pool has room."""
-    return max(0, min(READERS, int(pool.get_max_size()) - 1))
+async def _remember(conn: asyncpg.Connection, command_id: UUID | None) -> None:
+    if command_id is not None:
+        await conn.execute(
+            "INSERT INTO processed_commands (command_id, type) VALUES ($1, 'close_period')", command_id
+        )
 
 
 async def _issue_statements(
-    pool: asyncpg.Pool, conn: asyncpg.Connection, period: Month, now: datetime, *, readers: int
+    pool: asyncpg.Pool, conn: asyncpg.Connection, period: Month, now: datetime
 ) -> _Issued:
     """Every pair's statement for `period`, stored and enqueued, its adjustments and dispute
     movements marked as on it."""
@@ -189,8 +180,7 @@ async def _issue_statements(
     # Every pair with items, adjustments or disputes, in one sorted order: the items'
     # pairs come sorted, the others are merged in between.
     others = deque(sorted(set(adjustments) | set(disputes)))
-    await statements_repo.render_settings(conn)
-    async with aclosing(rendered_month(pool, conn, period, sums.items, readers=readers)) as month:
+    async with aclosing(rendered_month(pool, conn, period, sums.items)) as month:
         async for pair, items in month:
             while others and others[0] < pair:
                 issue(others.popleft(), _NO_ITEMS)

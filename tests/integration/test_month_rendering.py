@@ -9,6 +9,7 @@ from contextlib import aclosing
 import asyncpg
 import pytest
 
+from services.adapters import postgres
 from services.adapters import statement_repository as statements_repo
 from services.adapters.statement_repository import Pair, RenderedItems
 from services.settlement import month_rendering
@@ -30,22 +31,20 @@ MORE = [
 async def render(
     ledger: Ledger, conn: asyncpg.Connection, items: dict[Pair, int], readers: int
 ) -> list[tuple[Pair, RenderedItems]]:
-    await statements_repo.render_settings(conn)
     async with aclosing(rendered_month(ledger.pool, conn, PERIOD, items, readers=readers)) as month:
         return [rendered async for rendered in month]
 
 
 @pytest.fixture
-async def seeded(ledger: Ledger) -> Ledger:
+async def seeded(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    """The ledger with items of ten pairs, rendered a few items per range."""
+    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
     async with ledger.pool.acquire() as conn:
         await conn.copy_records_to_table("ledger_items", records=AWKWARD + MORE, columns=COLUMNS)
     return ledger
 
 
-async def test_readers_render_what_the_close_connection_would(
-    seeded: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
+async def test_readers_render_what_the_close_connection_would(seeded: Ledger) -> None:
     async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         counts = (await statements_repo.line_sums(conn, PERIOD)).items
         assert len(month_rendering.pair_ranges(counts)) > 2, "several ranges, or no readers are used"
@@ -58,10 +57,7 @@ async def test_readers_render_what_the_close_connection_would(
     assert sum(items.count for _, items in by_readers) == len(AWKWARD) + len(MORE)
 
 
-async def test_readers_see_the_close_snapshot_not_what_was_committed_since(
-    seeded: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
+async def test_readers_see_the_close_snapshot_not_what_was_committed_since(seeded: Ledger) -> None:
     async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         counts = (await statements_repo.line_sums(conn, PERIOD)).items
         async with seeded.pool.acquire() as other:  # a writer the close would have locked out
@@ -73,10 +69,7 @@ async def test_readers_see_the_close_snapshot_not_what_was_committed_since(
 
 
 @pytest.mark.parametrize("readers", [0, 2])
-async def test_items_other_than_counted_are_refused(
-    seeded: Ledger, monkeypatch: pytest.MonkeyPatch, readers: int
-) -> None:
-    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
+async def test_items_other_than_counted_are_refused(seeded: Ledger, readers: int) -> None:
     async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         counts = (await statements_repo.line_sums(conn, PERIOD)).items
         counts[("1103", "974749025")] += 1
@@ -87,12 +80,10 @@ async def test_items_other_than_counted_are_refused(
 async def test_a_reader_that_fails_fails_the_rendering(
     seeded: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 3)
-
     async def broken(conn: asyncpg.Connection, snapshot: str) -> None:
         raise asyncpg.InvalidParameterValueError("no such snapshot")
 
-    monkeypatch.setattr(statements_repo, "use_snapshot", broken)
+    monkeypatch.setattr(postgres, "use_snapshot", broken)
     async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         counts = (await statements_repo.line_sums(conn, PERIOD)).items
         with pytest.raises(asyncpg.InvalidParameterValueError):
