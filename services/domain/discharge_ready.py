@@ -25,6 +25,7 @@ by when they happened, and same-instant ties by milestone then event id.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -113,21 +114,14 @@ def paid_intervals(facts: Iterable[EpisodeFact], grace: timedelta = timedelta(0)
     return intervals
 
 
-@dataclass(frozen=True, slots=True)
-class _DayFacts:
-    payer: str
-    payable: bool
-
-
-def _day_facts(history: Sequence[EpisodeFact], day: date) -> _DayFacts:
-    latest = history[0]
-    for fact in history:
-        if fact.day > day:
-            break
-        latest = fact
-    payer = latest.registered_municipality if day < PAYER_SWITCH else latest.staying_municipality
-    payable = latest.care_area == SOMATIC or day >= MENTAL_HEALTH_PAYABLE_FROM
-    return _DayFacts(payer, payable)
+def _payer_of_day(history: Sequence[EpisodeFact], fact_days: Sequence[date], day: date) -> str | None:
+    """R4 and R5: who pays for `day`, or None when the day is not payable. The latest fact
+    on or before the day decides (the first fact, for a day before them all);
+    `fact_days[i]` is `history[i].day`, in order as the history is in time order."""
+    latest = history[max(bisect_right(fact_days, day) - 1, 0)]
+    if latest.care_area != SOMATIC and day < MENTAL_HEALTH_PAYABLE_FROM:
+        return None
+    return latest.registered_municipality if day < PAYER_SWITCH else latest.staying_municipality
 
 
 def grace_for(facts: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> timedelta:
@@ -156,21 +150,23 @@ def rate_episode(
     if not history:
         return []
     intervals = paid_intervals(history, grace_for(history, tariffs, health_trust))
+    # Each fact's day once, not once per day paid: a close re-rates every running stay.
+    fact_days = [fact.day for fact in history]
     items: list[LedgerItem] = []
     for interval in intervals:
         last = through if interval.end_day is None else interval.end_day - timedelta(days=1)
 
         def key_of(day: date) -> _RunKey | None:
-            facts_of_day = _day_facts(history, day)
-            if not facts_of_day.payable:
+            payer = _payer_of_day(history, fact_days, day)
+            if payer is None:
                 return None
-            rule = tariffs.find(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, facts_of_day.payer, health_trust)
-            return (Month.of(day), facts_of_day.payer, rule)
+            rule = tariffs.find(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, payer, health_trust)
+            return ((day.year, day.month), payer, rule)
 
         runs = day_runs(interval.first_day, last, key_of)
         for index, (key, run) in enumerate(runs):
             still_open = index == len(runs) - 1 and interval.end_day is None and run[-1] == last
-            month, payer, rule = key
+            (year, month), payer, rule = key
             items.append(
                 run_item(
                     Category.DISCHARGE_READY_BED_DAYS,
@@ -178,7 +174,7 @@ def rate_episode(
                     health_trust,
                     payer,
                     PayerRole.MUNICIPALITY,
-                    month,
+                    Month(year, month),
                     run,
                     rule,
                     open_ended=still_open,
@@ -187,4 +183,6 @@ def rate_episode(
     return items
 
 
-_RunKey = tuple[Month, str, TariffRule | None]
+# The month as (year, month): a key is made and compared for every day paid, and plain
+# tuples of ints cost a fraction of a `Month` made and compared each time.
+_RunKey = tuple[tuple[int, int], str, TariffRule | None]

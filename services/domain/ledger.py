@@ -75,6 +75,7 @@ def price_units(quantity: int, rate_nok: Decimal | None) -> tuple[int | None, in
 
 
 Key = TypeVar("Key", bound=Hashable)
+_ONE_DAY = timedelta(days=1)
 
 
 def day_runs(first: date, last: date, key_of: Callable[[date], Key | None]) -> list[tuple[Key, list[date]]]:
@@ -92,7 +93,7 @@ def day_runs(first: date, last: date, key_of: Callable[[date], Key | None]) -> l
         elif key is not None:
             runs.append((key, [day]))
         current = key
-        day += timedelta(days=1)
+        day += _ONE_DAY
     return runs
 
 

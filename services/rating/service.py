@@ -157,7 +157,11 @@ async def rerate(
     # anything: for the rest (most of a day's traffic) the adjustment queries are skipped.
     last_closed = max((m.last_day for m in closed), default=None)
     touching = [k for k in keys if last_closed is not None and _first_day(payloads.get(k, [])) <= last_closed]
-    booked = await repo.booked_sums(conn, touching) if touching else {}
+    # By subject: a close re-rates thousands of running stays, and looking through every
+    # subject's sums for each one was quadratic (0.8 s at 1,800 stays).
+    booked: dict[str, dict[tuple[Month, repo.Side], repo.Booked]] = defaultdict(dict)
+    for (subject, month, side), sums in (await repo.booked_sums(conn, touching) if touching else {}).items():
+        booked[subject][(month, side)] = sums
     earlier = await repo.pending_adjustment_causes(conn, touching) if touching else {}
     touches = set(touching)
 
@@ -176,7 +180,7 @@ async def rerate(
                 to_write.extend((key, part, item) for part, item in enumerate(month_items))
         if key in touches:
             new_cause = (cause, causes[key]) if causes and key in causes else None
-            adjustments.extend(_differences(key, items, closed, booked, new_cause, earlier))
+            adjustments.extend(_differences(key, items, closed, booked.get(key, {}), new_cause, earlier))
     await repo.replace_unsettled_items(conn, keys, to_write)
     if touching:
         await repo.replace_pending_adjustments(conn, touching, adjustments)
@@ -194,11 +198,12 @@ def _differences(
     key: str,
     items: Sequence[LedgerItem],
     closed: set[Month],
-    booked: Mapping[tuple[str, Month, repo.Side], repo.Booked],
+    booked: Mapping[tuple[Month, repo.Side], repo.Booked],
     new_cause: tuple[str, tuple[str, str]] | None,
     earlier: Mapping[tuple[str, Month, repo.Side], tuple[str, tuple[str, str] | None]],
 ) -> list[repo.PendingAdjustment]:
-    """Per closed month and side: what the facts give now minus what was booked."""
+    """Per closed month and side: what the facts give now minus what was booked (`booked`:
+    this subject's sums)."""
     now: dict[tuple[Month, repo.Side], tuple[int, int]] = {}
     subject_id = key.split(":", 2)[2]
     for item in items:
@@ -206,11 +211,11 @@ def _differences(
             side = (item.municipality, item.health_trust, item.category.value, item.payer_role.value)
             quantity, amount = now.get((item.service_month, side), (0, 0))
             now[(item.service_month, side)] = (quantity + item.quantity, amount + (item.amount_ore or 0))
-    sides = set(now) | {(month, side) for (k, month, side) in booked if k == key}
+    sides = set(now) | set(booked)
     out = []
     for month, side in sorted(sides):
         quantity, amount = now.get((month, side), (0, 0))
-        before = booked.get((key, month, side), repo.Booked(0, 0))
+        before = booked.get((month, side), repo.Booked(0, 0))
         if (quantity, amount) == (before.quantity, before.amount_ore):
             continue  # a correction that changes nothing books nothing
         caused_by: tuple[str, str] | None
