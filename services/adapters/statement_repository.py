@@ -168,26 +168,53 @@ class MonthSums:
     items: dict[Pair, int]
 
 
-async def line_sums(conn: asyncpg.Connection, period: Month) -> MonthSums:
-    """The month's unsettled items per pair, summed over everything that does not decide
-    which line an item is on (services.domain.statements._key): one item per group, whose
-    lines and totals are those of the items it sums. Exact, because it only adds integers."""
+@dataclass(frozen=True)
+class Pages:
+    """A part of `ledger_items` by where its rows are stored: blocks `first` up to `end`
+    (exclusive; None: to the end of the table). Parts that meet cover a month exactly once
+    whatever the table's size, so a month can be summed in parts on several connections."""
+
+    first: int = 0
+    end: int | None = None
+
+
+async def table_pages(conn: asyncpg.Connection) -> int:
+    """How many blocks `ledger_items` has now: where to cut it into `Pages`."""
+    return int(
+        await conn.fetchval("SELECT pg_relation_size('ledger_items') / current_setting('block_size')::int")
+    )
+
+
+async def line_sums(conn: asyncpg.Connection, period: Month, pages: Pages | None = None) -> MonthSums:
+    """The month's unsettled items per pair (those stored in `pages`, if given), summed over
+    everything that does not decide which line an item is on
+    (services.domain.statements._key): one item per group, whose lines and totals are those
+    of the items it sums. Exact, because it only adds integers; sums of parts of the table
+    are the month's once `combined`."""
     await conn.execute("SET LOCAL work_mem = '64MB'")  # a month's groups, hashed in memory
+    where, args = "", []
+    if pages is not None and pages.first > 0:
+        args.append((pages.first, 0))
+        where += f" AND ctid >= ${len(args) + 3}::tid"
+    if pages is not None and pages.end is not None:
+        args.append((pages.end, 0))
+        where += f" AND ctid < ${len(args) + 3}::tid"
     rows = await conn.fetch(
-        """
+        f"""
         SELECT municipality, health_trust, category, payer_role, service_month, not_payable_reason,
                CASE WHEN category = ANY($2::text[]) THEN NULL ELSE unit_price_ore END AS unit_price_ore,
                rule_id,
                -- only a note that may name a mapped municipality number decides a line
                CASE WHEN strpos(note, $3) > 0 THEN note END AS note,
                sum(quantity)::bigint AS quantity, sum(amount_ore)::bigint AS amount_ore, count(*) AS items
-        FROM ledger_items WHERE service_month = $1
+        FROM ledger_items WHERE service_month = $1{where}
         GROUP BY municipality, health_trust, category, payer_role, service_month, not_payable_reason,
                  amount_ore IS NULL, 7, rule_id, 9
         """,
         period.first_day,
         sorted(c.value for c in INDIVIDUALLY_PRICED),
         MAPPING_PREFIX,
+        *args,
     )
     found: dict[Pair, list[LedgerItem]] = {}
     counts: dict[Pair, int] = {}
@@ -214,6 +241,19 @@ async def line_sums(conn: asyncpg.Connection, period: Month) -> MonthSums:
             )
         )
     return MonthSums(found, counts)
+
+
+def combined(parts: Sequence[MonthSums]) -> MonthSums:
+    """The sums of a month summed in parts. A line's group may be in several parts: it is
+    then several items of the same line, which the statement adds up like any other."""
+    lines: dict[Pair, list[LedgerItem]] = {}
+    items: dict[Pair, int] = {}
+    for part in parts:
+        for pair, group in part.lines.items():
+            lines.setdefault(pair, []).extend(group)
+        for pair, count in part.items.items():
+            items[pair] = items.get(pair, 0) + count
+    return MonthSums(lines, items)
 
 
 _STATEMENT_COLUMNS = (

@@ -1,11 +1,12 @@
-"""A month's items rendered for its statements by other connections while the close writes.
+"""A month read for its statements by other connections beside the close's own.
 
-Rendering a million items as JSON and storing their statements are each a few seconds of
-one PostgreSQL process; on one connection they take turns. Here reader connections render
-ranges of pairs, in a snapshot exported by the close's transaction (so they read exactly
-the ledger it reads), while the close's own connection stores the statements already
-built. The pairs still come out in the order statements are issued, and only a few ranges
-are held at a time.
+Summing a month's lines, rendering a million items as JSON and storing their statements
+are each one PostgreSQL process's work, and on one connection they take turns. Here
+reader connections, in a snapshot exported by the close's transaction (so they read
+exactly the ledger it reads), sum half the month while the close's connection sums the
+other half, and then render ranges of pairs while the close's connection stores the
+statements already built. The pairs still come out in the order statements are issued,
+and only a few ranges are held at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncpg
 
 from services.adapters import postgres
 from services.adapters import statement_repository as repo
-from services.adapters.statement_repository import Pair, RenderedItems
+from services.adapters.statement_repository import MonthSums, Pages, Pair, RenderedItems
 from services.domain.calendar import Month
 
 # Items per range of pairs: about 10 MB of JSON. A pair with more is a range of its own.
@@ -27,6 +28,8 @@ RANGE_ITEMS = 30_000
 AHEAD = 1
 # Connections rendering a month beside the close's own, if its pool has room.
 READERS = 2
+# A table of fewer blocks (8 kB each) is summed by the close's connection alone.
+SPLIT_FROM_PAGES = 1_000
 
 
 class RenderedOtherwise(RuntimeError):
@@ -52,6 +55,43 @@ def pair_ranges(items: Mapping[Pair, int], size: int | None = None) -> list[tupl
     return ranges
 
 
+def _readers(pool: asyncpg.Pool, readers: int | None) -> int:
+    return max(0, min(READERS, int(pool.get_max_size()) - 1)) if readers is None else readers
+
+
+async def summed_month(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, period: Month, *, readers: int | None = None
+) -> MonthSums:
+    """The line sums of `period` (`statement_repository.line_sums`) as `conn`'s transaction
+    (repeatable read) sees them: the table's first half summed on `conn`, the rest at the
+    same time on a reader in the same snapshot, when the pool has room for one (`readers`
+    as in `rendered_month`) and the table is large enough to be worth it."""
+    pages = await repo.table_pages(conn)
+    if _readers(pool, readers) < 1 or pages < SPLIT_FROM_PAGES:
+        return await repo.line_sums(conn, period)
+    snapshot = await postgres.export_snapshot(conn)
+    half = pages // 2
+
+    async def rest() -> MonthSums:
+        async with pool.acquire() as reader, reader.transaction(isolation="repeatable_read", readonly=True):
+            await postgres.use_snapshot(reader, snapshot)
+            return await repo.line_sums(reader, period, Pages(first=half))
+
+    parts = [
+        asyncio.ensure_future(repo.line_sums(conn, period, Pages(end=half))),
+        asyncio.ensure_future(rest()),
+    ]
+    try:
+        return repo.combined(await asyncio.gather(*parts))
+    finally:
+        # Should one part fail, the other is stopped and waited for: `conn` is free for the
+        # transaction's rollback, the reader is back in the pool, and the caller sees the
+        # failure itself (a transient one is retried as such).
+        for part in parts:
+            part.cancel()
+        await asyncio.gather(*parts, return_exceptions=True)
+
+
 async def rendered_month(
     pool: asyncpg.Pool,
     conn: asyncpg.Connection,
@@ -69,9 +109,7 @@ async def rendered_month(
     ledger as `conn`'s transaction does, except what it wrote itself: it must not have
     written the month's items.
     """
-    if readers is None:
-        readers = max(0, min(READERS, int(pool.get_max_size()) - 1))
-    async for pair, rendered in _rendered(pool, conn, period, pair_ranges(items), readers):
+    async for pair, rendered in _rendered(pool, conn, period, pair_ranges(items), _readers(pool, readers)):
         if rendered.count != items.get(pair):
             raise RenderedOtherwise(f"{pair}: {rendered.count} items rendered, {items.get(pair)} counted")
         yield pair, rendered

@@ -29,7 +29,7 @@ from services.domain.municipalities import Registry
 from services.domain.statements import DisputeMovement
 from services.domain.tariffs import TariffBook
 from services.rating.service import rerate
-from services.settlement.month_rendering import rendered_month
+from services.settlement.month_rendering import rendered_month, summed_month
 from services.settlement.statements import encode_statements
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ async def _issue_statements(
     # The items go from SQL to the statement as rendered JSON, a range of pairs at a time;
     # lines and totals come from their sums per line key. No object per item, and not the
     # whole month in memory: a month may have a million items, hundreds of megabytes.
-    sums = await statements_repo.line_sums(conn, period)
+    sums = await summed_month(pool, conn, period)
     adjustments = await statements_repo.unsettled_adjustments(conn)
     disputes = await statements_repo.disputes_to_show(conn)
     heads = await statements_repo.chain_heads(conn)

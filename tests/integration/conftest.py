@@ -59,10 +59,11 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 async def ledger(database: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Ledger]:
     """An emptied ledger on the module's database, with the shipped and example tariffs.
 
-    Its closes render their months one pair per range, so the reader
-    connections (month_rendering) render every close of these tests, checked against the
-    contract's models by the harness."""
+    Its closes sum their months in halves and render them one pair per range, so the
+    reader connections (month_rendering) read every close of these tests, checked against
+    the contract's models by the harness."""
     monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 1)
+    monkeypatch.setattr(month_rendering, "SPLIT_FROM_PAGES", 0)
     ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
     yield ledger
     await ledger.pool.close()

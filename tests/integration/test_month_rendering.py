@@ -12,6 +12,7 @@ import pytest
 from services.adapters import postgres
 from services.adapters import statement_repository as statements_repo
 from services.adapters.statement_repository import Pair, RenderedItems
+from services.domain.statements import settle
 from services.settlement import month_rendering
 from services.settlement.month_rendering import RenderedOtherwise, rendered_month
 from tests.integration.ledger_harness import Ledger
@@ -89,6 +90,58 @@ async def test_a_reader_that_fails_fails_the_rendering(
         with pytest.raises(asyncpg.InvalidParameterValueError):
             await render(seeded, conn, counts, readers=2)
     # and the readers gave their connections back: the whole pool can be taken again
+    taken = [await seeded.pool.acquire(timeout=5) for _ in range(seeded.pool.get_max_size())]
+    for conn in taken:
+        await seeded.pool.release(conn)
+
+
+# Enough rows over the seeded pairs to fill many of the table's blocks, with the same lines
+# in both halves of it (lines of the seeded pairs' categories, rules and prices).
+MANY = [
+    row(kind, f"M-{n}", 1 + n % 20, 1 + n % 5, 1_000 + n % 7, municipality=m, trust=t, rule=f"rule.{n % 3}")
+    for n in range(1_200)
+    for kind, (m, t) in [((ACT, DR)[n % 2], (("0301", "983974724"), ("4601", "974749025"))[n % 3 % 2])]
+]
+
+
+async def test_a_month_summed_in_halves_is_the_month_summed_whole(
+    seeded: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(month_rendering, "SPLIT_FROM_PAGES", 2)
+    async with seeded.pool.acquire() as conn:
+        await conn.copy_records_to_table("ledger_items", records=MANY, columns=COLUMNS)
+    async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        whole = await statements_repo.line_sums(conn, PERIOD)
+        pages = await statements_repo.table_pages(conn)
+        halves = [
+            await statements_repo.line_sums(conn, PERIOD, statements_repo.Pages(end=pages // 2)),
+            await statements_repo.line_sums(conn, PERIOD, statements_repo.Pages(first=pages // 2)),
+        ]
+        in_halves = await month_rendering.summed_month(seeded.pool, conn, PERIOD, readers=1)
+
+    assert pages >= 10
+    assert all(sum(half.items.values()) > 100 for half in halves), "both halves hold a good part of the month"
+    assert sum(whole.items.values()) == len(AWKWARD) + len(MORE) + len(MANY)
+    assert in_halves.items == statements_repo.combined(halves).items == whole.items
+    shared = [p for p in whole.lines if all(p in half.lines for half in halves)]
+    assert shared, "some pair has lines in both halves"
+    for pair, lines in whole.lines.items():
+        # The statement's lines and totals, whichever way its month was summed.
+        assert settle(in_halves.lines[pair]) == settle(lines), pair
+    assert any(len(in_halves.lines[p]) > len(whole.lines[p]) for p in shared), "a line summed in two parts"
+
+
+async def test_a_reader_that_fails_fails_the_sums(seeded: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(conn: asyncpg.Connection, snapshot: str) -> None:
+        raise asyncpg.InvalidParameterValueError("no such snapshot")
+
+    monkeypatch.setattr(postgres, "use_snapshot", broken)
+    monkeypatch.setattr(month_rendering, "SPLIT_FROM_PAGES", 0)
+    async with seeded.pool.acquire() as conn:
+        with pytest.raises(asyncpg.InvalidParameterValueError):
+            async with conn.transaction(isolation="repeatable_read"):
+                await month_rendering.summed_month(seeded.pool, conn, PERIOD, readers=1)
+        assert await conn.fetchval("SELECT count(*) FROM ledger_items") == len(AWKWARD) + len(MORE)
     taken = [await seeded.pool.acquire(timeout=5) for _ in range(seeded.pool.get_max_size())]
     for conn in taken:
         await seeded.pool.release(conn)
