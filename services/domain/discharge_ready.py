@@ -36,6 +36,7 @@ from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, ru
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
 
 PAYER_SWITCH = date(2019, 1, 1)
+_ONE_DAY = timedelta(days=1)
 MENTAL_HEALTH_PAYABLE_FROM = date(2019, 1, 1)
 
 
@@ -163,7 +164,22 @@ def rate_episode(
             rule = tariffs.find(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, payer, health_trust)
             return ((day.year, day.month), payer, rule)
 
-        runs = day_runs(interval.first_day, last, key_of)
+        def same_through(day: date) -> date:
+            # A day's key changes only with the month, at the next fact's day, where a rate
+            # begins or ends, and at the 2019 changes of payer and of what is payable.
+            through = min(
+                Month(day.year, day.month).last_day,
+                tariffs.same_through(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day),
+            )
+            following = bisect_right(fact_days, day)
+            if following < len(fact_days):
+                through = min(through, fact_days[following] - _ONE_DAY)
+            for change in (PAYER_SWITCH, MENTAL_HEALTH_PAYABLE_FROM):
+                if day < change:
+                    through = min(through, change - _ONE_DAY)
+            return through
+
+        runs = day_runs(interval.first_day, last, key_of, same_through)
         for index, (key, run) in enumerate(runs):
             still_open = index == len(runs) - 1 and interval.end_day is None and run[-1] == last
             (year, month), payer, rule = key

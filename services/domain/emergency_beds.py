@@ -77,6 +77,10 @@ def rate_stay(
             Month.of(day),
             tariffs.find(Parameter.EMERGENCY_BED_DAY_RATE_NOK, day, municipality, health_trust),
         ),
+        # the key changes only with the month and where a rate begins or ends
+        lambda day: min(
+            Month.of(day).last_day, tariffs.same_through(Parameter.EMERGENCY_BED_DAY_RATE_NOK, day)
+        ),
     )
     items: list[LedgerItem] = []
     for index, ((month, rule), run) in enumerate(runs):

@@ -78,22 +78,34 @@ Key = TypeVar("Key", bound=Hashable)
 _ONE_DAY = timedelta(days=1)
 
 
-def day_runs(first: date, last: date, key_of: Callable[[date], Key | None]) -> list[tuple[Key, list[date]]]:
+def day_runs(
+    first: date,
+    last: date,
+    key_of: Callable[[date], Key | None],
+    same_through: Callable[[date], date] | None = None,
+) -> list[tuple[Key, list[date]]]:
     """The days from `first` to `last` grouped into runs of consecutive days with the same
     key (month, payer, rule ...), in order. A day keyed None is in no run and ends the one
     before it. Each run becomes one ledger item, so a key must change at every boundary an
-    item may not cross."""
+    item may not cross.
+
+    `same_through(day)`, if given, is a day through which `key_of` is known to give what it
+    gives on `day`: the days between are not asked again. The runs are the same either way
+    (a close re-rates thousands of stays a month long, and asking once per day was most of
+    its work)."""
     runs: list[tuple[Key, list[date]]] = []
     current: Key | None = None
     day = first
     while day <= last:
         key = key_of(day)
+        through = max(day, min(same_through(day), last)) if same_through is not None else day
+        days = list(map(date.fromordinal, range(day.toordinal(), through.toordinal() + 1)))
         if key is not None and key == current:
-            runs[-1][1].append(day)
+            runs[-1][1].extend(days)
         elif key is not None:
-            runs.append((key, [day]))
+            runs.append((key, days))
         current = key
-        day += _ONE_DAY
+        day = through + _ONE_DAY
     return runs
 
 

@@ -9,9 +9,10 @@ load time, naming both, because the price of a day must never depend on file ord
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -84,6 +85,9 @@ class TariffBook:
     _found: dict[tuple[Parameter, date, str, str], TariffRule | None] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+    _changes: dict[Parameter, list[date]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def find(
         self, parameter: Parameter, day: date, municipality: str, health_trust: str
@@ -98,6 +102,25 @@ class TariffBook:
             self._found.clear()  # bounded: a cache, not a second book
         found = self._found[key] = self._find(parameter, day, municipality, health_trust)
         return found
+
+    def same_through(self, parameter: Parameter, day: date) -> date:
+        """The last day from `day` on through which `find` answers for `parameter`, for every
+        pair, what it answers on `day`: the day before the next on which a rule for it
+        begins or ends (`date.max` if none does). Rules come into and go out of force only
+        on those days, and which applies to a pair does not depend on the day."""
+        changes = self._changes.get(parameter)
+        if changes is None:
+            changes = self._changes[parameter] = sorted(
+                {
+                    d
+                    for r in self.rules
+                    if r.parameter is parameter
+                    for d in (r.valid_from, r.valid_until)
+                    if d
+                }
+            )
+        following = bisect_right(changes, day)
+        return changes[following] - timedelta(days=1) if following < len(changes) else date.max
 
     def _find(
         self, parameter: Parameter, day: date, municipality: str, health_trust: str
