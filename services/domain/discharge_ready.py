@@ -36,8 +36,8 @@ from services.domain.ledger import Category, LedgerItem, PayerRole, day_runs, ru
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
 
 PAYER_SWITCH = date(2019, 1, 1)
-_ONE_DAY = timedelta(days=1)
 MENTAL_HEALTH_PAYABLE_FROM = date(2019, 1, 1)
+_ONE_DAY = timedelta(days=1)
 
 
 class Milestone(StrEnum):

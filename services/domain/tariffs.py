@@ -116,7 +116,7 @@ class TariffBook:
                     for r in self.rules
                     if r.parameter is parameter
                     for d in (r.valid_from, r.valid_until)
-                    if d
+                    if d is not None
                 }
             )
         following = bisect_right(changes, day)

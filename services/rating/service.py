@@ -158,7 +158,7 @@ async def rerate(
     last_closed = max((m.last_day for m in closed), default=None)
     touching = [k for k in keys if last_closed is not None and _first_day(payloads.get(k, [])) <= last_closed]
     # By subject: a close re-rates thousands of running stays, and looking through every
-    # subject's sums for each one was quadratic (0.8 s at 1,800 stays).
+    # subject's sums for each one grew with the square of their number.
     booked: dict[str, dict[tuple[Month, repo.Side], repo.Booked]] = defaultdict(dict)
     for (subject, month, side), sums in (await repo.booked_sums(conn, touching) if touching else {}).items():
         booked[subject][(month, side)] = sums
