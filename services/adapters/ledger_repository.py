@@ -122,9 +122,9 @@ class Booked:
 
 async def booked_sums(
     conn: asyncpg.Connection, subject_keys: Iterable[str]
-) -> dict[tuple[str, Month, Side], Booked]:
-    """What has been settled per subject, closed month and side: the settled items plus
-    the settled re-rating adjustments. A late fact is compared with this."""
+) -> dict[str, dict[tuple[Month, Side], Booked]]:
+    """What has been settled per subject, and for each per closed month and side: the
+    settled items plus the settled re-rating adjustments. A late fact is compared with this."""
     rows = await conn.fetch(
         """
         SELECT subject_key, month, municipality, health_trust, category, payer_role,
@@ -144,14 +144,13 @@ async def booked_sums(
         """,
         list(subject_keys),
     )
-    return {
-        (
-            r["subject_key"],
-            Month.of(r["month"]),
-            (r["municipality"], r["health_trust"], r["category"], r["payer_role"]),
-        ): Booked(r["quantity"], r["amount"])
-        for r in rows
-    }
+    booked: dict[str, dict[tuple[Month, Side], Booked]] = {}
+    for r in rows:
+        side = (r["municipality"], r["health_trust"], r["category"], r["payer_role"])
+        booked.setdefault(r["subject_key"], {})[(Month.of(r["month"]), side)] = Booked(
+            r["quantity"], r["amount"]
+        )
+    return booked
 
 
 @dataclass(frozen=True, slots=True)

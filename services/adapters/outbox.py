@@ -107,14 +107,17 @@ def copy_size(body: bytes, recipient: PartyRole, municipality: str, health_trust
 
 
 def _addressed(recipient: PartyRole, municipality: str, health_trust: str) -> bytes:
-    ids = {PartyRole.MUNICIPALITY: municipality, PartyRole.HEALTH_TRUST: health_trust}
-    (other,) = set(ids) - {recipient}
+    parties = (
+        Party(role=PartyRole.MUNICIPALITY, id=municipality),
+        Party(role=PartyRole.HEALTH_TRUST, id=health_trust),
+    )
+    to, other = parties if recipient == PartyRole.MUNICIPALITY else parties[::-1]
     return b"".join(
         (
             b',"recipient":',
-            Party(role=recipient, id=ids[recipient]).model_dump_json().encode(),
+            to.model_dump_json().encode(),
             b',"counterparty":',
-            Party(role=other, id=ids[other]).model_dump_json().encode(),
+            other.model_dump_json().encode(),
         )
     )
 

@@ -168,7 +168,7 @@ def rate_episode(
             # A day's key changes only with the month, at the next fact's day, where a rate
             # begins or ends, and at the 2019 changes of payer and of what is payable.
             through = min(
-                Month(day.year, day.month).last_day,
+                Month.of(day).last_day,
                 tariffs.same_through(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day),
             )
             following = bisect_right(fact_days, day)

@@ -157,11 +157,7 @@ async def rerate(
     # anything: for the rest (most of a day's traffic) the adjustment queries are skipped.
     last_closed = max((m.last_day for m in closed), default=None)
     touching = [k for k in keys if last_closed is not None and _first_day(payloads.get(k, [])) <= last_closed]
-    # By subject: a close re-rates thousands of running stays, and looking through every
-    # subject's sums for each one grew with the square of their number.
-    booked: dict[str, dict[tuple[Month, repo.Side], repo.Booked]] = defaultdict(dict)
-    for (subject, month, side), sums in (await repo.booked_sums(conn, touching) if touching else {}).items():
-        booked[subject][(month, side)] = sums
+    booked = await repo.booked_sums(conn, touching) if touching else {}
     earlier = await repo.pending_adjustment_causes(conn, touching) if touching else {}
     touches = set(touching)
 

@@ -12,7 +12,8 @@ and only a few ranges are held at a time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -59,6 +60,14 @@ def _readers(pool: asyncpg.Pool, readers: int | None) -> int:
     return max(0, min(READERS, int(pool.get_max_size()) - 1)) if readers is None else readers
 
 
+@asynccontextmanager
+async def _reading(pool: asyncpg.Pool, snapshot: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection from `pool` in a read-only transaction that sees `snapshot`."""
+    async with pool.acquire() as reader, reader.transaction(isolation="repeatable_read", readonly=True):
+        await postgres.use_snapshot(reader, snapshot)
+        yield reader
+
+
 async def summed_month(
     pool: asyncpg.Pool, conn: asyncpg.Connection, period: Month, *, readers: int | None = None
 ) -> MonthSums:
@@ -66,15 +75,14 @@ async def summed_month(
     (repeatable read) sees them: the table's first half summed on `conn`, the rest at the
     same time on a reader in the same snapshot, when the pool has room for one (`readers`
     as in `rendered_month`) and the table is large enough to be worth it."""
-    pages = await repo.table_pages(conn)
-    if _readers(pool, readers) < 1 or pages < SPLIT_FROM_PAGES:
+    pages = await repo.table_pages(conn) if _readers(pool, readers) >= 1 else None
+    if pages is None or pages < SPLIT_FROM_PAGES:
         return await repo.line_sums(conn, period)
     snapshot = await postgres.export_snapshot(conn)
     half = pages // 2
 
     async def rest() -> MonthSums:
-        async with pool.acquire() as reader, reader.transaction(isolation="repeatable_read", readonly=True):
-            await postgres.use_snapshot(reader, snapshot)
+        async with _reading(pool, snapshot) as reader:
             return await repo.line_sums(reader, period, Pages(first=half))
 
     parts = [
@@ -136,8 +144,7 @@ async def _rendered(
     window = asyncio.Semaphore(readers * (1 + AHEAD))  # ranges rendered and not yet issued
 
     async def read() -> None:
-        async with pool.acquire() as reader, reader.transaction(isolation="repeatable_read", readonly=True):
-            await postgres.use_snapshot(reader, snapshot)
+        async with _reading(pool, snapshot) as reader:
             await repo.render_settings(reader)
             while True:
                 await window.acquire()

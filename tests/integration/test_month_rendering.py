@@ -36,6 +36,13 @@ async def render(
         return [rendered async for rendered in month]
 
 
+async def readers_gave_their_connections_back(ledger: Ledger) -> None:
+    """The whole pool can be taken again (each acquire fails after 5 s otherwise)."""
+    taken = [await ledger.pool.acquire(timeout=5) for _ in range(ledger.pool.get_max_size())]
+    for conn in taken:
+        await ledger.pool.release(conn)
+
+
 @pytest.fixture
 async def seeded(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     """The ledger with items of ten pairs, rendered a few items per range."""
@@ -89,10 +96,7 @@ async def test_a_reader_that_fails_fails_the_rendering(
         counts = (await statements_repo.line_sums(conn, PERIOD)).items
         with pytest.raises(asyncpg.InvalidParameterValueError):
             await render(seeded, conn, counts, readers=2)
-    # and the readers gave their connections back: the whole pool can be taken again
-    taken = [await seeded.pool.acquire(timeout=5) for _ in range(seeded.pool.get_max_size())]
-    for conn in taken:
-        await seeded.pool.release(conn)
+    await readers_gave_their_connections_back(seeded)
 
 
 # Enough rows over the seeded pairs to fill many of the table's blocks, with the same lines
@@ -142,6 +146,4 @@ async def test_a_reader_that_fails_fails_the_sums(seeded: Ledger, monkeypatch: p
             async with conn.transaction(isolation="repeatable_read"):
                 await month_rendering.summed_month(seeded.pool, conn, PERIOD, readers=1)
         assert await conn.fetchval("SELECT count(*) FROM ledger_items") == len(AWKWARD) + len(MORE)
-    taken = [await seeded.pool.acquire(timeout=5) for _ in range(seeded.pool.get_max_size())]
-    for conn in taken:
-        await seeded.pool.release(conn)
+    await readers_gave_their_connections_back(seeded)
