@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -35,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.close import CLOSE_PERIOD, close_at_scale
+from bench.cpu import CpuAccount, CpuUse, Part, postmaster_pid
 from bench.stream import national_stream
 from services.adapters.municipality_registry import load_registry
 from services.adapters.postgres import create_pool
@@ -62,6 +64,13 @@ class Results:
     publish_msgs_per_s: float = 0.0
     pipeline_events_per_s: float = 0.0
     pipeline_events_per_s_two_replicas: float = 0.0
+    # CPU per event of each part of the pipeline (bench/cpu.py), in µs, and how busy the
+    # machine was meanwhile; for the run with one intake process and the one with two.
+    pipeline_cpu_us_per_event: dict[str, float] = field(default_factory=dict)
+    pipeline_cpu_busy_share: float = 0.0
+    pipeline_cpu_ceiling_per_s: float = 0.0
+    pipeline_two_cpu_us_per_event: dict[str, float] = field(default_factory=dict)
+    pipeline_two_cpu_busy_share: float = 0.0
     latency_offered_per_s: int = 0
     latency_events: int = 0
     latency_p50_ms: float = 0.0
@@ -185,13 +194,41 @@ class RssSampler:
                 self.peak_mb = max(self.peak_mb, rss)
 
 
+@dataclass
+class PipelineRun:
+    events: int
+    events_per_s: float
+    publish_msgs_per_s: float
+    cpu: CpuUse
+
+
+def pipeline_parts(environment: Environment, replicas: list[ServiceProcess]) -> list[Part]:
+    """The processes whose CPU a pipeline run costs: this one (the producer), the intake
+    replicas, and the embedded broker and database where this run started them."""
+    parts = [Part("producer", os.getpid())]
+    parts += [Part("intake", replica.pid) for replica in replicas if replica.pid]
+    if environment.broker is not None and environment.broker.pid:
+        parts.append(Part("broker", environment.broker.pid, with_children=True))
+    if environment.postgres is not None and (pid := postmaster_pid(environment.postgres.data_dir)):
+        parts.append(Part("postgresql", pid, with_children=True))
+    return parts
+
+
 async def pipeline(
-    endpoints: Endpoints, events: int, seed: int, source: str, replicas: list[ServiceProcess], rss: RssSampler
-) -> tuple[float, float]:
-    """Events per second from the first publish until the last event is in the ledger."""
+    endpoints: Endpoints,
+    events: int,
+    seed: int,
+    source: str,
+    replicas: list[ServiceProcess],
+    rss: RssSampler,
+    cpu: CpuAccount,
+) -> PipelineRun:
+    """Events per second from the first publish until the last event is in the ledger, and
+    what each part of the pipeline spent of the machine's CPU meanwhile."""
     messages = list(iter_encoded(national_stream(events, seed=seed, source=source)))
     conn = await asyncpg.connect(endpoints.database_url)
     try:
+        cpu.start()
         publish = asyncio.create_task(_publish(endpoints.bootstrap_servers, messages))
         started = time.perf_counter()
         while await _count(conn, source) < len(messages):
@@ -199,12 +236,14 @@ async def pipeline(
                 if not replica.alive():
                     raise RuntimeError(f"an intake replica died; see {replica.log_path}")
             rss.sample()
+            cpu.sample()
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - started
+        use = cpu.stop()
         publish_seconds = await publish
     finally:
         await conn.close()
-    return len(messages) / elapsed, len(messages) / publish_seconds
+    return PipelineRun(len(messages), len(messages) / elapsed, len(messages) / publish_seconds, use)
 
 
 async def warm_up(endpoints: Endpoints, source: str) -> None:
@@ -339,9 +378,17 @@ def run(
             with console.status("pipeline: starting intake"):
                 asyncio.run(warm_up(endpoints, "bench-warm"))
             with console.status(f"pipeline: {events} events through one intake process"):
-                results.pipeline_events_per_s, results.publish_msgs_per_s = asyncio.run(
-                    pipeline(endpoints, events, seed, "bench-one", [first], rss)
-                )
+                one = asyncio.run(
+                    pipeline(
+                        endpoints, events, seed, "bench-one", [first], rss,
+                        CpuAccount(pipeline_parts(environment, [first])),
+                    )
+                )  # fmt: skip
+            results.pipeline_events_per_s = one.events_per_s
+            results.publish_msgs_per_s = one.publish_msgs_per_s
+            results.pipeline_cpu_us_per_event = one.cpu.per_event_us(one.events)
+            results.pipeline_cpu_busy_share = round(one.cpu.busy_share, 3)
+            results.pipeline_cpu_ceiling_per_s = round(one.cpu.ceiling_per_s(one.events))
             with console.status(f"latency at {latency_rate} events/s"):
                 results.latency_offered_per_s = latency_rate
                 results.latency_events, results.latency_p50_ms, results.latency_p99_ms = asyncio.run(
@@ -359,9 +406,15 @@ def run(
                     asyncio.run(warm_up(endpoints, "bench-warm-2"))
                     time.sleep(12)  # let the rebalance settle before timing
                 with console.status(f"pipeline: {events} events through two intake processes"):
-                    results.pipeline_events_per_s_two_replicas, _ = asyncio.run(
-                        pipeline(endpoints, events, seed + 2, "bench-two", [first, second], rss)
-                    )
+                    two = asyncio.run(
+                        pipeline(
+                            endpoints, events, seed + 2, "bench-two", [first, second], rss,
+                            CpuAccount(pipeline_parts(environment, [first, second])),
+                        )
+                    )  # fmt: skip
+                results.pipeline_events_per_s_two_replicas = two.events_per_s
+                results.pipeline_two_cpu_us_per_event = two.cpu.per_event_us(two.events)
+                results.pipeline_two_cpu_busy_share = round(two.cpu.busy_share, 3)
         finally:
             second.stop()
             first.stop()
@@ -425,6 +478,23 @@ def table(r: Results) -> Table:
             "pipeline, 2 intake replicas",
             f"{r.pipeline_events_per_s_two_replicas:,.0f} events/s",
             f"scaling x{r.scaling:.2f}",
+        )
+    for label, per_event, busy in (
+        ("1 intake", r.pipeline_cpu_us_per_event, r.pipeline_cpu_busy_share),
+        ("2 intake replicas", r.pipeline_two_cpu_us_per_event, r.pipeline_two_cpu_busy_share),
+    ):
+        if per_event:
+            t.add_row(
+                f"CPU per event, {label} (machine {busy:.0%} busy)",
+                f"{sum(per_event.values()):,.0f} µs: "
+                + ", ".join(f"{name} {us:,.0f}" for name, us in per_event.items()),
+                "",
+            )
+    if r.pipeline_cpu_ceiling_per_s:
+        t.add_row(
+            f"most events/s at that CPU per event, every core busy ({r.machine['cpus']} cores)",
+            f"{r.pipeline_cpu_ceiling_per_s:,.0f} events/s",
+            "",
         )
     t.add_row(
         f"a national year ({NATIONAL_YEAR_EVENTS / 1e6:.0f} M events) at the best rate above",

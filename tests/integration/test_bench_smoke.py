@@ -55,3 +55,7 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
         and results.pipeline_events_per_s > 0
     )
     assert 0 < results.intake_peak_rss_mb < 2000
+    cpu = results.pipeline_cpu_us_per_event
+    assert set(cpu) == {"producer", "intake", "broker", "postgresql", "other"}, "every part accounted"
+    assert cpu["intake"] > 0 and cpu["postgresql"] > 0 and cpu["broker"] > 0
+    assert 0 < results.pipeline_cpu_busy_share <= 1.05 and results.pipeline_cpu_ceiling_per_s > 0
