@@ -1,37 +1,83 @@
-"""Has intake processed every event the broker had received when a close began?
+"""Has intake processed every event the broker had received at some moment?
 
 The settlement service asks before it closes a month, so that no event already in flight
-is left out of it. Read with group-less consumers: `committed()` for each intake group (the
-one offset call that works on both Apache Kafka and Tansu) and `end_offsets()`.
+is left out of it; the benchmark asks to learn when a run's last event is in the ledger
+without counting the ledger over and over. Intake commits a record's offset only after
+the transaction that recorded it, so a committed offset at the end means processed.
+Read with group-less consumers: `committed()` for each intake group (the one offset call
+that works on both Apache Kafka and Tansu), and each partition's end from
+`kafka_log_ends` (Tansu's `end_offsets()` alone can fall short by most of a batch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
+from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.adapters.kafka_log_ends import log_end_offsets
 
-async def unprocessed(
-    bootstrap_servers: str, groups_by_topic: Mapping[str, str], ends: Mapping[TopicPartition, int]
-) -> int:
-    """How many of the records up to `ends` the intake groups have not committed yet."""
-    behind = 0
-    for topic, group in groups_by_topic.items():
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False
-        )
-        await reader.start()
+
+class IntakeProgress:
+    """One reader per intake group, opened once and asked as often as needed."""
+
+    def __init__(self, bootstrap_servers: str, groups_by_topic: Mapping[str, str]) -> None:
+        self._bootstrap = bootstrap_servers
+        self._groups = dict(groups_by_topic)
+        self._probe: AIOKafkaConsumer | None = None
+        self._readers: dict[str, AIOKafkaConsumer] = {}
+
+    async def __aenter__(self) -> IntakeProgress:
         try:
-            for tp, end in ends.items():
-                if tp.topic == topic:
-                    committed = await reader.committed(tp)
-                    behind += max(0, end - (committed or 0))
-        finally:
-            await reader.stop()
-    return behind
+            self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            await self._probe.start()
+            for topic, group in self._groups.items():
+                reader = AIOKafkaConsumer(
+                    bootstrap_servers=self._bootstrap, group_id=group, enable_auto_commit=False
+                )
+                await reader.start()
+                self._readers[topic] = reader
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        for consumer in [*self._readers.values(), self._probe]:
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+        self._readers.clear()
+        self._probe = None
+
+    async def ends(self) -> dict[TopicPartition, int]:
+        """The end of every partition of the intake topics now: what the broker has received."""
+        assert self._probe is not None, "used outside `async with`"
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self._groups
+            for p in sorted(
+                self._probe.partitions_for_topic(topic) or (await _partitions(self._probe, topic))
+            )
+        ]
+        return await log_end_offsets(self._bootstrap, partitions)
+
+    async def unprocessed(self, ends: Mapping[TopicPartition, int]) -> int:
+        """How many of the records up to `ends` the intake groups have not committed yet."""
+        behind = 0
+        for tp, end in ends.items():
+            committed = await self._readers[tp.topic].committed(tp)
+            behind += max(0, end - (committed or 0))
+        return behind
 
 
 async def wait_for_intake(
@@ -42,23 +88,14 @@ async def wait_for_intake(
 ) -> int:
     """Wait until intake has processed everything received so far; returns what is left
     unprocessed when `timeout_seconds` ran out (0: caught up)."""
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await probe.start()
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in groups_by_topic
-            for p in sorted(probe.partitions_for_topic(topic) or (await _partitions(probe, topic)))
-        ]
-        ends = await probe.end_offsets(partitions) if partitions else {}
-    finally:
-        await probe.stop()
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        left = await unprocessed(bootstrap_servers, groups_by_topic, ends)
-        if left == 0 or time.monotonic() >= deadline:
-            return left
-        await asyncio.sleep(poll_seconds)
+    async with IntakeProgress(bootstrap_servers, groups_by_topic) as progress:
+        ends = await progress.ends()
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            left = await progress.unprocessed(ends)
+            if left == 0 or time.monotonic() >= deadline:
+                return left
+            await asyncio.sleep(poll_seconds)
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

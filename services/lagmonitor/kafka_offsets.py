@@ -3,7 +3,8 @@ offset, the log-end offset and the timestamp of the oldest unconsumed message.
 
 Only calls that both Apache Kafka and the embedded Tansu broker answer: committed offsets
 through a consumer's `committed()` (Tansu cannot decode the admin client's
-`list_consumer_group_offsets`), `beginning_offsets`/`end_offsets`, and a plain fetch.
+`list_consumer_group_offsets`), `beginning_offsets`, and plain fetches (the log-end
+offsets come from `kafka_log_ends`: Tansu's `end_offsets` alone can fall short).
 Nothing here joins a group or commits: the per-group clients never subscribe, and the
 timestamp reader has no group at all, so the monitor cannot disturb what it watches.
 """
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.adapters.kafka_log_ends import log_end_offsets
 from services.lagmonitor.domain import PartitionKey, Reading, Sample
 
 log = logging.getLogger(__name__)
@@ -61,17 +63,25 @@ class KafkaOffsets:
         reader = self._reader
         assert reader is not None, "KafkaOffsets used before start()"
         await reader.topics()  # refreshes metadata: partitions added since the last poll
-        readings = []
-        for group, topics in self._groups.items():
-            partitions = [
+        partitions_of = {
+            group: [
                 TopicPartition(topic, p)
                 for topic in topics
                 for p in sorted(reader.partitions_for_topic(topic) or ())
             ]
-            readings.append(Reading(group, await self._read_group(group, partitions)))
-        return readings
+            for group, topics in self._groups.items()
+        }
+        # Every watched partition's end in one go (one fetch each: see kafka_log_ends).
+        ends = await log_end_offsets(
+            self._bootstrap, sorted({tp for tps in partitions_of.values() for tp in tps})
+        )
+        return [
+            Reading(group, await self._read_group(group, tps, ends)) for group, tps in partitions_of.items()
+        ]
 
-    async def _read_group(self, group: str, partitions: list[TopicPartition]) -> dict[PartitionKey, Sample]:
+    async def _read_group(
+        self, group: str, partitions: list[TopicPartition], ends: dict[TopicPartition, int]
+    ) -> dict[PartitionKey, Sample]:
         reader = self._reader
         assert reader is not None
         if not partitions:
@@ -80,7 +90,6 @@ class KafkaOffsets:
         committed = dict(
             zip(partitions, await asyncio.gather(*(client.committed(tp) for tp in partitions)), strict=True)
         )
-        ends = await reader.end_offsets(partitions)
         starts = await reader.beginning_offsets(partitions)
         now = time.time()
         samples = {}
