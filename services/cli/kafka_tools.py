@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.v1 import topics
 from contracts.v1.outbound import ClosePeriod, SettlementStatement
+from services.adapters.kafka_log_ends import log_end_offsets
 
 
 async def publish_events(
@@ -58,7 +59,7 @@ async def read_statements(bootstrap: str, *, period: str | None = None) -> list[
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await log_end_offsets(bootstrap, partitions)  # Tansu's end_offsets() can fall short
         found: list[SettlementStatement] = []
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
