@@ -67,14 +67,7 @@ class Settings(BaseSettings):
 
     def intake_groups(self) -> dict[str, str]:
         """The intake consumer group of each inbound topic."""
-        from contracts.v1 import topics
-
-        families = {
-            topics.DISCHARGE_READY: "discharge-ready",
-            topics.EMERGENCY_BEDS: "emergency-beds",
-            topics.ACTIVITY: "activity",
-        }
-        return {topic: f"{self.intake_group_prefix}.{family}" for topic, family in families.items()}
+        return intake_groups(self.intake_group_prefix)
 
     def consumer_group_timing(self) -> dict[str, int | None]:
         """The subscriber arguments for the consumer-group timing above."""
@@ -84,6 +77,18 @@ class Settings(BaseSettings):
             "rebalance_timeout_ms": self.kafka_rebalance_timeout_ms,
             "fetch_max_wait_ms": self.kafka_fetch_max_wait_ms,
         }
+
+
+def intake_groups(prefix: str) -> dict[str, str]:
+    """The intake consumer group of each inbound topic, under `prefix` (INTAKE_GROUP_PREFIX)."""
+    from contracts.v1 import topics
+
+    families = {
+        topics.DISCHARGE_READY: "discharge-ready",
+        topics.EMERGENCY_BEDS: "emergency-beds",
+        topics.ACTIVITY: "activity",
+    }
+    return {topic: f"{prefix}.{family}" for topic, family in families.items()}
 
 
 def load_settings() -> Settings:

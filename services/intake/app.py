@@ -28,7 +28,7 @@ from services.intake.service import IntakeDeps, ingest
 from services.intake.validation import RawRecord
 from services.observability import http
 from services.observability.metrics import IntakeMetrics, OutboxMetrics, instrument_broker, new_registry
-from services.settings import Settings, load_settings
+from services.settings import Settings, intake_groups, load_settings
 
 log = logging.getLogger("services.intake")
 
@@ -78,12 +78,14 @@ def create_broker(
         if result.rejected:
             log.info("rejected %s", result.rejected)
 
-    def subscriber(topic: str, family: str, description: str) -> Any:
+    groups = intake_groups(group_prefix)
+
+    def subscriber(topic: str, description: str) -> Any:
         return broker.subscriber(
             topic,
             batch=True,
             max_records=max_batch,
-            group_id=f"{group_prefix}.{family}",
+            group_id=groups[topic],
             auto_offset_reset="earliest",
             # Commit only after the handler returned, i.e. after the database commit; on an
             # unexpected error, seek back so the batch is delivered again rather than lost.
@@ -94,19 +96,17 @@ def create_broker(
             **(group_timing or {}),
         )
 
-    @subscriber(
-        topics.DISCHARGE_READY, "discharge-ready", "Milestones of hospital episodes; priced as bed-days."
-    )
+    @subscriber(topics.DISCHARGE_READY, "Milestones of hospital episodes; priced as bed-days.")
     async def discharge_ready(
         body: SkipValidation[list[DischargeReadyMessage]], message: KafkaMessage
     ) -> None:
         await handle(message)
 
-    @subscriber(topics.EMERGENCY_BEDS, "emergency-beds", "Municipal emergency-bed stays.")
+    @subscriber(topics.EMERGENCY_BEDS, "Municipal emergency-bed stays.")
     async def emergency_beds(body: SkipValidation[list[EmergencyBedMessage]], message: KafkaMessage) -> None:
         await handle(message)
 
-    @subscriber(topics.ACTIVITY, "activity", "Hospital activity for co-financing.")
+    @subscriber(topics.ACTIVITY, "Hospital activity for co-financing.")
     async def activity(body: SkipValidation[list[ActivityMessage]], message: KafkaMessage) -> None:
         await handle(message)
 
