@@ -37,6 +37,7 @@ from rich.table import Table
 
 from bench.close import CLOSE_PERIOD, close_at_scale
 from bench.cpu import CpuAccount, CpuUse, Part, postmaster_pid
+from bench.publishers import AIOKAFKA, LIBRDKAFKA, Message, default_producer, publish
 from bench.stream import national_stream
 from services.adapters.intake_progress import IntakeProgress
 from services.adapters.municipality_registry import load_registry
@@ -66,6 +67,7 @@ class Results:
     raw_consume_msgs_per_s: float = 0.0
     raw_copy_rows_per_s: float = 0.0
     publish_msgs_per_s: float = 0.0
+    producer: str = ""  # the client that published the load (bench/publishers.py)
     pipeline_events_per_s: float = 0.0
     pipeline_events_per_s_two_replicas: float = 0.0
     # CPU per event of each part of the pipeline (bench/cpu.py), in µs, and how busy the
@@ -117,37 +119,14 @@ class Results:
         )
 
 
-@dataclass(frozen=True)
-class Sent:
-    seconds: float
-    ends: dict[TopicPartition, int]  # each partition written to: the offset after its last record
-
-
-async def _publish(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> Sent:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=262_144, acks=1)
-    await producer.start()
-    started = time.perf_counter()
-    try:
-        futures = [await producer.send(topic, value, key=key) for topic, key, value in messages]
-        written = await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    seconds = time.perf_counter() - started
-    ends: dict[TopicPartition, int] = {}
-    for record in written:
-        tp = TopicPartition(record.topic, record.partition)
-        ends[tp] = max(ends.get(tp, 0), record.offset + 1)
-    return Sent(seconds, ends)
-
-
-async def raw_consume(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> float:
+async def raw_consume(bootstrap: str, messages: list[Message], producer: str) -> float:
     """A bare consumer reading the same number of messages from a topic of their own."""
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(topic, 6, 1)])
     await admin.close()
-    await _publish(bootstrap, [(topic, k, v) for _, k, v in messages])
+    await publish(bootstrap, [(topic, k, v) for _, k, v in messages], producer)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20
     )
@@ -237,6 +216,7 @@ async def pipeline(
     replicas: list[ServiceProcess],
     rss: RssSampler,
     cpu: CpuAccount,
+    producer: str,
 ) -> PipelineRun:
     """Events per second from the first publish until the last event is in the ledger, and
     what each part of the pipeline spent of the machine's CPU meanwhile.
@@ -253,9 +233,9 @@ async def pipeline(
             endpoints.bootstrap_servers, intake_groups(INTAKE_GROUP_PREFIX)
         ) as progress:
             cpu.start()
-            publish = asyncio.create_task(_publish(endpoints.bootstrap_servers, messages))
+            sending = asyncio.create_task(publish(endpoints.bootstrap_servers, messages, producer))
             started = time.perf_counter()
-            while not publish.done() or await progress.unprocessed(publish.result().ends):
+            while not sending.done() or await progress.unprocessed(sending.result().ends):
                 for replica in replicas:
                     if not replica.alive():
                         raise RuntimeError(f"an intake replica died; see {replica.log_path}")
@@ -272,14 +252,14 @@ async def pipeline(
             )
     finally:
         await conn.close()
-    sent = publish.result()
+    sent = sending.result()
     return PipelineRun(len(messages), len(messages) / elapsed, len(messages) / sent.seconds, use)
 
 
 async def warm_up(endpoints: Endpoints, source: str) -> None:
     """One event through each family, so consumer groups have joined before timing starts."""
     messages = list(iter_encoded(national_stream(30, seed=7, source=source)))
-    await _publish(endpoints.bootstrap_servers, messages)
+    await publish(endpoints.bootstrap_servers, messages)
     conn = await asyncpg.connect(endpoints.database_url)
     try:
         deadline = time.monotonic() + 120
@@ -383,8 +363,9 @@ def run(
     state: Path,
     *,
     close_items: int = 1_000_000,
+    producer: str | None = None,
 ) -> Results:
-    results = Results(events=events)
+    results = Results(events=events, producer=producer or default_producer())
     results.machine = {
         "cpus": psutil.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -402,7 +383,9 @@ def run(
         }
         messages = list(iter_encoded(national_stream(events, seed=seed, source="bench-raw")))
         with console.status("raw ceiling: bare consumer and bare COPY"):
-            results.raw_consume_msgs_per_s = asyncio.run(raw_consume(endpoints.bootstrap_servers, messages))
+            results.raw_consume_msgs_per_s = asyncio.run(
+                raw_consume(endpoints.bootstrap_servers, messages, results.producer)
+            )
             results.raw_copy_rows_per_s = asyncio.run(raw_copy(endpoints.database_url, events))
         first = ServiceProcess("intake", env, state / "logs").start()
         second = ServiceProcess("intake", env, state / "logs-2")
@@ -414,7 +397,7 @@ def run(
                 one = asyncio.run(
                     pipeline(
                         endpoints, events, seed, "bench-one", [first], rss,
-                        CpuAccount(pipeline_parts(environment, [first])),
+                        CpuAccount(pipeline_parts(environment, [first])), results.producer,
                     )
                 )  # fmt: skip
             results.pipeline_events_per_s = one.events_per_s
@@ -442,7 +425,7 @@ def run(
                     two = asyncio.run(
                         pipeline(
                             endpoints, events, seed + 2, "bench-two", [first, second], rss,
-                            CpuAccount(pipeline_parts(environment, [first, second])),
+                            CpuAccount(pipeline_parts(environment, [first, second])), results.producer,
                         )
                     )  # fmt: skip
                 results.pipeline_events_per_s_two_replicas = two.events_per_s
@@ -504,7 +487,7 @@ def table(r: Results) -> Table:
         t.add_column(header, justify="right" if header != "measure" else "left")
     t.add_row("raw: bare aiokafka consumer", f"{r.raw_consume_msgs_per_s:,.0f} msg/s", "1.00")
     t.add_row("raw: bare asyncpg COPY", f"{r.raw_copy_rows_per_s:,.0f} rows/s", "")
-    t.add_row("publish (one producer)", f"{r.publish_msgs_per_s:,.0f} msg/s", "")
+    t.add_row(f"publish (one {r.producer} producer)", f"{r.publish_msgs_per_s:,.0f} msg/s", "")
     t.add_row("pipeline, 1 intake", f"{r.pipeline_events_per_s:,.0f} events/s", f"{r.ratio_to_raw:.3f}")
     if r.pipeline_events_per_s_two_replicas:
         t.add_row(
@@ -568,14 +551,27 @@ def main(
     close_items: Annotated[
         int, typer.Option(help="Items seeded for the national-scale month close (0: skip it)")
     ] = 1_000_000,
+    producer: Annotated[
+        str | None,
+        typer.Option(help="The load's producer: librdkafka (the default when installed) or aiokafka"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where to write the results as JSON")] = Path(
         "bench/results/latest.json"
     ),
 ) -> None:
     """Benchmark the pipeline against the raw broker and database, and print the table."""
+    if producer not in (None, LIBRDKAFKA, AIOKAFKA):
+        raise typer.BadParameter(f"{producer!r}: one of {LIBRDKAFKA}, {AIOKAFKA}", param_hint="--producer")
     with tempfile.TemporaryDirectory(prefix="settlement-bench-") as tmp:
         results = run(
-            events, seed, latency_rate, latency_seconds, two_replicas, Path(tmp), close_items=close_items
+            events,
+            seed,
+            latency_rate,
+            latency_seconds,
+            two_replicas,
+            Path(tmp),
+            close_items=close_items,
+            producer=producer,
         )
     console.print(table(results))
     out.parent.mkdir(parents=True, exist_ok=True)

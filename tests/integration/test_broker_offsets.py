@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner
 
+from bench.publishers import AIOKAFKA, LIBRDKAFKA, publish
 from contracts.v1 import topics
 from services.adapters.intake_progress import IntakeProgress, wait_for_intake
 from services.adapters.kafka_log_ends import log_end_offsets
@@ -126,3 +128,26 @@ async def test_the_lag_monitor_counts_every_record_of_a_batch_as_lag(bootstrap: 
         await offsets.stop()
     [sample] = reading.samples.values()
     assert (sample.log_end, sample.lag, sample.committed) == (9, 9, None)
+
+
+@pytest.mark.parametrize("producer", [LIBRDKAFKA, AIOKAFKA])
+async def test_the_benchmarks_producers_report_where_each_partition_ends(
+    bootstrap: str, producer: str
+) -> None:
+    if producer == LIBRDKAFKA and importlib.util.find_spec("confluent_kafka") is None:
+        pytest.skip("librdkafka needs confluent-kafka: pip install -e '.[test]'")
+    topic = f"bench-publish-{producer}"
+    await _create_topic(bootstrap, topic, 3)
+    messages = [(topic, f"EP-{n % 17}".encode(), b"{}") for n in range(60)]
+    first = await publish(bootstrap, messages, producer)
+    second = await publish(bootstrap, messages[:10], producer)
+    partitions = [TopicPartition(topic, p) for p in range(3)]
+    assert sum(first.ends.values()) == 60 and first.seconds > 0
+    assert second.ends == {
+        tp: end for tp, end in (await log_end_offsets(bootstrap, partitions)).items() if tp in second.ends
+    }
+    # Keys land where the Java clients (and aiokafka) put them: murmur2 of the key.
+    counts = {p: 0 for p in range(3)}
+    for _, key, _ in messages:
+        counts[DefaultPartitioner()(key, [0, 1, 2], [0, 1, 2])] += 1
+    assert {tp.partition: end for tp, end in first.ends.items()} == {p: c for p, c in counts.items() if c}
