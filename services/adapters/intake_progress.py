@@ -73,11 +73,15 @@ class IntakeProgress:
 
     async def unprocessed(self, ends: Mapping[TopicPartition, int]) -> int:
         """How many of the records up to `ends` the intake groups have not committed yet."""
-        behind = 0
-        for tp, end in ends.items():
-            committed = await self._readers[tp.topic].committed(tp)
-            behind += max(0, end - (committed or 0))
-        return behind
+        return sum((await self.behind(ends)).values())
+
+    async def behind(self, ends: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Per partition, how many of the records up to `ends` are not committed yet."""
+        partitions = list(ends)
+        committed = await asyncio.gather(*(self._readers[tp.topic].committed(tp) for tp in partitions))
+        return {
+            tp: max(0, ends[tp] - (offset or 0)) for tp, offset in zip(partitions, committed, strict=True)
+        }
 
 
 async def wait_for_intake(
