@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import asyncpg
 
@@ -28,6 +29,7 @@ from services.rating.service import rerate
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS_PER_RECORD = 3
 CHUNK = 500  # records per transaction; a batch of 2,000 is four of them, overlapped
+MAX_PARALLEL_WRITES = 3  # of the pool's four connections: one is left for the outbox relay
 YIELD_EVERY = 25  # records validated between turns given to the write in flight
 
 
@@ -64,28 +66,103 @@ class IngestResult:
 
 
 async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult:
-    """Validate and write `records` in chunks, validating one chunk while the one before is
-    being written: validation is Python's work and the write mostly the database's, so the
-    two overlap instead of taking turns. Writes stay one after another, in order, so a
-    chunk is always rated with everything before it committed. The caller commits offsets
-    only after this returns; a crash between chunks redelivers them all, and those already
-    written are recognised as duplicates."""
+    """Validate and write `records`: each partition's in order, in chunks, and different
+    partitions' at the same time, each on a connection of its own.
+
+    A subject's events share a partition (the contract keys them by its id), so partitions
+    are independent: while one partition's chunk is being written, another's is validated
+    or written, and the database and the Python process stop taking turns. A chunk holding a
+    record keyed otherwise (its subject may have facts in another partition) is written
+    alone, with no other write in flight, so no two transactions rate one subject at once.
+    The caller commits offsets only after this returns; a crash redelivers the whole batch,
+    and what was written already is recognised as duplicates."""
     now = deps.clock()
+    by_partition: dict[tuple[str, int], list[RawRecord]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    writes = _Writes(MAX_PARALLEL_WRITES)
+    if len(by_partition) <= 1:
+        return await _ingest_partition(records, deps, now, writes)
+    tasks = [
+        asyncio.create_task(_ingest_partition(part, deps, now, writes)) for part in by_partition.values()
+    ]
+    try:
+        results = await asyncio.gather(*tasks)
+    finally:
+        # One failed: the others stop too (the batch is delivered again as a whole).
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    total = IngestResult()
+    for result in results:
+        total.add(result)
+    return total
+
+
+class _Writes:
+    """How writes share the pool: up to `limit` at once, or one alone (a chunk with records
+    keyed otherwise than by their subject). A write waiting to run alone holds back the
+    ones that come after it, so it is not kept waiting for good."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._running = 0
+        self._alone = False  # the write running is running alone
+        self._waiting_alone = 0
+        self._turn = asyncio.Condition()
+
+    def _may_start(self, alone: bool) -> bool:
+        if self._alone:
+            return False
+        if alone:
+            return self._running == 0
+        return self._running < self._limit and self._waiting_alone == 0
+
+    async def run(self, write: Callable[[], Awaitable[IngestResult]], *, alone: bool) -> IngestResult:
+        async with self._turn:
+            self._waiting_alone += alone
+            try:
+                await self._turn.wait_for(lambda: self._may_start(alone))
+            finally:
+                self._waiting_alone -= alone
+                self._turn.notify_all()  # cancelled while waiting: those it held back may go
+            self._running += 1
+            self._alone = alone
+        try:
+            return await write()
+        finally:
+            async with self._turn:
+                self._running -= 1
+                self._alone = False
+                self._turn.notify_all()
+
+
+async def _ingest_partition(
+    records: Sequence[RawRecord], deps: IntakeDeps, now: datetime, writes: _Writes
+) -> IngestResult:
+    """One partition's records in chunks, validating one chunk while the one before is being
+    written: validation is Python's work and the write mostly the database's. Its writes
+    stay one after another, in order, so a chunk is always rated with everything before it
+    committed."""
     result = IngestResult()
     writing: asyncio.Task[IngestResult] | None = None
     try:
         for start in range(0, len(records), CHUNK):
             outcomes: list[Outcome] = []
+            off_key = 0
             for record in records[start : start + CHUNK]:
                 outcome = _validate(record, deps, now)
                 if isinstance(outcome, Accepted) and record.key != outcome.subject_id.encode():
-                    result.off_key += 1
+                    off_key += 1
                 outcomes.append(outcome)
                 if len(outcomes) % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # the write in flight sends its next statement
+                    await asyncio.sleep(0)  # the writes in flight send their next statements
+            result.off_key += off_key
             if writing is not None:
                 result.add(await writing)
-            writing = asyncio.create_task(_write_in_halves(outcomes, deps, now))
+            writing = asyncio.create_task(
+                writes.run(partial(_write_in_halves, outcomes, deps, now), alone=off_key > 0)
+            )
         if writing is not None:
             result.add(await writing)
             writing = None

@@ -197,3 +197,66 @@ async def test_records_not_keyed_by_their_subject_are_counted_not_refused(ledger
 
     assert (keyed.accepted, keyed.off_key) == (2, 0)
     assert (unkeyed.accepted, unkeyed.off_key) == (2, 2)
+
+
+def _records(*parts: tuple[int, bool, tuple[str, dict[str, Any]]], offset: int) -> list[RawRecord]:
+    """(partition, keyed by its subject, event) each, in the batch's order."""
+    return [
+        RawRecord(
+            topic,
+            partition,
+            offset + n,
+            (value["activity_id"] if keyed else "k").encode(),
+            json.dumps(value).encode(),
+        )
+        for n, (partition, keyed, (topic, value)) in enumerate(parts)
+    ]
+
+
+async def _subjects_stored(ledger: Ledger, *subject_ids: str) -> set[str]:
+    async with ledger.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT payload->>'activity_id' AS id FROM inbound_events WHERE payload->>'activity_id' = ANY($1)",
+            list(subject_ids),
+        )
+    return {r["id"] for r in rows}
+
+
+async def test_the_partitions_of_one_batch_are_written_at_the_same_time(ledger: Ledger) -> None:
+    records = _records((0, True, activity("ACT-W-PAR-0")), (1, True, activity("ACT-W-PAR-1")), offset=600)
+    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+    async with UnitOfWork(ledger.pool) as other_owner:
+        await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
+        writing = asyncio.create_task(ingest(records, deps))
+        for _ in range(100):
+            if await _subjects_stored(ledger, "ACT-W-PAR-1"):
+                break
+            await asyncio.sleep(0.05)
+        assert await _subjects_stored(ledger, "ACT-W-PAR-0", "ACT-W-PAR-1") == {"ACT-W-PAR-1"}, (
+            "partition 1 was written while partition 0 waited"
+        )
+        assert not writing.done()
+    result = await asyncio.wait_for(writing, timeout=30)
+    assert (result.accepted, result.off_key) == (2, 0)
+
+
+async def test_a_chunk_keyed_otherwise_is_written_with_no_other_write_in_flight(ledger: Ledger) -> None:
+    # Partition 1 holds a record not keyed by its subject: that subject may have facts in
+    # partition 0 too, so its chunk waits until partition 0's write has committed.
+    records = _records(
+        (0, True, activity("ACT-W-ALONE-0")), (1, False, activity("ACT-W-ALONE-1")), offset=700
+    )
+    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+    async with UnitOfWork(ledger.pool) as other_owner:
+        await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
+        writing = asyncio.create_task(ingest(records, deps))
+        await asyncio.sleep(1.0)
+        assert await _subjects_stored(ledger, "ACT-W-ALONE-0", "ACT-W-ALONE-1") == set(), (
+            "the chunk keyed otherwise was written beside another write"
+        )
+    result = await asyncio.wait_for(writing, timeout=30)
+    assert (result.accepted, result.off_key) == (2, 1)
+    assert await _subjects_stored(ledger, "ACT-W-ALONE-0", "ACT-W-ALONE-1") == {
+        "ACT-W-ALONE-0",
+        "ACT-W-ALONE-1",
+    }
