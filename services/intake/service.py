@@ -251,6 +251,11 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
                 first[outcome.dedup_key] = outcome
 
     async with UnitOfWork(deps.pool) as uow:
+        # Every statement below finds rows by key: the batch's subjects and dedup keys. On a
+        # table without statistics (a new database, or one just filled, until autovacuum has
+        # analysed it) the planner took a few hundred keys for most of the table and read all
+        # of it, once per chunk: PostgreSQL spent 150-390 µs of CPU per event instead of 20.
+        await uow.conn.execute("SET LOCAL enable_seqscan = off")
         await uow.lock_periods(exclusive=False)
         await uow.lock_partitions({(o.record.topic, o.record.partition) for o in outcomes})
         # The facts stored before this batch, read first: the batch's own are in hand
