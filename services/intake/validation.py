@@ -79,14 +79,13 @@ class Accepted:
     payload: dict[str, Any]  # JSON-ready, `patient_pseudonym` instead of `patient_id`
     content_hash: bytes
     payload_json: bytes  # `payload` as canonical JSON, encoded once for the hash and the database
+    # Made once here: the write looks each of them up several times per event.
+    dedup_key: tuple[str, str] = field(init=False)
+    subject_key: str = field(init=False)
 
-    @property
-    def dedup_key(self) -> tuple[str, str]:
-        return (self.source, self.event_id)
-
-    @property
-    def subject_key(self) -> str:
-        return f"{self.family}:{self.health_trust}:{self.subject_id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dedup_key", (self.source, self.event_id))
+        object.__setattr__(self, "subject_key", f"{self.family}:{self.health_trust}:{self.subject_id}")
 
 
 @dataclass(frozen=True, slots=True)
