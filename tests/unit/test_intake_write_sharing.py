@@ -38,6 +38,24 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def start(writes: _Writes, rec: Recorder, name: str, *, alone: bool) -> asyncio.Task[IngestResult]:
+    """A write asking for its turn, and the loop let run until it has it or waits."""
+    task = asyncio.create_task(writes.run(rec.write(name), alone=alone))
+    await settle()
+    return task
+
+
+async def running_alone_behind(
+    writes: _Writes, rec: Recorder
+) -> tuple[asyncio.Task[IngestResult], asyncio.Task[IngestResult], asyncio.Task[IngestResult]]:
+    """A write running, one asking to run alone, and one asking after it."""
+    running = await start(writes, rec, "running", alone=False)
+    alone = await start(writes, rec, "alone", alone=True)
+    behind = await start(writes, rec, "behind", alone=False)
+    assert rec.running == {"running"}, "the alone write waits, and the one after it waits behind it"
+    return running, alone, behind
+
+
 async def test_no_more_than_the_limit_write_at_once() -> None:
     writes, rec = _Writes(2), Recorder()
     tasks = [asyncio.create_task(writes.run(rec.write(n), alone=False)) for n in "abcd"]
@@ -57,22 +75,16 @@ async def test_no_more_than_the_limit_write_at_once() -> None:
 
 async def test_a_write_alone_waits_for_those_running_and_holds_back_those_after_it() -> None:
     writes, rec = _Writes(3), Recorder()
-    first = asyncio.create_task(writes.run(rec.write("first"), alone=False))
-    await settle()
-    alone = asyncio.create_task(writes.run(rec.write("alone"), alone=True))
-    await settle()
-    later = asyncio.create_task(writes.run(rec.write("later"), alone=False))
-    await settle()
-    assert rec.running == {"first"}, "the alone write waits; the later one waits behind it"
+    first, alone, later = await running_alone_behind(writes, rec)
 
-    rec.release["first"].set()
+    rec.release["running"].set()
     await settle()
     assert rec.running == {"alone"}
 
     rec.release["alone"].set()
     await settle()
-    assert rec.running == {"later"}
-    rec.release["later"].set()
+    assert rec.running == {"behind"}
+    rec.release["behind"].set()
     await asyncio.gather(first, alone, later)
     assert frozenset({"alone"}) in rec.seen_together
     assert all(len(together) == 1 for together in rec.seen_together if "alone" in together)
@@ -87,8 +99,7 @@ async def test_a_failed_write_gives_its_turn_back() -> None:
     with pytest.raises(RuntimeError):
         await writes.run(failing, alone=True)
     rec = Recorder()
-    task = asyncio.create_task(writes.run(rec.write("next"), alone=False))
-    await settle()
+    task = await start(writes, rec, "next", alone=False)
     assert rec.running == {"next"}
     rec.release["next"].set()
     assert (await task).accepted == 1
@@ -96,13 +107,7 @@ async def test_a_failed_write_gives_its_turn_back() -> None:
 
 async def test_a_cancelled_wait_does_not_hold_back_the_writes_after_it() -> None:
     writes, rec = _Writes(2), Recorder()
-    running = asyncio.create_task(writes.run(rec.write("running"), alone=False))
-    await settle()
-    alone = asyncio.create_task(writes.run(rec.write("alone"), alone=True))
-    await settle()
-    behind = asyncio.create_task(writes.run(rec.write("behind"), alone=False))
-    await settle()
-    assert rec.running == {"running"}, "held back by the write waiting to run alone"
+    running, alone, behind = await running_alone_behind(writes, rec)
     alone.cancel()
     await asyncio.gather(alone, return_exceptions=True)
     await settle()
