@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -172,7 +173,7 @@ def _accepted(
         return reject(ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
     family = FAMILY_OF_TOPIC[record.topic]
     subject_id: str = getattr(event, _SUBJECT_FIELD[family])
-    if find_patient_ids(subject_id) or find_patient_ids(event.source):
+    if find_patient_ids(subject_id) or _holds_patient_id(event.source):
         return reject(
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
             f"{_SUBJECT_FIELD[family]} or source contains a patient identifier",
@@ -197,6 +198,11 @@ def _accepted(
         content_hash=hashlib.sha256(canonical).digest(),
         payload_json=canonical,
     )
+
+
+@lru_cache(maxsize=1024)  # a source names a producing system: a handful per hospital
+def _holds_patient_id(source: str) -> bool:
+    return bool(find_patient_ids(source))
 
 
 def _diagnose(record: RawRecord, raw: bytes) -> AnyInbound | Rejected:

@@ -145,3 +145,13 @@ def test_the_first_and_last_acceptable_instants_hold_in_every_time_zone(
         assert isinstance(outcome, Accepted), outcome
     else:
         assert isinstance(outcome, Rejected) and outcome.reason.value == reason, outcome
+
+
+def test_a_source_holding_a_patient_id_is_rejected_every_time_it_comes() -> None:
+    template = TEMPLATES[0]
+    assert isinstance(_validate(template.topic, json.dumps(template.value).encode()), Accepted)
+    for _ in range(2):  # what a source holds is remembered: the second answer must be the same
+        document = dict(template.value) | {"source": f"dips.{EXAMPLE[:6]}-{EXAMPLE[6:]}"}
+        outcome = _validate(template.topic, json.dumps(document).encode())
+        assert isinstance(outcome, Rejected)
+        assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
