@@ -29,7 +29,7 @@ from services.rating.service import rerate
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS_PER_RECORD = 3
 CHUNK = 500  # records per transaction; a batch of 2,000 is four of them, overlapped
-MAX_PARALLEL_WRITES = 3  # of the pool's four connections: one is left for the outbox relay
+MAX_PARALLEL_WRITES = 3  # per process, of the pool's four connections: one is left for the outbox relay
 YIELD_EVERY = 25  # records validated between turns given to the write in flight
 
 
@@ -42,6 +42,8 @@ class IntakeDeps:
     registry: Registry | None = None
     # Test-only fault hook (Settings.fault_fail_rating_for_source), None in operation.
     fail_rating_for_source: str | None = None
+    # How the process's writes share the pool: one for all the topics' batches (`_Writes`).
+    writes: _Writes = field(default_factory=lambda: _Writes(MAX_PARALLEL_WRITES))
 
 
 class InjectedFault(RuntimeError):
@@ -80,12 +82,9 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
     by_partition: dict[tuple[str, int], list[RawRecord]] = {}
     for record in records:
         by_partition.setdefault((record.topic, record.partition), []).append(record)
-    writes = _Writes(MAX_PARALLEL_WRITES)
     if len(by_partition) <= 1:
-        return await _ingest_partition(records, deps, now, writes)
-    tasks = [
-        asyncio.create_task(_ingest_partition(part, deps, now, writes)) for part in by_partition.values()
-    ]
+        return await _ingest_partition(records, deps, now)
+    tasks = [asyncio.create_task(_ingest_partition(part, deps, now)) for part in by_partition.values()]
     try:
         results = await asyncio.gather(*tasks)
     finally:
@@ -137,9 +136,7 @@ class _Writes:
                 self._turn.notify_all()
 
 
-async def _ingest_partition(
-    records: Sequence[RawRecord], deps: IntakeDeps, now: datetime, writes: _Writes
-) -> IngestResult:
+async def _ingest_partition(records: Sequence[RawRecord], deps: IntakeDeps, now: datetime) -> IngestResult:
     """One partition's records in chunks, validating one chunk while the one before is being
     written: validation is Python's work and the write mostly the database's. Its writes
     stay one after another, in order, so a chunk is always rated with everything before it
@@ -161,7 +158,7 @@ async def _ingest_partition(
             if writing is not None:
                 result.add(await writing)
             writing = asyncio.create_task(
-                writes.run(partial(_write_in_halves, outcomes, deps, now), alone=off_key > 0)
+                deps.writes.run(partial(_write_in_halves, outcomes, deps, now), alone=off_key > 0)
             )
         if writing is not None:
             result.add(await writing)

@@ -293,3 +293,25 @@ async def test_intake_finds_rows_by_key_on_tables_not_analysed_yet(ledger: Ledge
         await pool.close()
     async with ledger.pool.acquire() as conn:
         assert await _table_scans(conn) == before, "intake read a whole table"
+
+
+async def test_a_chunk_keyed_otherwise_waits_for_the_other_topics_writes_of_the_process(
+    ledger: Ledger,
+) -> None:
+    # One process's batches of different topics share its writes: the limit, and a chunk
+    # keyed otherwise waiting until nothing else of the process is being written.
+    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+    milestones = [
+        RawRecord(topic, 0, 1000 + n, b"EP-W-PROCESS", json.dumps(value).encode())
+        for n, (topic, value) in enumerate(episode("EP-W-PROCESS"))
+    ]
+    unkeyed = _records((1, False, activity("ACT-W-PROCESS")), offset=1100)
+    async with UnitOfWork(ledger.pool) as other_owner:
+        await other_owner.lock_partitions([(topics.DISCHARGE_READY, 0)])
+        episode_batch = asyncio.create_task(ingest(milestones, deps))
+        await asyncio.sleep(0.5)
+        activity_batch = asyncio.create_task(ingest(unkeyed, deps))
+        await asyncio.sleep(1.0)
+        assert not activity_batch.done(), "written beside the other topic's write in flight"
+    results = await asyncio.wait_for(asyncio.gather(episode_batch, activity_batch), timeout=30)
+    assert [r.accepted for r in results] == [len(milestones), 1]
