@@ -17,6 +17,10 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+# Answers `TariffBook.find` keeps (per parameter, day and pair: about 130,000 a year for
+# activity alone); bounded so an intake replaying years stays well inside its memory.
+FOUND_KEPT = 100_000
+
 
 class TariffError(ValueError):
     """The tariff data cannot be used; the message says which rule and why."""
@@ -98,7 +102,7 @@ class TariffBook:
             return self._found[key]
         except KeyError:
             pass
-        if len(self._found) > 200_000:
+        if len(self._found) >= FOUND_KEPT:
             self._found.clear()  # bounded: a cache, not a second book
         found = self._found[key] = self._find(parameter, day, municipality, health_trust)
         return found

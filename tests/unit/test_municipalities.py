@@ -7,7 +7,7 @@ services/municipalities/registry.csv.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -351,3 +351,16 @@ def test_a_wrong_header_is_refused() -> None:
 def test_load_registry_names_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="cannot read"):
         load_registry(tmp_path / "missing.csv")
+
+
+def test_the_resolutions_remembered_are_bounded_and_stay_right_after_forgetting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.domain import municipalities
+
+    monkeypatch.setattr(municipalities, "RESOLVED_KEPT", 5)
+    remembering, fresh = load_registry(), load_registry()
+    days = [date(2019, 12, 28) + timedelta(days=n) for n in range(12)]  # across the 2020 reform
+    for day in days * 2:
+        assert remembering.resolve("1201", day) == fresh.resolve("1201", day)
+        assert len(remembering._resolved) <= 5  # the memory it may hold (private: no other way to see it)

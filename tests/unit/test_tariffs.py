@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -448,3 +448,18 @@ def test_a_document_whose_rule_is_not_an_array_is_refused() -> None:
 
 def test_an_empty_document_gives_an_empty_book() -> None:
     assert parse_rules({}).rules == ()
+
+
+def test_the_answers_remembered_are_bounded_and_stay_right_after_forgetting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.domain import tariffs
+
+    monkeypatch.setattr(tariffs, "FOUND_KEPT", 5)
+    remembering, fresh = shipped_book(), shipped_book()
+    days = [date(2019, 12, 28) + timedelta(days=n) for n in range(12)]  # across a new rate
+    for day in days * 2:
+        assert remembering.find(
+            Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, "4601", "983974724"
+        ) == fresh.find(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, "4601", "983974724")
+        assert len(remembering._found) <= 5  # the memory it may hold (private: no other way to see it)
