@@ -165,6 +165,12 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self._server is not None:
+            # The library stops only the postmaster it started. After `pg_ctl restart` (the
+            # benchmark's, for commit timestamps) that one is gone, and the server running
+            # in the directory was left running, its directory then deleted under it.
+            if (self.data_dir / "postmaster.pid").exists():
+                with contextlib.suppress(Exception):  # not running: nothing to stop
+                    self.pg_ctl("-w", "stop", "-m", "fast")
             self._server.cleanup()
             self._server = None
             if self._delete:
