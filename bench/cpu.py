@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
 
@@ -121,11 +120,3 @@ class CpuAccount:
         for (name, _pid), last in self._last.items():
             use.by_part[name] += max(0.0, last - self._first[(name, _pid)])
         return use
-
-
-def postmaster_pid(data_dir: Path) -> int | None:
-    """The server's process, from the first line of its `postmaster.pid`."""
-    try:
-        return int((data_dir / "postmaster.pid").read_text(encoding="utf-8").split("\n", 1)[0])
-    except (OSError, ValueError):
-        return None

