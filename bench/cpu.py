@@ -117,6 +117,6 @@ class CpuAccount:
         )
         for part in self._parts:
             use.by_part.setdefault(part.name, 0.0)
-        for (name, _pid), last in self._last.items():
-            use.by_part[name] += max(0.0, last - self._first[(name, _pid)])
+        for key, last in self._last.items():
+            use.by_part[key[0]] += max(0.0, last - self._first[key])
         return use

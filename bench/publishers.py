@@ -13,13 +13,17 @@ import asyncio
 import importlib.util
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 Message = tuple[str, bytes, bytes]  # topic, key, value
-LIBRDKAFKA = "librdkafka"
-AIOKAFKA = "aiokafka"
+
+
+class Producer(StrEnum):
+    LIBRDKAFKA = "librdkafka"
+    AIOKAFKA = "aiokafka"
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,10 @@ class Sent:
     ends: dict[TopicPartition, int]  # each partition written to: the offset after its last record
 
 
-def default_producer() -> str:
-    return LIBRDKAFKA if importlib.util.find_spec("confluent_kafka") is not None else AIOKAFKA
+def default_producer() -> Producer:
+    return (
+        Producer.LIBRDKAFKA if importlib.util.find_spec("confluent_kafka") is not None else Producer.AIOKAFKA
+    )
 
 
 def _ends(written: list[tuple[str, int, int]]) -> dict[TopicPartition, int]:
@@ -40,9 +46,9 @@ def _ends(written: list[tuple[str, int, int]]) -> dict[TopicPartition, int]:
     return ends
 
 
-async def publish(bootstrap: str, messages: list[Message], producer: str = AIOKAFKA) -> Sent:
+async def publish(bootstrap: str, messages: list[Message], producer: Producer = Producer.AIOKAFKA) -> Sent:
     """Every message, acknowledged by the broker; how long it took and where each partition ends."""
-    if producer == LIBRDKAFKA:
+    if producer == Producer.LIBRDKAFKA:
         # librdkafka's calls block; a thread keeps the event loop free to sample meanwhile.
         return await asyncio.to_thread(_publish_librdkafka, bootstrap, messages)
     return await _publish_aiokafka(bootstrap, messages)

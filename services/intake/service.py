@@ -82,8 +82,6 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
     by_partition: dict[tuple[str, int], list[RawRecord]] = {}
     for record in records:
         by_partition.setdefault((record.topic, record.partition), []).append(record)
-    if len(by_partition) <= 1:
-        return await _ingest_partition(records, deps, now)
     tasks = [asyncio.create_task(_ingest_partition(part, deps, now)) for part in by_partition.values()]
     try:
         results = await asyncio.gather(*tasks)

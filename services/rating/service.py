@@ -84,20 +84,20 @@ def rate_subject(
         items = rate_activity(subject_id, health_trust, [_activity_fact(p) for p in payloads], tariffs)
     elif family == "discharge_ready":
         episode = [_episode_fact(p) for p in payloads]
-        through = _paid_through([f.occurred_at for f in episode], through_floor)
+        through = _paid_through(episode, through_floor)
         items = rate_episode(subject_id, health_trust, episode, tariffs, through)
     elif family == "emergency_beds":
         stay = [_stay_fact(p) for p in payloads]
-        through = _paid_through([f.occurred_at for f in stay], through_floor)
+        through = _paid_through(stay, through_floor)
         items = rate_stay(subject_id, health_trust, stay, tariffs, through)
     else:
         raise ValueError(f"no rules for the event family {family!r}")
     return _with_municipality_mappings(items, payloads, municipalities)
 
 
-def _paid_through(occurred: Sequence[datetime], floor: date) -> date:
+def _paid_through(facts: Sequence[EpisodeFact] | Sequence[StayFact], floor: date) -> date:
     """An open stay is paid through the end of its latest fact's month, or `floor`."""
-    return max(Month.of(max(oslo_day(at) for at in occurred)).last_day, floor)
+    return max(Month.of(max(oslo_day(f.occurred_at) for f in facts)).last_day, floor)
 
 
 def _with_municipality_mappings(

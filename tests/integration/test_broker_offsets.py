@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
-from bench.publishers import AIOKAFKA, LIBRDKAFKA, publish
+from bench.publishers import Producer, publish
 from contracts.v1 import topics
 from services.adapters.intake_progress import IntakeProgress, wait_for_intake
 from services.adapters.kafka_log_ends import log_end_offsets
@@ -130,11 +130,11 @@ async def test_the_lag_monitor_counts_every_record_of_a_batch_as_lag(bootstrap: 
     assert (sample.log_end, sample.lag, sample.committed) == (9, 9, None)
 
 
-@pytest.mark.parametrize("producer", [LIBRDKAFKA, AIOKAFKA])
+@pytest.mark.parametrize("producer", list(Producer))
 async def test_the_benchmarks_producers_report_where_each_partition_ends(
     bootstrap: str, producer: str
 ) -> None:
-    if producer == LIBRDKAFKA and importlib.util.find_spec("confluent_kafka") is None:
+    if producer == Producer.LIBRDKAFKA and importlib.util.find_spec("confluent_kafka") is None:
         pytest.skip("librdkafka needs confluent-kafka: pip install -e '.[test]'")
     topic = f"bench-publish-{producer}"
     await _create_topic(bootstrap, topic, 3)

@@ -47,6 +47,24 @@ def _with(activity_id: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]
     return topic, value | fields
 
 
+def deps_of(ledger: Ledger, pool: Any = None) -> IntakeDeps:
+    return IntakeDeps(pool or ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+
+
+def records_of(*parts: tuple[int, bool, tuple[str, dict[str, Any]]], offset: int) -> list[RawRecord]:
+    """(partition, keyed by its subject, event) each, in the batch's order; a record not
+    keyed by its subject has the key "k"."""
+
+    def key(value: dict[str, Any], keyed: bool) -> bytes:
+        subject = value.get("activity_id") or value.get("episode_id") or value.get("stay_id")
+        return str(subject if keyed else "k").encode()
+
+    return [
+        RawRecord(topic, partition, offset + n, key(value, keyed), json.dumps(value).encode())
+        for n, (partition, keyed, (topic, value)) in enumerate(parts)
+    ]
+
+
 async def send(
     ledger: Ledger,
     *events: tuple[str, dict[str, Any]],
@@ -54,15 +72,8 @@ async def send(
     partition: int = 0,
     keyed_by_subject: bool = False,
 ) -> IngestResult:
-    def key(value: dict[str, Any]) -> bytes:
-        return str(value["activity_id"] if keyed_by_subject else "k").encode()
-
-    records = [
-        RawRecord(topic, partition, offset + n, key(value), json.dumps(value).encode())
-        for n, (topic, value) in enumerate(events)
-    ]
-    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
-    return await ingest(records, deps)
+    records = records_of(*((partition, keyed_by_subject, e) for e in events), offset=offset)
+    return await ingest(records, deps_of(ledger))
 
 
 async def stored(ledger: Ledger) -> dict[str, str]:
@@ -199,20 +210,6 @@ async def test_records_not_keyed_by_their_subject_are_counted_not_refused(ledger
     assert (unkeyed.accepted, unkeyed.off_key) == (2, 2)
 
 
-def _records(*parts: tuple[int, bool, tuple[str, dict[str, Any]]], offset: int) -> list[RawRecord]:
-    """(partition, keyed by its subject, event) each, in the batch's order."""
-    return [
-        RawRecord(
-            topic,
-            partition,
-            offset + n,
-            (value["activity_id"] if keyed else "k").encode(),
-            json.dumps(value).encode(),
-        )
-        for n, (partition, keyed, (topic, value)) in enumerate(parts)
-    ]
-
-
 async def _subjects_stored(ledger: Ledger, *subject_ids: str) -> set[str]:
     async with ledger.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -223,8 +220,8 @@ async def _subjects_stored(ledger: Ledger, *subject_ids: str) -> set[str]:
 
 
 async def test_the_partitions_of_one_batch_are_written_at_the_same_time(ledger: Ledger) -> None:
-    records = _records((0, True, activity("ACT-W-PAR-0")), (1, True, activity("ACT-W-PAR-1")), offset=600)
-    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+    records = records_of((0, True, activity("ACT-W-PAR-0")), (1, True, activity("ACT-W-PAR-1")), offset=600)
+    deps = deps_of(ledger)
     async with UnitOfWork(ledger.pool) as other_owner:
         await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
         writing = asyncio.create_task(ingest(records, deps))
@@ -243,10 +240,10 @@ async def test_the_partitions_of_one_batch_are_written_at_the_same_time(ledger: 
 async def test_a_chunk_keyed_otherwise_is_written_with_no_other_write_in_flight(ledger: Ledger) -> None:
     # Partition 1 holds a record not keyed by its subject: that subject may have facts in
     # partition 0 too, so its chunk waits until partition 0's write has committed.
-    records = _records(
+    records = records_of(
         (0, True, activity("ACT-W-ALONE-0")), (1, False, activity("ACT-W-ALONE-1")), offset=700
     )
-    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+    deps = deps_of(ledger)
     async with UnitOfWork(ledger.pool) as other_owner:
         await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
         writing = asyncio.create_task(ingest(records, deps))
@@ -283,12 +280,8 @@ async def test_intake_finds_rows_by_key_on_tables_not_analysed_yet(ledger: Ledge
         before = await _table_scans(conn)
     pool = await create_pool(database)  # closed below: a backend's counters reach the view when it ends
     try:
-        deps = IntakeDeps(pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
-        records = [
-            RawRecord(topic, 0, 900 + n, b"k", json.dumps(value).encode())
-            for n, (topic, value) in enumerate(activity(f"ACT-W-NO-STATS-{n}") for n in range(500))
-        ]
-        assert (await ingest(records, deps)).accepted == 500
+        records = records_of(*((0, False, activity(f"ACT-W-NO-STATS-{n}")) for n in range(500)), offset=900)
+        assert (await ingest(records, deps_of(ledger, pool))).accepted == 500
     finally:
         await pool.close()
     async with ledger.pool.acquire() as conn:
@@ -300,12 +293,9 @@ async def test_a_chunk_keyed_otherwise_waits_for_the_other_topics_writes_of_the_
 ) -> None:
     # One process's batches of different topics share its writes: the limit, and a chunk
     # keyed otherwise waiting until nothing else of the process is being written.
-    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
-    milestones = [
-        RawRecord(topic, 0, 1000 + n, b"EP-W-PROCESS", json.dumps(value).encode())
-        for n, (topic, value) in enumerate(episode("EP-W-PROCESS"))
-    ]
-    unkeyed = _records((1, False, activity("ACT-W-PROCESS")), offset=1100)
+    deps = deps_of(ledger)
+    milestones = records_of(*((0, True, e) for e in episode("EP-W-PROCESS")), offset=1000)
+    unkeyed = records_of((1, False, activity("ACT-W-PROCESS")), offset=1100)
     async with UnitOfWork(ledger.pool) as other_owner:
         await other_owner.lock_partitions([(topics.DISCHARGE_READY, 0)])
         episode_batch = asyncio.create_task(ingest(milestones, deps))
