@@ -23,6 +23,7 @@ from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
 from services.observability.metrics import OutboxMetrics
 from services.observability.probes import broker_and_database_ready, sample_outbox_backlog
+from services.runtime.heap import settle_startup_heap
 from services.settings import Settings
 
 
@@ -89,6 +90,8 @@ def wire_lifecycle(
             if outbox_metrics is not None:
                 outbox_metrics.sent(topic)
 
+        # Everything start-up made (resources, the broker's clients) is in place by now.
+        settle_startup_heap()
         state["stop"] = stop = asyncio.Event()
         relay = OutboxRelay(state["resources"].pool, publish)
         state["relay"] = asyncio.create_task(relay.run(stop, settings.outbox_poll_seconds))
