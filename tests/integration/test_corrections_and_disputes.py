@@ -247,3 +247,28 @@ async def test_verify_detects_a_statement_altered_in_the_database(ledger: Ledger
     tampered = [json.loads(json.dumps(m)) for m in published]
     tampered[0]["totals"]["net_ore"] += 100  # a copy changed on its way, or in the recipient's hands
     assert verify_published(tampered, MUNICIPALITY, TRUST)[1]
+
+
+async def test_an_adjustment_is_caused_by_the_event_that_happened_last_not_the_one_sent_last(
+    ledger: Ledger,
+) -> None:
+    await ledger.send(
+        *episode(
+            "EP-F",
+            ("admission_notified", "2025-01-05T10:00:00+01:00"),
+            ("declared_ready", "2025-01-10T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-10T11:00:00+01:00"),
+        )
+    )
+    await ledger.close("2025-01")
+    # Both late, in one batch. By instant the withdrawal came last (04:30 UTC against 02:00),
+    # though its text sorts first and it was sent first: the offsets tell them apart.
+    withdrawn = dr("ready_withdrawn", "2025-01-20T23:30:00-05:00", episode_id="EP-F")
+    discharged = dr("discharged", "2025-01-21T03:00:00+01:00", episode_id="EP-F", destination="home")
+    await ledger.send(withdrawn, discharged)
+    await ledger.close("2025-02")
+
+    feb = (await ledger.published(f"municipality:{MUNICIPALITY}"))[1][1]
+    [adjustment] = feb["adjustments"]
+    assert (adjustment["quantity_delta"], adjustment["corrects_month"]) == (-11, "2025-01")  # 10-20 Jan paid
+    assert adjustment["caused_by"]["event_id"] == withdrawn[1]["event_id"]
