@@ -65,7 +65,7 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[Accepted]) ->
         INSERT INTO inbound_events (source, event_id, family, type, subject_key, health_trust,
                                     occurred_at, content_hash, payload, topic, partition, "offset")
         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::timestamptz[], $8::bytea[], $9::jsonb[], $10::text[], $11::int[], $12::bigint[])
+                             $7::timestamptz[], $8::bytea[], $9::json[], $10::text[], $11::int[], $12::bigint[])
         ON CONFLICT (source, event_id) DO NOTHING
         RETURNING source, event_id::text
         """,

@@ -36,15 +36,6 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 PERIODS_LOCK = 7_301_2012
 
 
-def _jsonb_binary(value: Any) -> bytes:
-    """jsonb's binary form is a version byte and the text. Binary, so that `COPY` can write it."""
-    return b"\x01" + _json_binary(value)
-
-
-def _jsonb_decode(data: bytes) -> Any:
-    return orjson.loads(data[1:])
-
-
 def _json_binary(value: Any) -> bytes:
     """json's binary form is the text itself. Bytes or text already encoded as JSON go as
     they are: intake's payloads and a statement's body are written as they were encoded."""
@@ -54,9 +45,6 @@ def _json_binary(value: Any) -> bytes:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec(
-        "jsonb", encoder=_jsonb_binary, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
-    )
     await conn.set_type_codec(
         "json", encoder=_json_binary, decoder=orjson.loads, schema="pg_catalog", format="binary"
     )

@@ -30,7 +30,6 @@ console = Console()
 async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) -> list[str]:
     conn = await asyncpg.connect(endpoints.database_url)
     try:
-        await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
         await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
         stored, db_problems = await verify_database(conn, municipality, health_trust)
         bodies = [
@@ -70,7 +69,6 @@ def verify(endpoints: Endpoints, municipality: str, health_trust: str) -> None:
 async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str, period: Month) -> bool:
     conn = await asyncpg.connect(endpoints.database_url)
     try:
-        await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
         await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
         r = await reconcile(conn, municipality, health_trust, period.first_day)
     finally:

@@ -6,6 +6,7 @@ refused by the unique key and the conflict-tolerant insert decides)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -99,6 +100,23 @@ async def test_a_batch_delivered_again_changes_nothing(ledger: Ledger) -> None:
     assert (again.accepted, again.duplicates, again.rejected) == (0, 5, {})
     assert (await stored(ledger), await items_of(ledger)) == before
     assert len(before[1]) == 5
+
+
+async def test_each_event_is_stored_as_the_very_bytes_its_content_hash_was_taken_of(ledger: Ledger) -> None:
+    """So an auditor can check a stored event against its hash as it stands, whichever way
+    it was written: by `COPY`, or by the conflict-tolerant insert once a `COPY` is refused."""
+    first = activity("ACT-W-AUDIT-1")
+    await send(ledger, first)
+    clash = _with("ACT-W-AUDIT-ELSEWHERE", {"event_id": first[1]["event_id"]})  # forces the insert
+    await send(ledger, clash, activity("ACT-W-AUDIT-2"), offset=10)
+
+    async with ledger.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT payload::text AS text, content_hash FROM inbound_events")
+
+    assert len(rows) == 2
+    for row in rows:
+        assert hashlib.sha256(row["text"].encode()).digest() == bytes(row["content_hash"])
+        assert '"patient_pseudonym":"p1:' in row["text"] and "patient_id" not in row["text"]
 
 
 async def test_a_key_stored_under_another_subject_is_a_conflict_and_the_rest_of_the_batch_goes_in(

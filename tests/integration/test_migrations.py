@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -14,6 +15,7 @@ import asyncpg
 import pytest
 from alembic import command
 
+from services.adapters.ledger_repository import payloads_by_subject
 from services.adapters.migrations import alembic_config, upgrade
 from services.adapters.postgres import create_pool
 from services.runtime.embedded import EmbeddedPostgres
@@ -147,3 +149,43 @@ def test_the_statement_order_index_may_be_built_beforehand(server: str) -> None:
     }
     assert "ledger_items_statement_order" in indexes
     assert "ledger_items_month" not in indexes
+
+
+def test_events_stored_as_jsonb_are_carried_over_and_read_as_before(server: str) -> None:
+    command.upgrade(alembic_config(server), "0009")
+    subject = "activity:983974724:ACT-MIGRATED"
+    payload = {"activity_id": "ACT-MIGRATED", "drg_points": "1.25", "surgical": False}
+
+    async def store() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(
+                "INSERT INTO inbound_events (source, event_id, family, type, subject_key, health_trust, "
+                'occurred_at, content_hash, payload, topic, partition, "offset") '
+                "VALUES ('migr', $1, 'activity', 'activity_recorded', $2, '983974724', now(), '\\x00', "
+                "$3::jsonb, 't', 0, 0)",
+                uuid.uuid4(),
+                subject,
+                json.dumps(payload),
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(store())
+    upgrade(server)
+
+    async def read() -> tuple[str, dict[str, list[dict[str, object]]]]:
+        pool = await create_pool(server, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                kind = await conn.fetchval(
+                    "SELECT data_type FROM information_schema.columns "
+                    "WHERE table_name = 'inbound_events' AND column_name = 'payload'"
+                )
+                return kind, await payloads_by_subject(conn, [subject])
+        finally:
+            pool.terminate()
+
+    kind, facts = asyncio.run(read())
+    assert kind == "json"
+    assert facts == {subject: [payload]}
