@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -57,18 +57,24 @@ _REASON_OF_ERROR = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+# RawRecord and Accepted are made for every inbound event: named tuples, immutable like a
+# frozen dataclass, are made in a third of the time (a frozen dataclass sets each field
+# through object.__setattr__), about 2 µs of intake's CPU per event between them.
+
+
+class RawRecord(NamedTuple):
     topic: str
     partition: int
     offset: int
-    # Raw bytes may hold a patient identifier: keep them out of every repr and log line.
-    key: bytes | None = field(repr=False)
-    value: bytes | None = field(repr=False)
+    key: bytes | None
+    value: bytes | None
+
+    def __repr__(self) -> str:
+        # Raw bytes may hold a patient identifier: keep them out of every repr and log line.
+        return f"RawRecord(topic={self.topic!r}, partition={self.partition}, offset={self.offset})"
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     record: RawRecord
     family: str
     type: str
@@ -80,13 +86,9 @@ class Accepted:
     payload: dict[str, Any]  # JSON-ready, `patient_pseudonym` instead of `patient_id`
     content_hash: bytes
     payload_json: bytes  # `payload` as canonical JSON, encoded once for the hash and the database
-    # Made once here: the write looks each of them up several times per event.
-    dedup_key: tuple[str, str] = field(init=False)
-    subject_key: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "dedup_key", (self.source, self.event_id))
-        object.__setattr__(self, "subject_key", f"{self.family}:{self.health_trust}:{self.subject_id}")
+    # Made once, here: the write looks each of them up several times per event.
+    dedup_key: tuple[str, str]
+    subject_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,18 +187,21 @@ def _accepted(
         if isinstance(mapped, tuple):
             return reject(*mapped)
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    event_id: str = payload["event_id"]
     return Accepted(
         record=record,
         family=family,
         type=event.type,
         source=event.source,
-        event_id=payload["event_id"],
+        event_id=event_id,
         subject_id=subject_id,
         health_trust=event.health_trust,
         occurred_at=event.occurred_at,
         payload=payload,
         content_hash=hashlib.sha256(canonical).digest(),
         payload_json=canonical,
+        dedup_key=(event.source, event_id),
+        subject_key=f"{family}:{event.health_trust}:{subject_id}",
     )
 
 

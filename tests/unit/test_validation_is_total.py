@@ -155,3 +155,16 @@ def test_a_source_holding_a_patient_id_is_rejected_every_time_it_comes() -> None
         outcome = _validate(template.topic, json.dumps(document).encode())
         assert isinstance(outcome, Rejected)
         assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
+
+
+def test_neither_a_record_nor_its_outcome_shows_the_raw_bytes_when_printed() -> None:
+    """A record or an outcome may end up in a log line or an assertion message; the raw
+    key and value may hold a patient identifier."""
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = template.value | {"patient_id": EXAMPLE}
+    record = RawRecord(template.topic, 3, 42, EXAMPLE.encode(), json.dumps(value).encode())
+    outcome = validate(record, now=NOW, pseudonymise=PSEUDONYMISE, registry=REGISTRY)
+
+    assert isinstance(outcome, Accepted)
+    assert repr(record) == f"RawRecord(topic={template.topic!r}, partition=3, offset=42)"
+    assert not find_patient_ids(repr(outcome)) and not find_patient_ids(str(outcome))
