@@ -189,3 +189,30 @@ def test_events_stored_as_jsonb_are_carried_over_and_read_as_before(server: str)
     kind, facts = asyncio.run(read())
     assert kind == "json"
     assert facts == {subject: [payload]}
+
+
+def test_the_subject_hash_index_may_be_built_beforehand(server: str) -> None:
+    """As 0009's index: an operator builds it concurrently on a large ledger first."""
+    command.upgrade(alembic_config(server), "0010")
+
+    async def sql(statement: str) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(server)
+        try:
+            return await conn.fetch(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(
+        sql(
+            "CREATE INDEX CONCURRENTLY inbound_events_subject_hash ON inbound_events USING hash (subject_key)"
+        )
+    )
+    upgrade(server)
+    indexes = {
+        r["indexname"]: r["indexdef"]
+        for r in asyncio.run(
+            sql("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'inbound_events'")
+        )
+    }
+    assert "USING hash (subject_key)" in indexes["inbound_events_subject_hash"]
+    assert "inbound_events_subject" not in indexes
