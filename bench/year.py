@@ -39,6 +39,7 @@ from bench.run import (
     NATIONAL_YEAR_EVENTS,
     TARIFF_DIRS,
     RssSampler,
+    configure_server,
     timed_pipeline,
     warm_up,
 )
@@ -75,6 +76,7 @@ class YearResults:
     ledger_items: int = 0
     rejected: int = 0
     database_mb: float = 0.0
+    database_settings: dict[str, str] = field(default_factory=dict)  # bench.run.SERVER_SETTINGS
 
 
 def month_stream(month: int, events_per_month: int, seed: int) -> list[tuple[str, bytes, bytes]]:
@@ -161,6 +163,7 @@ def run_year(
     environment = Environment(state / "environment", fresh_database=True)
     with environment as endpoints:
         prepare(endpoints)
+        _, results.database_settings = asyncio.run(configure_server(environment, endpoints))
         env = endpoints.as_env() | {
             "TARIFF_DIR": ":".join(map(str, TARIFF_DIRS)),
             "INTAKE_GROUP_PREFIX": INTAKE_GROUP_PREFIX,
@@ -220,6 +223,7 @@ def table(r: YearResults) -> Table:
         f"{sum(cpu.values()):.0f} µs: " + ", ".join(f"{part} {us:.0f}" for part, us in cpu.items()),
     )
     t.add_row("intake peak RSS", f"{r.intake_peak_rss_mb:,.0f} MB")
+    t.add_row("database server", ", ".join(f"{name} {value}" for name, value in r.database_settings.items()))
     t.add_row("broker RSS at the end (every message in memory)", f"{r.broker_peak_rss_mb:,.0f} MB")
     t.add_row(
         "ledger", f"{r.ledger_events:,} events, {r.ledger_items:,} items, {r.rejected} rejected, "

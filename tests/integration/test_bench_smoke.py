@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.close import CLOSE_PERIOD
-from bench.run import PERIOD, TARIFF_DIRS, run
+from bench.run import PERIOD, SERVER_SETTINGS, TARIFF_DIRS, run
 from bench.stream import national_stream, pairs
 from services.adapters.tariff_files import load_tariffs
 from tests.oracle import expected_items
@@ -49,6 +49,7 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     )
     assert results.latency_events == int(rate * seconds)
     assert results.latency_to == "commit", "latency is measured to the commit on the embedded database"
+    assert results.database_settings == SERVER_SETTINGS, "the embedded server is sized for the load"
     assert (
         results.raw_consume_msgs_per_s > 0
         and results.raw_copy_rows_per_s > 0
