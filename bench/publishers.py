@@ -14,8 +14,9 @@ import importlib.util
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 Message = tuple[str, bytes, bytes]  # topic, key, value
@@ -30,6 +31,13 @@ class Producer(StrEnum):
 class Sent:
     seconds: float
     ends: dict[TopicPartition, int]  # each partition written to: the offset after its last record
+
+
+# The command-line option both benchmarks take for it.
+ProducerOption = Annotated[
+    Producer | None,
+    typer.Option(help="The load's producer (default: librdkafka when installed, else aiokafka)"),
+]
 
 
 def default_producer() -> Producer:

@@ -38,7 +38,7 @@ from rich.table import Table
 
 from bench.close import CLOSE_PERIOD, close_at_scale
 from bench.cpu import CpuAccount, CpuUse, Part
-from bench.publishers import Message, Producer, Sent, default_producer, publish
+from bench.publishers import Message, Producer, ProducerOption, Sent, default_producer, publish
 from bench.stream import national_stream
 from services.adapters.intake_progress import IntakeProgress
 from services.adapters.municipality_registry import load_registry
@@ -605,10 +605,7 @@ def main(
     close_items: Annotated[
         int, typer.Option(help="Items seeded for the national-scale month close (0: skip it)")
     ] = 1_000_000,
-    producer: Annotated[
-        Producer | None,
-        typer.Option(help="The load's producer (default: librdkafka when installed, else aiokafka)"),
-    ] = None,
+    producer: ProducerOption = None,
     out: Annotated[Path, typer.Option(help="Where to write the results as JSON")] = Path(
         "bench/results/latest.json"
     ),

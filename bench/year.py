@@ -33,7 +33,7 @@ from aiokafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from bench.publishers import Message, Producer, Sent, default_producer, publish
+from bench.publishers import Message, Producer, ProducerOption, Sent, default_producer, publish
 from bench.run import (
     INTAKE_GROUP_PREFIX,
     NATIONAL_YEAR_EVENTS,
@@ -236,10 +236,7 @@ def main(
     events: Annotated[int, typer.Option(help="Events in the year")] = NATIONAL_YEAR_EVENTS,
     seed: Annotated[int, typer.Option(help="Seed of the generated year")] = 2025,
     replicas: Annotated[int, typer.Option(min=1, max=6, help="Intake replicas in one group")] = 2,
-    producer: Annotated[
-        Producer | None,
-        typer.Option(help="The load's producer (default: librdkafka when installed, else aiokafka)"),
-    ] = None,
+    producer: ProducerOption = None,
     out: Annotated[Path, typer.Option(help="Where to write the results as JSON")] = Path(
         "bench/results/year.json"
     ),

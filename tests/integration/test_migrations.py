@@ -39,6 +39,14 @@ def server(tmp_path: Path) -> Iterator[str]:
         yield pg.url
 
 
+async def _sql(server: str, statement: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(server)
+    try:
+        return await conn.fetch(statement)
+    finally:
+        await conn.close()
+
+
 def _item(subject: str, statement_id: uuid.UUID | None, month: date = MONTH) -> tuple[object, ...]:
     return (
         f"discharge_ready:{PAIR[1]}:{subject}", month, 0, "discharge_ready_bed_days", subject, PAIR[1], PAIR[0],
@@ -128,24 +136,20 @@ def test_the_statement_order_index_may_be_built_beforehand(server: str) -> None:
     """An operator builds it concurrently on a large ledger; the migration accepts it."""
     command.upgrade(alembic_config(server), "0008")
 
-    async def sql(statement: str) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(server)
-        try:
-            return await conn.fetch(statement)
-        finally:
-            await conn.close()
-
     asyncio.run(
-        sql(
+        _sql(
+            server,
             "CREATE INDEX CONCURRENTLY ledger_items_statement_order ON ledger_items (service_month, "
             'municipality COLLATE "C", health_trust COLLATE "C", category COLLATE "C", '
-            'subject_id COLLATE "C", first_day, subject_key COLLATE "C", part)'
+            'subject_id COLLATE "C", first_day, subject_key COLLATE "C", part)',
         )
     )
     upgrade(server)
     indexes = {
         r["indexname"]
-        for r in asyncio.run(sql("SELECT indexname FROM pg_indexes WHERE tablename = 'ledger_items'"))
+        for r in asyncio.run(
+            _sql(server, "SELECT indexname FROM pg_indexes WHERE tablename = 'ledger_items'")
+        )
     }
     assert "ledger_items_statement_order" in indexes
     assert "ledger_items_month" not in indexes
@@ -195,23 +199,17 @@ def test_the_subject_hash_index_may_be_built_beforehand(server: str) -> None:
     """As 0009's index: an operator builds it concurrently on a large ledger first."""
     command.upgrade(alembic_config(server), "0010")
 
-    async def sql(statement: str) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(server)
-        try:
-            return await conn.fetch(statement)
-        finally:
-            await conn.close()
-
     asyncio.run(
-        sql(
-            "CREATE INDEX CONCURRENTLY inbound_events_subject_hash ON inbound_events USING hash (subject_key)"
+        _sql(
+            server,
+            "CREATE INDEX CONCURRENTLY inbound_events_subject_hash ON inbound_events USING hash (subject_key)",
         )
     )
     upgrade(server)
     indexes = {
         r["indexname"]: r["indexdef"]
         for r in asyncio.run(
-            sql("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'inbound_events'")
+            _sql(server, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'inbound_events'")
         )
     }
     assert "USING hash (subject_key)" in indexes["inbound_events_subject_hash"]
