@@ -58,5 +58,8 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     assert 0 < results.intake_peak_rss_mb < 2000
     cpu = results.pipeline_cpu_us_per_event
     assert set(cpu) == {"producer", "intake", "broker", "postgresql", "other"}, "every part accounted"
-    assert cpu["intake"] > 0 and cpu["postgresql"] > 0 and cpu["broker"] > 0
+    # CPU is read per process in clock ticks (10 ms): at a smoke run's size the database's
+    # and the broker's few milliseconds, spread over their processes, may read as none
+    # (bench/cpu.py's own tests count children's CPU with work enough to see).
+    assert cpu["intake"] > 0 and all(us >= 0 for us in cpu.values())
     assert 0 < results.pipeline_cpu_busy_share <= 1.05 and results.pipeline_cpu_ceiling_per_s > 0

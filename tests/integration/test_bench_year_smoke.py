@@ -34,5 +34,8 @@ def test_a_small_year_is_replayed_month_by_month_and_every_event_is_in_the_ledge
     assert results.events_per_s > 0 and results.seconds > 0
     cpu = results.cpu_us_per_event
     assert set(cpu) == {"producer", "intake", "broker", "postgresql", "other"}, "every part accounted"
-    assert cpu["intake"] > 0 and cpu["postgresql"] > 0
+    # CPU is read per process in clock ticks (10 ms): at a smoke run's size the database's
+    # and the broker's few milliseconds, spread over their processes, may read as none
+    # (bench/cpu.py's own tests count children's CPU with work enough to see).
+    assert cpu["intake"] > 0 and all(us >= 0 for us in cpu.values())
     assert 0 < results.intake_peak_rss_mb < 2000 and results.database_mb > 0
