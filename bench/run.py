@@ -321,15 +321,14 @@ async def configure_server(environment: Environment, endpoints: Endpoints) -> tu
     it is restarted for both. Whether commit times are kept (on a server the environment
     names, latency is then measured to the transaction's start), and the settings the
     server runs with."""
-    conn = await asyncpg.connect(endpoints.database_url)
-    try:
-        if environment.postgres is not None:
+    if environment.postgres is not None:
+        conn = await asyncpg.connect(endpoints.database_url)
+        try:
             await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
             for name, value in SERVER_SETTINGS.items():
                 await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-    finally:
-        await conn.close()
-    if environment.postgres is not None:
+        finally:
+            await conn.close()
         environment.postgres.pg_ctl("-w", "restart", "-m", "fast")  # restart keeps the server's options
     conn = await asyncpg.connect(endpoints.database_url)
     try:
@@ -394,6 +393,11 @@ async def close_month(endpoints: Endpoints) -> tuple[float, int, int]:
         await pool.close()
 
 
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
+
+
 async def totals(endpoints: Endpoints) -> tuple[int, int, int]:
     conn = await asyncpg.connect(endpoints.database_url)
     try:
@@ -419,10 +423,7 @@ def run(
 ) -> Results:
     producer = producer or default_producer()
     results = Results(events=events, producer=producer.value)
-    results.machine = {
-        "cpus": psutil.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-    }
+    results.machine = machine()
     from bench.stream import pairs
 
     results.pairs = len(pairs(PERIOD))

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import psutil
@@ -40,7 +40,9 @@ from bench.run import (
     TARIFF_DIRS,
     RssSampler,
     configure_server,
+    machine,
     timed_pipeline,
+    totals,
     warm_up,
 )
 from bench.stream import national_stream
@@ -63,7 +65,7 @@ class YearResults:
     months: int = 12
     replicas: int = 2
     producer: str = ""
-    machine: dict[str, float] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
     generate_seconds: float = 0.0
     seconds: float = 0.0
     events_per_s: float = 0.0
@@ -132,15 +134,10 @@ async def publish_months(bootstrap: str, paths: list[Path], producer: Producer) 
     return Sent(time.perf_counter() - started, ends)
 
 
-async def _ledger(database_url: str) -> tuple[int, int, int, float]:
+async def _database_mb(database_url: str) -> float:
     conn = await asyncpg.connect(database_url)
     try:
-        return (
-            int(await conn.fetchval("SELECT count(*) FROM inbound_events")),
-            int(await conn.fetchval("SELECT count(*) FROM ledger_items")),
-            int(await conn.fetchval("SELECT count(*) FROM rejections")),
-            float(await conn.fetchval("SELECT pg_database_size(current_database())")) / 2**20,
-        )
+        return float(await conn.fetchval("SELECT pg_database_size(current_database())")) / 2**20
     finally:
         await conn.close()
 
@@ -150,10 +147,7 @@ def run_year(
 ) -> YearResults:
     producer = producer or default_producer()
     results = YearResults(replicas=replicas, producer=producer.value)
-    results.machine = {
-        "cpus": psutil.cpu_count() or 0,
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-    }
+    results.machine = machine()
     spools = state / "spool"
     spools.mkdir(parents=True, exist_ok=True)
     with console.status(f"generating {events:,} events of {YEAR} onto disk"):
@@ -202,10 +196,8 @@ def run_year(
         results.cpu_busy_share = round(run.cpu.busy_share, 3)
         results.intake_peak_rss_mb = round(rss.peak_mb, 1)
         results.broker_peak_rss_mb = round(broker_peak, 1)
-        results.ledger_events, results.ledger_items, results.rejected, database_mb = asyncio.run(
-            _ledger(endpoints.database_url)
-        )
-        results.database_mb = round(database_mb, 1)
+        results.ledger_events, results.ledger_items, results.rejected = asyncio.run(totals(endpoints))
+        results.database_mb = round(asyncio.run(_database_mb(endpoints.database_url)), 1)
     return results
 
 

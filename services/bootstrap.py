@@ -79,6 +79,11 @@ def wire_lifecycle(
         on_ready(resources)
 
     @app.after_startup
+    async def settle_heap() -> None:
+        # Everything start-up made (resources, the broker's clients) is in place by now.
+        settle_startup_heap()
+
+    @app.after_startup
     async def start_relay() -> None:
         async def publish(topic: str, key: str | None, payload: bytes) -> None:
             await broker.publish(
@@ -90,8 +95,6 @@ def wire_lifecycle(
             if outbox_metrics is not None:
                 outbox_metrics.sent(topic)
 
-        # Everything start-up made (resources, the broker's clients) is in place by now.
-        settle_startup_heap()
         state["stop"] = stop = asyncio.Event()
         relay = OutboxRelay(state["resources"].pool, publish)
         state["relay"] = asyncio.create_task(relay.run(stop, settings.outbox_poll_seconds))
