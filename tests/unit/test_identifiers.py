@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contracts.v1.identifiers import (
     find_patient_ids,
@@ -224,3 +226,26 @@ def test_find_patient_ids_finds_the_valid_ones_inside_text_in_order() -> None:
 
 def test_find_patient_ids_finds_nothing_in_text_without_them() -> None:
     assert find_patient_ids("episode 42 for 4601 at 983974724 on 2024-03-01") == []
+
+
+# ---------------------------------------------------------------- against the rule itself
+
+ELEVEN_DIGITS = st.text(alphabet="0123456789", min_size=11, max_size=11)
+
+
+MADE_VALID = (
+    st.text(alphabet="0123456789", min_size=9, max_size=9).map(with_patient_check_digits).filter(bool)
+)
+
+
+@given(st.one_of(ELEVEN_DIGITS, MADE_VALID))
+def test_a_patient_id_is_valid_exactly_when_the_rule_gives_its_check_digits(value: str) -> None:
+    # Half of the examples are made valid by the rule; of the other half, few are.
+    assert is_valid_patient_id(value) == (with_patient_check_digits(value[:9]) == value)
+
+
+@given(st.text(alphabet="0123456789", min_size=9, max_size=9))
+def test_an_organisation_number_is_valid_exactly_when_the_rule_gives_its_check_digit(value: str) -> None:
+    check = check_digit(value[:8], ORG_WEIGHTS)
+
+    assert is_valid_organisation_number(value) == (check is not None and value[8] == str(check))

@@ -7,9 +7,11 @@ checked here one by one, without a broker or a database."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -117,6 +119,31 @@ def test_a_time_that_is_not_rfc_3339_text_is_a_schema_violation_not_epoch_second
 @pytest.mark.parametrize(
     ("written", "reason"),
     [
+        ("0", "schema_violation"),
+        ("1730000000", "schema_violation"),
+        ('"1730000000"', "schema_violation"),
+        ('"yesterday"', "schema_violation"),
+        ("true", "schema_violation"),
+        ("null", "schema_violation"),
+        ('"2025-10-06"', "timestamp_without_offset"),
+        ('"2025-10-06T09:30:00"', "timestamp_without_offset"),
+    ],
+)
+def test_a_timestamp_written_otherwise_than_as_rfc_3339_text_with_an_offset_is_rejected(
+    written: str, reason: str
+) -> None:
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    text = json.dumps(template.value | {"occurred_at": "WRITTEN"}).replace('"WRITTEN"', written)
+
+    outcome = _validate(topics.DISCHARGE_READY, text.encode())
+
+    assert isinstance(outcome, Rejected) and outcome.reason.value == reason
+    assert outcome.message.startswith("occurred_at: ")
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
         ("2012-01-01T00:30:00+01:00", "occurred_before_2012"),  # 2011-12-31 23:30 UTC
         ("2012-01-01T23:30:00+23:45", "occurred_before_2012"),  # the next local day, still before
         ("2011-12-31T20:00:00-05:00", None),  # the local day before, the instant after
@@ -168,3 +195,26 @@ def test_neither_a_record_nor_its_outcome_shows_the_raw_bytes_when_printed() -> 
     assert isinstance(outcome, Accepted)
     assert repr(record) == f"RawRecord(topic={template.topic!r}, partition=3, offset=42)"
     assert not find_patient_ids(repr(outcome)) and not find_patient_ids(str(outcome))
+
+
+def test_an_accepted_event_carries_each_of_its_fields_under_its_own_name() -> None:
+    # Accepted is made by position, for speed: a swap of two of its many text fields would
+    # still type-check, so each is checked here by name.
+    template = next(t for t in TEMPLATES if t.topic == topics.ACTIVITY)
+    value = template.value | {"source": "dips.unit", "activity_id": "AK-unit-1", "health_trust": "983974724"}
+    record = RawRecord(topics.ACTIVITY, 0, 7, b"AK-unit-1", json.dumps(value).encode())
+
+    outcome = validate(record, now=NOW, pseudonymise=PSEUDONYMISE, registry=REGISTRY)
+
+    assert isinstance(outcome, Accepted)
+    assert outcome.record is record
+    assert (outcome.family, outcome.type, outcome.source) == ("activity", value["type"], "dips.unit")
+    assert (outcome.event_id, outcome.subject_id) == (value["event_id"], "AK-unit-1")
+    assert outcome.health_trust == "983974724"
+    assert outcome.occurred_at == datetime.fromisoformat(value["occurred_at"])
+    assert outcome.payload["patient_pseudonym"] == PSEUDONYMISE(value["patient_id"])
+    assert "patient_id" not in outcome.payload
+    assert outcome.payload_json == orjson.dumps(outcome.payload, option=orjson.OPT_SORT_KEYS)
+    assert outcome.content_hash == hashlib.sha256(outcome.payload_json).digest()
+    assert outcome.dedup_key == ("dips.unit", value["event_id"])
+    assert outcome.subject_key == "activity:983974724:AK-unit-1"
