@@ -27,9 +27,9 @@ from contracts.v1.identifiers import (
     MUNICIPALITY_NUMBER_PATTERN,
     ORGANISATION_NUMBER_PATTERN,
     PATIENT_ID_PATTERN,
+    WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN,
     is_valid_organisation_number,
     is_valid_patient_id,
-    is_well_formed_municipality_number,
 )
 
 
@@ -62,12 +62,22 @@ def _check_organisation_number(value: str) -> str:
     return value
 
 
-def _check_municipality_number(value: str) -> str:
-    if not is_well_formed_municipality_number(value):
-        raise PydanticCustomError(
-            "invalid_municipality_number", "a municipality number is four digits, county 01-99"
+class _CorePattern:
+    """A check of form made by pydantic-core's own pattern, after the type's own checks, and
+    failing with an error of ours. One to three municipality numbers come with every inbound
+    event: a Python validator called from pydantic-core for each cost intake about 1.5 µs
+    per event."""
+
+    def __init__(self, pattern: str, error_type: str, message: str) -> None:
+        self.pattern, self.error_type, self.message = pattern, error_type, message
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        form = core_schema.custom_error_schema(
+            core_schema.str_schema(pattern=self.pattern),
+            custom_error_type=self.error_type,
+            custom_error_message=self.message,
         )
-    return value
+        return core_schema.chain_schema([handler(source), form])
 
 
 PatientId = Annotated[
@@ -94,7 +104,11 @@ OrganisationNumber = Annotated[
 ]
 MunicipalityNumber = Annotated[
     str,
-    AfterValidator(_check_municipality_number),
+    _CorePattern(
+        WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN,
+        "invalid_municipality_number",
+        "a municipality number is four digits, county 01-99",
+    ),
     Field(
         description="Kommunenummer, 4 digits with leading zero, as valid on the event's date.",
         json_schema_extra={"pattern": MUNICIPALITY_NUMBER_PATTERN},

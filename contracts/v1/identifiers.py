@@ -18,6 +18,7 @@ _FNR_K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 _ORG_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2, 1)
 
 MUNICIPALITY_NUMBER_PATTERN = r"^[0-9]{4}$"
+WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN = r"^(0[1-9]|[1-9][0-9])[0-9]{2}$"  # county 01-99
 ORGANISATION_NUMBER_PATTERN = r"^[0-9]{9}$"
 PATIENT_ID_PATTERN = r"^[0-9]{11}$"
 
@@ -27,6 +28,7 @@ _WRITTEN_PATIENT_ID = re.compile(r"(?<![0-9])([0-9]{6})[ .-]?([0-9]{5})(?![0-9])
 
 _ZERO = ord("0")
 _ORGANISATION_NUMBER = re.compile(ORGANISATION_NUMBER_PATTERN)
+_WELL_FORMED_MUNICIPALITY_NUMBER = re.compile(WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN)
 # The weighted sums are taken over ASCII codes: this is what the codes add beyond the digits.
 _K1_ASCII_SHARE = _ZERO * sum(_FNR_K1_WEIGHTS)
 _K2_ASCII_SHARE = _ZERO * sum(_FNR_K2_WEIGHTS)
@@ -60,11 +62,10 @@ def is_valid_organisation_number(value: str) -> bool:
     return (weighted - _ORG_ASCII_SHARE) % 11 == 0
 
 
-@lru_cache(maxsize=4096)  # public numbers, a few hundred of them
 def is_well_formed_municipality_number(value: str) -> bool:
     """Four digits with a county part 01-99. Whether the number existed on a date is not
     a question of form; the municipality registry answers it."""
-    return bool(re.fullmatch(MUNICIPALITY_NUMBER_PATTERN, value)) and value[:2] != "00"
+    return bool(_WELL_FORMED_MUNICIPALITY_NUMBER.fullmatch(value))
 
 
 def find_patient_ids(text: str) -> list[str]:

@@ -101,3 +101,41 @@ def test_rfc_3339_text_with_an_offset_is_read_alike_in_json_and_in_python() -> N
 
     assert from_json == from_python
     assert from_json.occurred_at.isoformat() == "2025-10-06T09:30:00.123000+02:00"
+
+
+@pytest.mark.parametrize(
+    ("written", "error"),
+    [
+        ("0000", "invalid_municipality_number"),
+        ("0099", "invalid_municipality_number"),
+        ("460", "invalid_municipality_number"),
+        ("46011", "invalid_municipality_number"),
+        ("46O1", "invalid_municipality_number"),
+        ("4601\n", "invalid_municipality_number"),
+        ("٤٦٠١", "invalid_municipality_number"),  # digits, but not ASCII ones
+        (4601, "string_type"),
+        (None, "string_type"),
+    ],
+)
+@pytest.mark.parametrize("field", ["registered_municipality", "staying_municipality"])
+def test_a_malformed_municipality_number_is_judged_alike_in_json_and_in_python(
+    field: str, written: object, error: str
+) -> None:
+    adapter = TypeAdapter(DischargeReadyMessage)
+    document = DECLARED_READY | {field: written}
+
+    from_json = _errors(adapter, document, as_json=True)
+
+    assert from_json == _errors(adapter, document, as_json=False)
+    assert [(type_, loc[-1]) for type_, loc, _msg in from_json] == [(error, field)]
+    if error == "invalid_municipality_number":
+        assert from_json[0][2] == "a municipality number is four digits, county 01-99"
+
+
+@pytest.mark.parametrize("written", ["0101", "0301", "4601", "9999", "5001"])
+def test_a_well_formed_municipality_number_is_taken_as_written(written: str) -> None:
+    event = TypeAdapter(DischargeReadyMessage).validate_json(
+        json.dumps(DECLARED_READY | {"registered_municipality": written})
+    )
+
+    assert event.registered_municipality == written
