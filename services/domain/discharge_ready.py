@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
@@ -65,10 +65,12 @@ class EpisodeFact:
     registered_municipality: str
     staying_municipality: str
     care_area: str = SOMATIC
+    # The Europe/Oslo day of `occurred_at`, worked out once: the rules ask for it several
+    # times per fact, and an episode is rated again with each new fact.
+    day: date = field(init=False, repr=False, compare=False)
 
-    @property
-    def day(self) -> date:
-        return oslo_day(self.occurred_at)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "day", oslo_day(self.occurred_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +87,9 @@ def ordered(facts: Iterable[EpisodeFact]) -> list[EpisodeFact]:
     return sorted(facts, key=lambda f: (f.occurred_at, _TIE_ORDER[f.milestone], f.event_id))
 
 
-def paid_intervals(facts: Iterable[EpisodeFact], grace: timedelta = timedelta(0)) -> list[PaidInterval]:
-    """R1-R3 and R8: the intervals in which the episode's bed-days are payable."""
-    history = ordered(facts)
+def paid_intervals(history: Sequence[EpisodeFact], grace: timedelta = timedelta(0)) -> list[PaidInterval]:
+    """R1-R3 and R8: the intervals in which the episode's bed-days are payable. `history`
+    is the episode's facts in time order (`ordered`)."""
     admission_day = next((f.day for f in history if f.milestone is Milestone.ADMISSION_NOTIFIED), None)
     if admission_day is None:
         return []  # R1: no admission notice, no payment
@@ -125,9 +127,10 @@ def _payer_of_day(history: Sequence[EpisodeFact], fact_days: Sequence[date], day
     return latest.registered_municipality if day < PAYER_SWITCH else latest.staying_municipality
 
 
-def grace_for(facts: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> timedelta:
-    """R8: the agreement's grace period, looked up for the pair on the notice day."""
-    notice = next((f for f in ordered(facts) if f.milestone is Milestone.MUNICIPALITY_NOTIFIED), None)
+def grace_for(history: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> timedelta:
+    """R8: the agreement's grace period, looked up for the pair on the day of the first
+    notice; `history` is in time order (`ordered`)."""
+    notice = next((f for f in history if f.milestone is Milestone.MUNICIPALITY_NOTIFIED), None)
     if notice is None:
         return timedelta(0)
     payer = notice.registered_municipality if notice.day < PAYER_SWITCH else notice.staying_municipality

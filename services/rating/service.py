@@ -97,7 +97,8 @@ def rate_subject(
 
 def _paid_through(facts: Sequence[EpisodeFact] | Sequence[StayFact], floor: date) -> date:
     """An open stay is paid through the end of its latest fact's month, or `floor`."""
-    return max(Month.of(max(oslo_day(f.occurred_at) for f in facts)).last_day, floor)
+    # The Oslo day of the latest instant is the latest Oslo day: one conversion, not one per fact.
+    return max(Month.of(oslo_day(max(f.occurred_at for f in facts))).last_day, floor)
 
 
 def _with_municipality_mappings(
