@@ -113,6 +113,11 @@ class Registry:
         self._periods = {number: tuple(own) for number, own in sorted(by_number.items())}
         self._all = tuple(p for own in self._periods.values() for p in own)
         self._resolved: dict[tuple[str, date], Resolution] = {}  # intake asks the same few thousand
+        # The day from which each number is in force with no end set: most numbers, for
+        # nearly every event, and past that day a lookup needs no calendar day at all.
+        self._for_good_from = {
+            n: own[-1].valid_from for n, own in self._periods.items() if own[-1].valid_until is None
+        }
         self._check()
 
     # ------------------------------------------------------------------ reading
@@ -126,6 +131,11 @@ class Registry:
 
     def numbers_valid_on(self, day: date) -> frozenset[str]:
         return frozenset(number for number in self._periods if self.period_on(number, day) is not None)
+
+    def in_force_for_good_from(self, number: str) -> date | None:
+        """The first day from which `number` is in force with no end set (so `resolve`
+        answers the number itself on that day and every day after it), or None."""
+        return self._for_good_from.get(number)
 
     def period_on(self, number: str, day: date) -> MunicipalityPeriod | None:
         for period in self._periods.get(number, ()):

@@ -187,7 +187,7 @@ def _accepted(
     del payload["patient_id"]
     payload["patient_pseudonym"] = pseudonymise(event.patient_id)
     if registry is not None:
-        mapped = _resolve_municipalities(payload, oslo_day(occurred_at), registry)
+        mapped = _resolve_municipalities(payload, occurred_at, registry)
         if isinstance(mapped, tuple):
             return reject(*mapped)
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
@@ -261,16 +261,26 @@ def _diagnose(record: RawRecord, raw: bytes) -> AnyInbound | Rejected:
 
 
 def _resolve_municipalities(
-    payload: dict[str, Any], day: date, registry: Registry
+    payload: dict[str, Any], occurred_at: datetime, registry: Registry
 ) -> tuple[ReasonCode, str] | None:
     """Numbers retired before the event's day are replaced by their one successor, and the
     payload keeps what was mapped (`municipality_mappings`); a split or unknown number is a
     rejection with its own reason."""
+    # The event's Oslo day is at most a day before its own local date (an offset is under
+    # a day; Oslo's is one or two hours): a number in force for good since a day before
+    # that date is in force on the event's day, with no need to work the day out.
+    local_day = occurred_at.date()
+    day: date | None = None
     mappings: dict[str, str] = {}
     for field_name in _MUNICIPALITY_FIELDS:
         number = payload.get(field_name)
         if number is None:
             continue
+        for_good_from = registry.in_force_for_good_from(number)
+        if for_good_from is not None and for_good_from < local_day:
+            continue
+        if day is None:
+            day = oslo_day(occurred_at)
         try:
             resolution = registry.resolve(number, day)
         except SplitMunicipality as exc:

@@ -315,6 +315,19 @@ def test_a_number_reused_after_a_gap_resolves_by_date() -> None:
     assert r.name_of("0001", D("2019-01-01")) == "New"
 
 
+def test_a_number_is_in_force_for_good_from_the_start_of_its_last_period_with_no_end() -> None:
+    r = registry(
+        "0001,Old,2012-01-01,2015-01-01,0002\n0002,Other,2012-01-01,,\n0001,New,2018-01-01,,\n0003,C,2012-01-01,2015-01-01,0002\n"
+    )
+
+    assert r.in_force_for_good_from("0001") == D("2018-01-01")  # reused after a gap
+    assert r.in_force_for_good_from("0002") == D("2012-01-01")
+    assert r.in_force_for_good_from("0003") is None  # retired
+    assert r.in_force_for_good_from("0009") is None  # never used
+    for day in ("2018-01-01", "2019-06-30", "2031-12-31"):
+        assert r.resolve("0001", D(day)) == ok("0001")
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contracts.v1 import topics
 from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
 from contracts.v1.outbound import ReasonCode
 from services.adapters.municipality_registry import load_registry
+from services.domain.calendar import oslo_day
+from services.domain.municipalities import SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.validation import Accepted, RawRecord, Rejected, validate
 from tests.faults.corpus import Hostile, hospital_month, hostile_messages
@@ -218,3 +221,61 @@ def test_an_accepted_event_carries_each_of_its_fields_under_its_own_name() -> No
     assert outcome.content_hash == hashlib.sha256(outcome.payload_json).digest()
     assert outcome.dedup_key == ("dips.unit", value["event_id"])
     assert outcome.subject_key == "activity:983974724:AK-unit-1"
+
+
+def _mapped_by_the_oslo_day(number: str, occurred_at: datetime) -> tuple[str, str | None] | str:
+    """The reference: every number resolved on the event's Oslo day. (number in force,
+    number mapped from) or the reason it is refused."""
+    try:
+        resolution = REGISTRY.resolve(number, oslo_day(occurred_at))
+    except SplitMunicipality:
+        return "municipality_number_split"
+    except UnknownMunicipality:
+        return "unknown_municipality_number"
+    return resolution.number, resolution.mapped_from
+
+
+NUMBERS = [*sorted(REGISTRY.numbers()), "9998", "9999"]  # and two never used
+CHANGES = sorted(
+    {p.valid_from for p in REGISTRY.periods} | {p.valid_until for p in REGISTRY.periods if p.valid_until}
+)
+NEAR_A_CHANGE = st.builds(
+    lambda day, minutes: datetime.combine(day, datetime.min.time()) + timedelta(minutes=minutes),
+    st.sampled_from([d for d in CHANGES if date(2012, 1, 3) < d < date(2026, 1, 13)]),
+    st.integers(min_value=-3 * 24 * 60, max_value=3 * 24 * 60),
+)
+MOMENTS = st.one_of(
+    st.datetimes(min_value=datetime(2012, 1, 2), max_value=datetime(2026, 1, 14)), NEAR_A_CHANGE
+)
+OFFSETS = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda m: timezone(timedelta(minutes=m))
+)
+
+
+@given(st.sampled_from(NUMBERS), st.sampled_from(NUMBERS), MOMENTS, OFFSETS)
+@settings(max_examples=1000, deadline=None)
+def test_numbers_are_mapped_on_the_events_oslo_day_whatever_its_offset(
+    registered: str, staying: str, moment: datetime, offset: timezone
+) -> None:
+    # Intake skips working out the Oslo day for a number in force for good since before the
+    # event's local date: the outcome must be the same as resolving every number on it.
+    occurred_at = moment.replace(tzinfo=offset)
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = template.value | {
+        "occurred_at": occurred_at.isoformat(),
+        "registered_municipality": registered,
+        "staying_municipality": staying,
+    }
+
+    outcome = _validate(topics.DISCHARGE_READY, json.dumps(value).encode())
+
+    expected = [_mapped_by_the_oslo_day(n, occurred_at) for n in (registered, staying)]
+    refused = [e for e in expected if isinstance(e, str)]
+    if refused:
+        assert isinstance(outcome, Rejected) and outcome.reason.value == refused[0]
+        return
+    assert isinstance(outcome, Accepted), outcome
+    fields = ("registered_municipality", "staying_municipality")
+    assert [outcome.payload[f] for f in fields] == [e[0] for e in expected if not isinstance(e, str)]
+    mapped = {f: e[1] for f, e in zip(fields, expected, strict=True) if not isinstance(e, str) and e[1]}
+    assert outcome.payload.get("municipality_mappings", {}) == mapped
