@@ -160,25 +160,23 @@ def _accepted(
     pseudonymise: Pseudonymiser,
     registry: Registry | None,
 ) -> Outcome:
-    def reject(reason: ReasonCode, message: str) -> Rejected:
-        return Rejected(record, reason, message)
-
     # The local date alone settles both checks for all but the days at their edges (an
     # offset is less than a day); comparing instants across time zones costs more.
     occurred_at = event.occurred_at
     local_day = occurred_at.date()
     if local_day <= _EARLIEST_DAY_TO_CHECK and occurred_at < EARLIEST:
-        return reject(
-            ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began"
+        return Rejected(
+            record, ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began"
         )
     latest, check_latest_from = _latest_acceptable(now)
     if local_day >= check_latest_from and occurred_at > latest:
-        return reject(ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
+        return Rejected(record, ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
     family = FAMILY_OF_TOPIC[record.topic]
     subject_id: str = getattr(event, _SUBJECT_FIELD[family])
     source = event.source
     if find_patient_ids(subject_id) or _holds_patient_id(source):
-        return reject(
+        return Rejected(
+            record,
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
             f"{_SUBJECT_FIELD[family]} or source contains a patient identifier",
         )
@@ -189,7 +187,7 @@ def _accepted(
     if registry is not None:
         mapped = _resolve_municipalities(payload, occurred_at, registry)
         if isinstance(mapped, tuple):
-            return reject(*mapped)
+            return Rejected(record, *mapped)
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     event_id: str = payload["event_id"]
     health_trust = event.health_trust
