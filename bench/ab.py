@@ -9,8 +9,9 @@ generated events through `validate()`, or through `rate_subject()` as intake rat
 subject again with each new fact. The least and the median of the rounds are reported
 per revision, and whether both made the same payloads, content hashes and items.
 
-The workers drive each revision's own `services.intake.validation.validate` and
-`services.rating.service.rate_subject`; a revision without them cannot be compared.
+The workers (`bench/ab_worker.py`, this checkout's) drive each revision's own
+`services.intake.validation.validate` and `services.rating.service.rate_subject`; a
+revision without them cannot be compared.
 """
 
 from __future__ import annotations
@@ -35,69 +36,7 @@ from bench.stream import national_stream
 
 PARTS = ("validate", "rating")
 
-# Runs inside a worker, with the revision's worktree first on sys.path. Commands on stdin,
-# one JSON line each; answers on stdout, one JSON line each.
-WORKER = r"""
-import gc, hashlib, json, sys, time
-from collections import defaultdict
-from datetime import UTC, date, datetime
-import orjson
-from services.adapters.municipality_registry import load_registry
-from services.adapters.tariff_files import load_tariffs
-from services.intake.pseudonym import Pseudonymiser
-from services.intake.validation import Accepted, RawRecord, validate
-from services.rating.service import rate_subject
-from services.tariffs import DEFAULT_TARIFF_DIR
-import services
-
-if not services.__file__.startswith(sys.path[0]):  # an installed copy found first
-    sys.exit(f"the worker loaded {services.__file__}, not the revision's own code in {sys.path[0]}")
-messages = [orjson.loads(line) for line in open(sys.argv[1], "rb")]
-records = [RawRecord(m["topic"], 0, i, m["key"].encode(), m["value"].encode()) for i, m in enumerate(messages)]
-now = datetime.fromisoformat(sys.argv[2])
-pseudonymise, registry = Pseudonymiser(b"bench-ab-" + b"k" * 32), load_registry()
-tariffs = load_tariffs(DEFAULT_TARIFF_DIR)
-
-def validate_all():
-    return [validate(r, now=now, pseudonymise=pseudonymise, registry=registry) for r in records]
-
-facts = defaultdict(list)
-for outcome in validate_all():
-    if isinstance(outcome, Accepted):
-        facts[outcome.subject_key].append(outcome.payload)
-ratings = [(key, payloads[:n]) for key, payloads in facts.items() for n in range(1, len(payloads) + 1)]
-floor = date(2012, 1, 1)
-
-def rate_all():
-    return [rate_subject(key, payloads, tariffs, floor, registry) for key, payloads in ratings]
-
-def digest(part):
-    h = hashlib.sha256()
-    if part == "validate":
-        for outcome in validate_all():
-            if isinstance(outcome, Accepted):
-                h.update(outcome.content_hash + outcome.payload_json)
-            else:
-                h.update(f"{outcome.reason.value}:{outcome.message}".encode())
-    else:
-        for items in rate_all():
-            h.update(repr([(i.subject_id, i.municipality, i.first_day, i.last_day, i.quantity,
-                            i.amount_ore, i.rule_id, i.note) for i in items]).encode())
-    return h.hexdigest()
-
-gc.freeze()  # as the services do once started (services/runtime/heap.py)
-gc.set_threshold(20_000)
-run = {"validate": validate_all, "rating": rate_all}
-print(json.dumps({"ready": len(records)}), flush=True)
-for line in sys.stdin:
-    command = json.loads(line)
-    if command["do"] == "time":
-        started = time.perf_counter()
-        run[command["part"]]()
-        print(json.dumps({"seconds": time.perf_counter() - started}), flush=True)
-    elif command["do"] == "digest":
-        print(json.dumps({"digest": digest(command["part"])}), flush=True)
-"""
+WORKER = Path(__file__).with_name("ab_worker.py")  # run by path, beside the revision's tree
 
 
 class AbError(RuntimeError):
@@ -147,9 +86,8 @@ class Worker:
     """A process with one revision's code loaded, timing a round when told."""
 
     def __init__(self, tree: Path, messages: Path, now: str) -> None:
-        code = f"import sys; sys.path.insert(0, {str(tree)!r}); exec({WORKER!r})"
         self._process = subprocess.Popen(
-            [sys.executable, "-c", code, str(messages), now],
+            [sys.executable, str(WORKER), str(tree), str(messages), now],
             cwd=tree,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -62,6 +62,15 @@ def _check_organisation_number(value: str) -> str:
     return value
 
 
+def _text_matching(pattern: str, error_type: str, message: str, *, strict: bool = False) -> CoreSchema:
+    """Text that pydantic-core matches against `pattern` itself, failing with our error."""
+    return core_schema.custom_error_schema(
+        core_schema.str_schema(pattern=pattern, strict=strict),
+        custom_error_type=error_type,
+        custom_error_message=message,
+    )
+
+
 class _CorePattern:
     """A check of form made by pydantic-core's own pattern, after the type's own checks, and
     failing with an error of ours. One to three municipality numbers come with every inbound
@@ -72,12 +81,9 @@ class _CorePattern:
         self.pattern, self.error_type, self.message = pattern, error_type, message
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        form = core_schema.custom_error_schema(
-            core_schema.str_schema(pattern=self.pattern),
-            custom_error_type=self.error_type,
-            custom_error_message=self.message,
+        return core_schema.chain_schema(
+            [handler(source), _text_matching(self.pattern, self.error_type, self.message)]
         )
-        return core_schema.chain_schema([handler(source), form])
 
 
 PatientId = Annotated[
@@ -161,11 +167,7 @@ class _TextOnTheWire:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         aware = handler(source)
-        text = core_schema.custom_error_schema(
-            core_schema.str_schema(pattern=_RFC3339_DATE_PREFIX, strict=True),
-            custom_error_type=_NOT_TEXT,
-            custom_error_message=_NOT_TEXT_MESSAGE,
-        )
+        text = _text_matching(_RFC3339_DATE_PREFIX, _NOT_TEXT, _NOT_TEXT_MESSAGE, strict=True)
         return core_schema.json_or_python_schema(
             json_schema=core_schema.chain_schema([text, aware]),
             python_schema=core_schema.no_info_before_validator_function(_require_text, aware),
