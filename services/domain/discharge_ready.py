@@ -87,7 +87,7 @@ def ordered(facts: Iterable[EpisodeFact]) -> list[EpisodeFact]:
     return sorted(facts, key=lambda f: (f.occurred_at, _TIE_ORDER[f.milestone], f.event_id))
 
 
-def paid_intervals(history: Sequence[EpisodeFact], grace: timedelta = timedelta(0)) -> list[PaidInterval]:
+def _paid_intervals(history: Sequence[EpisodeFact], grace: timedelta) -> list[PaidInterval]:
     """R1-R3 and R8: the intervals in which the episode's bed-days are payable. `history`
     is the episode's facts in time order (`ordered`)."""
     admission_day = next((f.day for f in history if f.milestone is Milestone.ADMISSION_NOTIFIED), None)
@@ -127,7 +127,7 @@ def _payer_of_day(history: Sequence[EpisodeFact], fact_days: Sequence[date], day
     return latest.registered_municipality if day < PAYER_SWITCH else latest.staying_municipality
 
 
-def grace_for(history: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> timedelta:
+def _grace_for(history: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> timedelta:
     """R8: the agreement's grace period, looked up for the pair on the day of the first
     notice; `history` is in time order (`ordered`)."""
     notice = next((f for f in history if f.milestone is Milestone.MUNICIPALITY_NOTIFIED), None)
@@ -153,7 +153,7 @@ def rate_episode(
     history = ordered(facts)
     if not history:
         return []
-    intervals = paid_intervals(history, grace_for(history, tariffs, health_trust))
+    intervals = _paid_intervals(history, _grace_for(history, tariffs, health_trust))
     # Each fact's day once, not once per day paid: a close re-rates every running stay.
     fact_days = [fact.day for fact in history]
     items: list[LedgerItem] = []

@@ -202,7 +202,10 @@ async def rerate(
 
 
 def _first_day(payloads: Sequence[Mapping[str, Any]]) -> date:
-    return min((oslo_day(datetime.fromisoformat(p["occurred_at"])) for p in payloads), default=date.max)
+    # As in `_paid_through`: the Oslo day of the earliest instant is the earliest Oslo day.
+    if not payloads:
+        return date.max
+    return oslo_day(min(datetime.fromisoformat(p["occurred_at"]) for p in payloads))
 
 
 def _differences(
