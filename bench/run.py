@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import statistics
 import tempfile
 import time
@@ -394,8 +395,39 @@ async def close_month(endpoints: Endpoints) -> tuple[float, int, int]:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    return {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
+    """What the figures were measured on, and when. The boot is part of it: on a virtual
+    machine the same code measured twice as slow after one boot as before it, whatever
+    the hour (docs/performance.md), so runs compare best within one boot."""
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "booted_at": datetime.fromtimestamp(psutil.boot_time(), UTC).isoformat(timespec="minutes"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="minutes"),
+    }
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's name: Linux gives it in /proc/cpuinfo (`platform.processor()` is
+    often empty there); elsewhere, whatever `platform` knows."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_line(described: dict[str, Any]) -> str:
+    """The machine in one line, under each table."""
+    return (
+        f"{described['cpu_model']}, {described['cpus']} cores, {described['memory_gb']} GiB; "
+        f"Python {described['python']}; up since {described['booted_at']}, measured {described['measured_at']}"
+    )
 
 
 async def totals(endpoints: Endpoints) -> tuple[int, int, int]:
@@ -534,7 +566,10 @@ async def publish_statements(endpoints: Endpoints, env: dict[str, str], logs: Pa
 
 
 def table(r: Results) -> Table:
-    t = Table(title=f"{r.events} events over {r.pairs} municipality-trust pairs ({r.machine['cpus']} cores)")
+    t = Table(
+        title=f"{r.events} events over {r.pairs} municipality-trust pairs ({r.machine['cpus']} cores)",
+        caption=machine_line(r.machine),
+    )
     for header in ("measure", "value", "vs raw ceiling"):
         t.add_column(header, justify="right" if header != "measure" else "left")
     t.add_row("raw: bare aiokafka consumer", f"{r.raw_consume_msgs_per_s:,.0f} msg/s", "1.00")

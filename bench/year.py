@@ -41,6 +41,7 @@ from bench.run import (
     RssSampler,
     configure_server,
     machine,
+    machine_line,
     timed_pipeline,
     totals,
     warm_up,
@@ -202,7 +203,10 @@ def run_year(
 
 
 def table(r: YearResults) -> Table:
-    t = Table(title=f"a year ({YEAR}) of {r.events:,} events, {r.replicas} intake replica(s)")
+    t = Table(
+        title=f"a year ({YEAR}) of {r.events:,} events, {r.replicas} intake replica(s)",
+        caption=machine_line(r.machine),
+    )
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_row("generated beforehand (not timed)", f"{r.generate_seconds:,.0f} s")
