@@ -395,9 +395,10 @@ async def close_month(endpoints: Endpoints) -> tuple[float, int, int]:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on, and when. The boot is part of it: on a virtual
-    machine the same code measured twice as slow after one boot as before it, whatever
-    the hour (docs/performance.md), so runs compare best within one boot."""
+    """What the figures were measured on, and when. The boot is part of it: on the
+    development VM the same code measured about twice as slow for every hour of one boot
+    as in the quick hours of the boot before (docs/performance.md), so runs compare best
+    within one boot."""
     return {
         "cpus": psutil.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
