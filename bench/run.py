@@ -568,7 +568,7 @@ async def publish_statements(endpoints: Endpoints, env: dict[str, str], logs: Pa
 
 def table(r: Results) -> Table:
     t = Table(
-        title=f"{r.events} events over {r.pairs} municipality-trust pairs ({r.machine['cpus']} cores)",
+        title=f"{r.events} events over {r.pairs} municipality-trust pairs",  # the cores: in the caption
         caption=machine_line(r.machine),
     )
     for header in ("measure", "value", "vs raw ceiling"):
