@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from contracts.v1 import inbound, outbound
+from contracts.v1 import inbound, outbound, topics
 
 SCHEMA_DIR = Path(__file__).parent / "v1" / "schemas"
 ASYNCAPI_FILE = Path(__file__).parent / "v1" / "asyncapi.json"
@@ -26,6 +26,43 @@ MESSAGES: dict[str, Any] = {
     "open-dispute-command": outbound.OpenDispute,
     "resolve-dispute-command": outbound.ResolveDispute,
 }
+
+
+# What each topic's messages are keyed by: Kafka's key is not part of a payload's schema,
+# and FastStream's document does not say it (an AsyncAPI Kafka message binding does).
+MESSAGE_KEYS: dict[str, str] = {
+    topics.DISCHARGE_READY: "The episode_id. A subject's events share a key, so they stay in order on one partition.",
+    topics.EMERGENCY_BEDS: "The stay_id. A subject's events share a key, so they stay in order on one partition.",
+    topics.ACTIVITY: "The activity_id. A subject's events share a key, so they stay in order on one partition.",
+    topics.SETTLEMENTS: "The recipient: `municipality:NNNN` or `health_trust:NNNNNNNNN`.",
+    topics.REJECTED: "The rejected message's key, patient identifiers redacted.",
+    topics.COMMANDS: "Not read by the service: the tools use the month (close_period) or the dispute's id.",
+}
+
+
+def _as_on_the_wire(spec: dict[str, Any]) -> dict[str, Any]:
+    """FastStream's document as a producer needs it. Intake subscribes in batches, so its
+    payloads came out as arrays of events, while each message on an inbound topic is one
+    event (an array is rejected, `not_an_object`): the array is taken off. Each message
+    gets its key, and intake's the correlation header dropped (intake does not read it)."""
+    schemas = spec["components"]["schemas"]
+    for message in spec["components"]["messages"].values():
+        channel = spec["channels"][message["title"].rsplit(":", 1)[0]]
+        topic = channel["address"]
+        if topic in topics.INBOUND:
+            payload = schemas[message["payload"]["$ref"].rsplit("/", 1)[1]]
+            if payload.get("type") == "array":
+                items = payload.pop("items")
+                del payload["type"]
+                payload.update(items)
+            message.pop("correlationId", None)
+        message["bindings"] = {
+            "kafka": {
+                "bindingVersion": "0.4.0",
+                "key": {"type": "string", "description": MESSAGE_KEYS[topic]},
+            }
+        }
+    return spec
 
 
 def _dump(document: Any) -> str:
@@ -67,7 +104,7 @@ def documents() -> dict[Path, str]:
                 spec[section].update(doc[section])
             for section, values in doc.get("components", {}).items():
                 spec.setdefault("components", {}).setdefault(section, {}).update(values)
-    out[ASYNCAPI_FILE] = _dump(spec)
+    out[ASYNCAPI_FILE] = _dump(_as_on_the_wire(spec))
     return out
 
 

@@ -24,7 +24,6 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from contracts.v1.identifiers import (
-    MUNICIPALITY_NUMBER_PATTERN,
     ORGANISATION_NUMBER_PATTERN,
     PATIENT_ID_PATTERN,
     WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN,
@@ -117,7 +116,7 @@ MunicipalityNumber = Annotated[
     ),
     Field(
         description="Kommunenummer, 4 digits with leading zero, as valid on the event's date.",
-        json_schema_extra={"pattern": MUNICIPALITY_NUMBER_PATTERN},
+        json_schema_extra={"pattern": WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN},
         examples=["4601"],
     ),
 ]
@@ -135,7 +134,13 @@ SubjectId = Annotated[
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
-        description="The hospital's identifier of the episode, stay or activity. Must not contain a patient identifier.",
+        description=(
+            "The hospital's identifier of the episode, stay or activity; also the message key. "
+            "Must not contain a patient identifier: an id holding 11 digits in a run, or 6 and 5 "
+            "digits with a space, dash or dot between, that pass a fødselsnummer's check digits is "
+            "rejected (`patient_id_in_subject_id`), so ids whose digit runs are shorter are safe "
+            "(`EP-2025-000123`, not `EP-202510-00027`). The same holds for `source`."
+        ),
         examples=["EP-2025-000123"],
     ),
 ]
@@ -179,14 +184,17 @@ class _TextOnTheWire:
         return handler(schema["python_schema"]["schema"])
 
 
+Timestamp = Annotated[AwareDatetime, _TextOnTheWire()]
+"""An instant on the wire: RFC 3339 text with a UTC offset."""
+
 OccurredAt = Annotated[
-    AwareDatetime,
-    _TextOnTheWire(),
+    Timestamp,
     Field(
         description=(
-            "When it happened, RFC 3339 with a UTC offset. The Europe/Oslo calendar day of this "
-            "instant is the day the rules use. Must be on or after 2012-01-01 and at most one day "
-            "in the future."
+            "When it happened (a correction or a cancellation: when it was made), RFC 3339 with a "
+            "UTC offset. For discharge-ready milestones and emergency-bed stays, the Europe/Oslo "
+            "calendar day of this instant is the day the rules use. Must be on or after "
+            "2012-01-01 and at most one day in the future."
         ),
         examples=["2025-10-06T09:30:00+02:00"],
     ),

@@ -7,12 +7,15 @@ the episode, stay or activity id, so one subject's events stay in order on one p
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from contracts.v1 import topics
 from contracts.v1.common import (
@@ -24,6 +27,7 @@ from contracts.v1.common import (
     PatientId,
     Source,
     SubjectId,
+    Timestamp,
 )
 
 
@@ -32,7 +36,11 @@ class InboundEvent(Contract):
 
     event_id: UUID = Field(
         description="Unique per `source`; `source` + `event_id` is the dedup key. A redelivery "
-        "with identical content is a no-op; different content under the same key is rejected.",
+        "with identical content is a no-op; different content under the same key is rejected "
+        "(`duplicate_conflict`; the first one stands). Identical means the same fields with the "
+        "same values as read: a timestamp is compared as written, offset included "
+        "(`+01:00` and `Z` for one instant differ), and a decimal with its digits (`0.5` and "
+        "`0.50` differ), so a producer must resend an event as it first sent it.",
         examples=["0b9c4f5e-6a43-4d2e-9d5c-1f7f2f5e8a11"],
     )
     source: Source
@@ -159,20 +167,64 @@ class ActivityEvent(InboundEvent):
     )
 
 
+_DECIMAL_TEXT = r"^[0-9]+(\.[0-9]+)?$"
+_DECIMAL_TEXT_PATTERN = re.compile(_DECIMAL_TEXT)
+
+
+def _decimal_or_its_text(value: object) -> object:
+    """From Python (models built in code, and intake's diagnosis of a refused message): a
+    Decimal, or text as on the wire; never a float, whose digits are not what was meant."""
+    if isinstance(value, Decimal) or (isinstance(value, str) and _DECIMAL_TEXT_PATTERN.fullmatch(value)):
+        return value
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "string_pattern_mismatch", "String should match pattern '{pattern}'", {"pattern": _DECIMAL_TEXT}
+        )
+    raise PydanticCustomError("string_type", "Input should be a valid string")
+
+
+class _DecimalText:
+    """A decimal written as text, and only as text: the JSON Schema says so, and a JSON
+    number (read through a float) or an exponent would otherwise be accepted by the
+    service while a producer testing against the schema sees it refused."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        decimal = handler(source)
+        text = core_schema.str_schema(pattern=_DECIMAL_TEXT, strict=True)
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.chain_schema([text, decimal]),
+            python_schema=core_schema.no_info_before_validator_function(_decimal_or_its_text, decimal),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "pattern": _DECIMAL_TEXT}
+
+
 class ActivityFacts(ActivityEvent):
     contact_kind: ContactKind
     drg: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$", examples=["127O"])
-    drg_points: Decimal = Field(
-        ge=0,
-        le=1000,
-        description='DRG weight as a decimal string, e.g. "0.873".',
+    drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DecimalText()] = Field(
+        description='DRG weight as decimal text, from "0" to "1000", e.g. "0.873" (not a JSON number).',
         examples=["0.873"],
-        json_schema_extra={"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
     )
-    surgical: bool = Field(description="Whether the DRG is a surgical DRG (excluded from co-financing).")
+    surgical: bool = Field(
+        strict=True,  # `true` or `false` only: "yes" or 0 are refused, not read as a flag
+        description="Whether the DRG is a surgical DRG (excluded from co-financing).",
+    )
     category: ActivityCategory
-    started_at: OccurredAt
-    ended_at: OccurredAt
+    started_at: Timestamp = Field(
+        description="When the contact began, RFC 3339 with a UTC offset. Not after `ended_at`; "
+        "may be before 2012 (a stay that ended after the reform began).",
+        examples=["2025-10-02T08:00:00+02:00"],
+    )
+    ended_at: Timestamp = Field(
+        description="When the contact ended, RFC 3339 with a UTC offset. Its Europe/Oslo calendar "
+        "day is the activity's day: the rules in force on it price the activity, and its month is "
+        "the service month. Must be on or after 2012-01-01 and at most one day in the future.",
+        examples=["2025-10-06T14:30:00+02:00"],
+    )
 
 
 class ActivityRecorded(ActivityFacts):
@@ -180,13 +232,17 @@ class ActivityRecorded(ActivityFacts):
 
 
 class ActivityCorrected(ActivityFacts):
-    """Replaces every earlier fact of the same activity."""
+    """Replaces every earlier fact of the same activity. Of an activity's events the latest
+    by `occurred_at` stands (of two at one instant, the one whose `event_id` sorts last as
+    text), so a correction's `occurred_at` is when it was made, not when the activity was."""
 
     type: Literal["activity_corrected"]
 
 
 class ActivityCancelled(ActivityEvent):
-    """Removes the activity: it is no longer payable."""
+    """Removes the activity: it is no longer payable. Like a correction, it stands when it is
+    the activity's latest event by `occurred_at` (of two at one instant, the one whose
+    `event_id` sorts last as text)."""
 
     type: Literal["activity_cancelled"]
 

@@ -114,7 +114,7 @@ def create_broker(
         topics.REJECTED,
         schema=Rejection,
         title="rejections",
-        description="Inbound messages that were not accepted, with a reason code. Key: the original key.",
+        description="Inbound messages that were not accepted, with a reason code. Key: the original key, patient identifiers redacted.",
     )
     return broker, runtime
 

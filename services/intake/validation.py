@@ -20,6 +20,7 @@ from contracts.v1 import topics
 from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
 from contracts.v1.inbound import (
     TOPIC_TYPES,
+    ActivityFacts,
     ActivityMessage,
     AnyInbound,
     DischargeReadyMessage,
@@ -163,25 +164,30 @@ def _accepted(
     pseudonymise: Pseudonymiser,
     registry: Registry | None,
 ) -> Outcome:
-    # The local date alone settles both checks for all but the days at their edges (an
-    # offset is less than a day); comparing instants across time zones costs more.
     occurred_at = event.occurred_at
-    local_day = occurred_at.date()
-    if local_day <= _EARLIEST_DAY_TO_CHECK and occurred_at < EARLIEST:
-        return Rejected(
-            record, ReasonCode.OCCURRED_BEFORE_2012, "occurred_at is before 2012-01-01, when the reform began"
-        )
-    latest, check_latest_from = _latest_acceptable(now)
-    if local_day >= check_latest_from and occurred_at > latest:
-        return Rejected(record, ReasonCode.OCCURRED_IN_FUTURE, "occurred_at is more than a day in the future")
+    out_of_range = _out_of_range(record, "occurred_at", occurred_at, now)
+    if out_of_range is not None:
+        return out_of_range
+    if isinstance(event, ActivityFacts):
+        # The activity's day is its end's (it prices the activity): an end mistyped into
+        # another year would otherwise be accepted and priced under that year's rules, or
+        # under none, with nobody told.
+        out_of_range = _out_of_range(record, "ended_at", event.ended_at, now)
+        if out_of_range is not None:
+            return out_of_range
+        if event.started_at > event.ended_at:
+            return Rejected(record, ReasonCode.SCHEMA_VIOLATION, "started_at is after ended_at")
     family = FAMILY_OF_TOPIC[record.topic]
-    subject_id: str = getattr(event, _SUBJECT_FIELD[family])
+    subject_field = _SUBJECT_FIELD[family]
+    subject_id: str = getattr(event, subject_field)
     source = event.source
     if find_patient_ids(subject_id) or _holds_patient_id(source):
+        holder = subject_field if find_patient_ids(subject_id) else "source"
         return Rejected(
             record,
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
-            f"{_SUBJECT_FIELD[family]} or source contains a patient identifier",
+            f"{holder} holds 11 digits (or 6 and 5 with a space, dash or dot between) that pass a "
+            "fødselsnummer's check digits; an id must not contain a patient identifier",
         )
     # All fields, and the patient id taken out after: dumping with `exclude` cost more.
     payload = event.model_dump(mode="json")
@@ -209,6 +215,25 @@ def _accepted(
         (source, event_id),
         f"{family}:{health_trust}:{subject_id}",
     )
+
+
+def _out_of_range(record: RawRecord, field_name: str, at: datetime, now: datetime) -> Rejected | None:
+    """Before the reform began, or more than a day in the future. The local date alone
+    settles both for all but the days at their edges (an offset is less than a day);
+    comparing instants across time zones costs more."""
+    local_day = at.date()
+    if local_day <= _EARLIEST_DAY_TO_CHECK and at < EARLIEST:
+        return Rejected(
+            record,
+            ReasonCode.OCCURRED_BEFORE_2012,
+            f"{field_name} is before 2012-01-01, when the reform began",
+        )
+    latest, check_latest_from = _latest_acceptable(now)
+    if local_day >= check_latest_from and at > latest:
+        return Rejected(
+            record, ReasonCode.OCCURRED_IN_FUTURE, f"{field_name} is more than a day in the future"
+        )
+    return None
 
 
 @lru_cache(maxsize=4)  # one `now` per batch

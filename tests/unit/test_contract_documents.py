@@ -25,3 +25,41 @@ def test_asyncapi_document_describes_every_topic_of_the_contract() -> None:
     addresses = {channel["address"] for channel in spec["channels"].values()}
     assert addresses == set(topics.ALL)
     assert "SettlementStatement" in spec["components"]["schemas"]
+
+
+def test_each_message_on_an_inbound_topic_is_one_event_with_its_key_described() -> None:
+    # Intake subscribes in batches, and FastStream described its payloads as arrays of
+    # events: a producer generated from the document would have had every message rejected.
+    from contracts.generate import ASYNCAPI_FILE
+    from contracts.v1 import topics
+
+    spec = json.loads(ASYNCAPI_FILE.read_text(encoding="utf-8"))
+    schemas = spec["components"]["schemas"]
+    seen = set()
+    for name, channel in spec["channels"].items():
+        for ref in channel["messages"].values():
+            message = spec["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+            assert message["bindings"]["kafka"]["key"]["description"], name
+            if channel["address"] in topics.INBOUND:
+                payload = schemas[message["payload"]["$ref"].rsplit("/", 1)[1]]
+                assert payload.get("type") != "array" and "oneOf" in payload, (name, payload)
+                assert "correlationId" not in message
+                seen.add(channel["address"])
+    assert seen == set(topics.INBOUND)
+
+
+def test_the_published_patterns_refuse_what_intake_refuses() -> None:
+    import re
+
+    from pydantic import TypeAdapter
+
+    from contracts.v1 import inbound
+
+    definitions = TypeAdapter(inbound.ActivityMessage).json_schema()["$defs"]["ActivityRecorded"][
+        "properties"
+    ]
+    municipality = re.compile(definitions["registered_municipality"]["pattern"])
+    assert municipality.search("4601") and not municipality.search("0001")
+    drg_points = definitions["drg_points"]
+    assert drg_points["type"] == "string" and "anyOf" not in drg_points
+    assert re.search(drg_points["pattern"], "0.873") and not re.search(drg_points["pattern"], "1e2")

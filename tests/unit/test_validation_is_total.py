@@ -279,3 +279,98 @@ def test_numbers_are_mapped_on_the_events_oslo_day_whatever_its_offset(
     assert [outcome.payload[f] for f in fields] == [e[0] for e in expected if not isinstance(e, str)]
     mapped = {f: e[1] for f, e in zip(fields, expected, strict=True) if not isinstance(e, str) and e[1]}
     assert outcome.payload.get("municipality_mappings", {}) == mapped
+
+
+def _activity(**fields: object) -> bytes:
+    template = next(t for t in TEMPLATES if t.topic == topics.ACTIVITY and "ended_at" in t.value)
+    document = template.value | {"occurred_at": "2026-01-15T10:00:00+01:00"} | fields
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(
+    ("started_at", "ended_at", "reason", "message"),
+    [
+        ("2025-10-02T08:00:00+02:00", "2025-10-06T14:30:00+02:00", None, None),
+        ("2011-12-20T08:00:00+01:00", "2012-01-02T14:30:00+01:00", None, None),  # began before the reform
+        (
+            "2011-12-20T08:00:00+01:00",
+            "2011-12-31T23:59:59+00:00",
+            "occurred_before_2012",
+            "ended_at is before",
+        ),
+        (
+            "2026-01-15T08:00:00+00:00",
+            "2026-01-16T12:00:01+00:00",
+            "occurred_in_future",
+            "ended_at is more than",
+        ),
+        (
+            "2104-01-15T08:00:00+01:00",
+            "2104-01-15T14:30:00+01:00",
+            "occurred_in_future",
+            "ended_at is more than",
+        ),
+        ("2025-10-06T14:30:01+02:00", "2025-10-06T14:30:00+02:00", "schema_violation", "started_at is after"),
+        ("2025-10-06T13:30:00+00:00", "2025-10-06T14:30:00+02:00", "schema_violation", "started_at is after"),
+        ("2025-10-06T12:30:00+00:00", "2025-10-06T14:30:00+02:00", None, None),  # the same instant
+    ],
+)
+def test_an_activity_ending_outside_the_acceptable_range_or_before_it_began_is_rejected(
+    started_at: str, ended_at: str, reason: str | None, message: str | None
+) -> None:
+    # The end's day prices the activity: a mistyped year was accepted and priced under that
+    # year's rules (or none), and the hospital was never told.
+    outcome = _validate(topics.ACTIVITY, _activity(started_at=started_at, ended_at=ended_at))
+
+    if reason is None:
+        assert isinstance(outcome, Accepted), outcome
+    else:
+        assert isinstance(outcome, Rejected) and outcome.reason.value == reason, outcome
+        assert message is not None and outcome.message.startswith(message), outcome.message
+
+
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [
+        ("drg_points", "0.054"),  # a JSON number: read through a float
+        ("drg_points", '"1e2"'),
+        ("drg_points", '".5"'),
+        ("drg_points", '"+0.5"'),
+        ("drg_points", '" 0.5"'),
+        ("drg_points", '"0.5\\n"'),
+        ("drg_points", '"1000.0001"'),
+        ("surgical", '"yes"'),
+        ("surgical", '"false"'),
+        ("surgical", "0"),
+        ("registered_municipality", '"0001"'),
+    ],
+)
+def test_what_the_published_schema_refuses_intake_refuses_too(field: str, written: str) -> None:
+    # Producers test against the JSON Schemas: the service must not accept what they refuse
+    # ("yes" was read as a surgical DRG, which excludes the activity from co-financing).
+    text = _activity(**{field: "WRITTEN"}).decode()
+    outcome = _validate(topics.ACTIVITY, text.replace('"WRITTEN"', written).encode())
+
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.reason in {ReasonCode.SCHEMA_VIOLATION, ReasonCode.INVALID_MUNICIPALITY_NUMBER}, outcome
+    assert outcome.message.startswith(f"{field}: "), outcome.message
+
+
+@pytest.mark.parametrize("written", ["0", "1000", "0.054", "0.0540", "12.5"])
+def test_drg_points_written_as_decimal_text_are_accepted_with_their_digits(written: str) -> None:
+    outcome = _validate(topics.ACTIVITY, _activity(drg_points=written))
+
+    assert isinstance(outcome, Accepted), outcome
+    assert outcome.payload["drg_points"] == written
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("activity_id", f"ACT-{EXAMPLE[:6]}-{EXAMPLE[6:]}"), ("source", f"dips.{EXAMPLE[:6]}.{EXAMPLE[6:]}")],
+)
+def test_the_rejection_of_an_id_holding_a_patient_id_names_the_field(field: str, value: str) -> None:
+    outcome = _validate(topics.ACTIVITY, _activity(**{field: value}))
+
+    assert isinstance(outcome, Rejected) and outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
+    assert outcome.message.startswith(f"{field} holds 11 digits"), outcome.message
+    assert EXAMPLE[6:] not in outcome.message
