@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -21,8 +22,33 @@ def _label(text: str) -> str:
 
 
 def statement_panel(statement: SettlementStatement) -> Panel:
-    lines = Table(show_edge=False, expand=True)
-    for header, justify in (
+    parts: list[RenderableType] = [_lines(statement), _items(statement)]
+    if statement.adjustments:
+        parts.append(_adjustments(statement))
+    if statement.disputes:
+        parts.append(_disputes(statement))
+    parts.extend(_netting(statement))
+    title = (
+        f"Statement {statement.period} to {_label(statement.recipient.role.value)} {statement.recipient.id} "
+        f"(counterparty {_label(statement.counterparty.role.value)} {statement.counterparty.id})"
+    )
+    return Panel(
+        Group(*parts),
+        title=title,
+        subtitle=f"statement {statement.statement_id} · no. {statement.sequence} of the pair · {statement.statement_hash[:19]}…",
+    )
+
+
+def _table(title: str | None, *headers: tuple[str, str]) -> Table:
+    table = Table(show_edge=False, expand=True, title=title, title_justify="left")
+    for header, justify in headers:
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    return table
+
+
+def _lines(statement: SettlementStatement) -> Table:
+    lines = _table(
+        None,
         ("category", "left"),
         ("month", "left"),
         ("payer", "left"),
@@ -30,8 +56,7 @@ def statement_panel(statement: SettlementStatement) -> Panel:
         ("unit price", "right"),
         ("amount", "right"),
         ("rule / why", "left"),
-    ):
-        lines.add_column(header, justify=justify)  # type: ignore[arg-type]
+    )
     for line in statement.lines:
         status = line.status.value
         lines.add_row(
@@ -41,24 +66,104 @@ def statement_panel(statement: SettlementStatement) -> Panel:
             str(line.quantity),
             _nok(line.unit_price_ore, status) if status == "priced" else "",
             _nok(line.amount_ore, status),
-            line.rule if status == "priced" else f"[yellow]{line.note}[/yellow]",
+            escape(line.rule or "") if status == "priced" else f"[yellow]{escape(line.note or '')}[/yellow]",
         )
-    items = Table(show_edge=False, expand=True, title="items", title_justify="left")
-    for header in ("category", "id", "first day", "last day", "qty", "amount"):
-        items.add_column(header, justify="right" if header in {"qty", "amount"} else "left")
+    return lines
+
+
+def _items(statement: SettlementStatement) -> Table:
+    items = _table(
+        "items",
+        ("category", "left"),
+        ("id", "left"),
+        ("first day", "left"),
+        ("last day", "left"),
+        ("qty", "right"),
+        ("amount", "right"),
+    )
     for item in statement.items:
         items.add_row(
             _label(item.category.value),
-            item.episode_id,
+            escape(item.episode_id),
             str(item.first_day),
             str(item.last_day),
             str(item.days),
             _nok(item.amount_ore, item.status.value),
         )
-    netting = Table(show_edge=False, title="netting", title_justify="left")
-    for header in ("category", "municipality owes trust", "trust owes municipality"):
-        netting.add_column(header, justify="left" if header == "category" else "right")
+    return items
+
+
+def _adjustments(statement: SettlementStatement) -> Table:
+    """Differences booked for closed months: they are in the netting below, so a reader
+    must see them to make the lines add up."""
+    table = _table(
+        "adjustments to closed months",
+        ("category", "left"),
+        ("corrects", "left"),
+        ("id", "left"),
+        ("payer", "left"),
+        ("qty", "right"),
+        ("amount", "right"),
+        ("cause", "left"),
+    )
+    for a in statement.adjustments:
+        cause = {
+            "event": f"event {a.caused_by.event_id}" if a.caused_by else "event",
+            "dispute": f"dispute {a.dispute_id}",
+        }.get(a.cause, a.cause)
+        table.add_row(
+            _label(a.category.value),
+            a.corrects_month,
+            escape(a.episode_id),
+            _label(a.payer_role.value),
+            f"{a.quantity_delta:+d}",
+            format_nok(a.amount_delta_ore),
+            escape(cause + (f": {a.note}" if a.note else "")),
+        )
+    return table
+
+
+def _disputes(statement: SettlementStatement) -> Table:
+    table = _table(
+        "disputes",
+        ("dispute", "left"),
+        ("of", "left"),
+        ("payer", "left"),
+        ("amount", "right"),
+        ("status", "left"),
+        ("on this statement", "left"),
+        ("agreed not owed", "right"),
+    )
+    for d in statement.disputes:
+        of = f"{_label(d.category.value)} {d.service_month}" + (f" {d.episode_id}" if d.episode_id else "")
+        table.add_row(
+            str(d.dispute_id),
+            escape(of),
+            _label(d.payer_role.value),
+            format_nok(d.amount_ore),
+            _label(d.status),
+            d.effect,
+            format_nok(d.agreed_ore) if d.agreed_ore is not None else "",
+        )
+    return table
+
+
+def _net(ore: int, payer: str) -> str:
+    return f"{format_nok(ore)} by the {_label(payer)}" if payer != "none" else "0.00 NOK: nothing payable"
+
+
+def _netting(statement: SettlementStatement) -> list[RenderableType]:
+    """The category sums, then what is paid: the net after the disputes' holds. The net
+    before the holds is shown as well only when there are holds, so the bold line is
+    always the amount to pay (printing the net before holds as the amount was wrong by
+    every disputed krone)."""
     t = statement.totals
+    netting = _table(
+        "netting (lines and adjustments)",
+        ("category", "left"),
+        ("municipality owes trust", "right"),
+        ("trust owes municipality", "right"),
+    )
     for c in t.by_category:
         netting.add_row(
             _label(c.category.value), format_nok(c.municipality_pays_ore), format_nok(c.health_trust_pays_ore)
@@ -66,21 +171,25 @@ def statement_panel(statement: SettlementStatement) -> Panel:
     netting.add_row(
         "[bold]total[/bold]", format_nok(t.municipality_pays_ore), format_nok(t.health_trust_pays_ore)
     )
-    net = (
-        f"net {format_nok(t.net_ore)} payable by the {_label(t.net_payer.value)}"
-        if t.net_payer.value != "none"
-        else "net 0.00 NOK: nothing payable"
-    )
+    parts: list[RenderableType] = [netting]
+    holds = [
+        (role, ore)
+        for role, ore in (
+            ("municipality", t.municipality_withheld_ore),
+            ("health_trust", t.health_trust_withheld_ore),
+        )
+        if ore
+    ]
+    if holds:
+        parts.append(f"net of lines and adjustments: {_net(t.net_ore, t.net_payer.value)}")
+        for role, ore in holds:
+            if ore > 0:
+                parts.append(f"{format_nok(ore)} held out of what the {_label(role)} pays, for disputes opened")
+            else:
+                parts.append(f"{format_nok(-ore)} added back to what the {_label(role)} pays, for disputes resolved")
     held = f"; {t.unrated_quantity} unit(s) held: unrated, no tariff" if t.unrated_quantity else ""
-    title = (
-        f"Statement {statement.period} to {_label(statement.recipient.role.value)} {statement.recipient.id} "
-        f"(counterparty {_label(statement.counterparty.role.value)} {statement.counterparty.id})"
-    )
-    return Panel(
-        Group(lines, items, netting, f"[bold]{net}[/bold]{held}"),
-        title=title,
-        subtitle=f"statement {statement.statement_id} · no. {statement.sequence} of the pair · {statement.statement_hash[:19]}…",
-    )
+    parts.append(f"[bold]payable: {_net(t.net_payable_ore, t.net_payable_by.value)}[/bold]{held}")
+    return parts
 
 
 def print_statements(console: Console, statements: list[SettlementStatement]) -> None:
