@@ -248,7 +248,13 @@ class OpenDispute(Contract):
     episode_id: str | None = Field(default=None, description="The item disputed; null for a whole line.")
     category: Category = Field(description="The disputed line's category.")
     service_month: str = Field(pattern=PERIOD_PATTERN, description="The disputed line's service month.")
-    amount_ore: int = Field(gt=0, description="The amount disputed, in øre.")
+    amount_ore: int = Field(
+        gt=0,
+        description="The amount disputed, in øre: at most what is still owed for the item (or the "
+        "line): what the statement charged, changed by adjustments to that month since, less what "
+        "other disputes of it claim (open: their amount; resolved: the agreed amount). A larger "
+        "claim is refused (`dispute_refused`).",
+    )
     opened_by: Party
     reason: str = Field(
         min_length=3, max_length=2000, description="The factual and legal basis of the claim."

@@ -46,7 +46,8 @@ async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable
         if not await _first_time(conn, command.command_id, "open_dispute"):
             return False
         statement = await conn.fetchrow(
-            "SELECT municipality, health_trust, body FROM statements WHERE statement_id = $1",
+            # FOR UPDATE: disputes of one statement are weighed one at a time against what is owed.
+            "SELECT municipality, health_trust, body FROM statements WHERE statement_id = $1 FOR UPDATE",
             command.statement_id,
         )
         if statement is None:
@@ -80,13 +81,10 @@ async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable
                 raise DisputeRefused(
                     f"the statement has no {command.category.value} item {command.episode_id} for {month}"
                 )
-            limit = sum(item["amount_ore"] or 0 for item in disputed)
-        else:
-            limit = sum(line["amount_ore"] or 0 for line in lines)
-        if command.amount_ore > limit:
-            raise DisputeRefused(
-                f"the amount disputed ({command.amount_ore} øre) exceeds what was charged ({limit} øre)"
-            )
+            charged = sum(item["amount_ore"] or 0 for item in disputed)
+            await _refuse_beyond_what_is_owed(conn, command, statement, charged, command.episode_id)
+        charged = sum(line["amount_ore"] or 0 for line in lines)
+        await _refuse_beyond_what_is_owed(conn, command, statement, charged, None)
         inserted = await conn.fetchval(
             """
             INSERT INTO disputes (dispute_id, statement_id, municipality, health_trust, subject_id, category,
@@ -114,6 +112,54 @@ async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable
         )
         await uow.commit()
     return True
+
+
+async def _refuse_beyond_what_is_owed(
+    conn: asyncpg.Connection,
+    command: OpenDispute,
+    statement: asyncpg.Record,
+    charged: int,
+    subject_id: str | None,
+) -> None:
+    """A claim may not exceed what is still owed for the item (or the line, when `subject_id`
+    is None): what the statement charged, changed by the adjustments to that month since (a
+    late event or a new rate), less what other disputes of it claim (open: the amount;
+    upheld in whole or part: the agreed amount; rejected: nothing). Without this, two
+    disputes of one item, or one of the item and one of its line, credited more than was
+    ever charged."""
+    service_month = date.fromisoformat(command.service_month + "-01")
+    adjusted = await conn.fetchval(
+        """
+        SELECT coalesce(sum(amount_delta_ore), 0) FROM adjustments
+        WHERE municipality = $1 AND health_trust = $2 AND category = $3 AND corrects_month = $4
+          AND cause <> 'dispute' AND ($5::text IS NULL OR subject_id = $5)
+        """,
+        statement["municipality"],
+        statement["health_trust"],
+        command.category.value,
+        service_month,
+        subject_id,
+    )
+    claimed = await conn.fetchval(
+        """
+        SELECT coalesce(sum(CASE status WHEN 'open' THEN amount_ore WHEN 'rejected' THEN 0
+                                        ELSE coalesce(agreed_ore, 0) END), 0)
+        FROM disputes
+        WHERE statement_id = $1 AND category = $2 AND service_month = $3
+          AND ($4::text IS NULL OR subject_id = $4)
+        """,
+        command.statement_id,
+        command.category.value,
+        service_month,
+        subject_id,
+    )
+    owed = charged + adjusted - claimed
+    if command.amount_ore > owed:
+        what = f"item {subject_id}" if subject_id is not None else "line"
+        raise DisputeRefused(
+            f"the amount disputed ({command.amount_ore} øre) exceeds what is still owed for the {what} "
+            f"({owed} øre: {charged} charged, {adjusted} adjusted since, {claimed} claimed by other disputes)"
+        )
 
 
 async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Callable[[], datetime]) -> bool:

@@ -147,7 +147,14 @@ class Ledger:
         ]
 
     async def dispute(
-        self, statement_id: str, *, episode_id: str, category: str, month: str, amount_ore: int, by: str
+        self,
+        statement_id: str,
+        *,
+        episode_id: str | None,
+        category: str,
+        month: str,
+        amount_ore: int,
+        by: str,
     ) -> uuid.UUID:
         role, number = by.split(":")
         dispute_id = uuid.uuid4()

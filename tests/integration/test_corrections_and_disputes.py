@@ -13,6 +13,7 @@ import pytest
 
 from contracts.v1 import topics
 from services.domain.tariffs import Parameter, TariffRule, build_book
+from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.settlement.verification import compare, verify_database, verify_published
 from tests.integration.ledger_harness import Ledger, event
@@ -272,3 +273,56 @@ async def test_an_adjustment_is_caused_by_the_event_that_happened_last_not_the_o
     [adjustment] = feb["adjustments"]
     assert (adjustment["quantity_delta"], adjustment["corrects_month"]) == (-11, "2025-01")  # 10-20 Jan paid
     assert adjustment["caused_by"]["event_id"] == withdrawn[1]["event_id"]
+
+
+async def test_disputes_of_an_item_or_its_line_never_claim_more_than_is_still_owed(ledger: Ledger) -> None:
+    # Two disputes of one item, or one of the item and one of its line, each within what
+    # the statement charged, credited more than was ever charged (388 765 held against a
+    # 305 031 line). Each claim is weighed against what the others claim and what late
+    # events changed since.
+    await ledger.send(
+        *episode(
+            "EP-X",
+            ("admission_notified", "2025-01-05T10:00:00+01:00"),
+            ("declared_ready", "2025-01-11T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
+            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
+        ),  # 11-20 Jan: 10 days
+        *episode(
+            "EP-Y",
+            ("admission_notified", "2025-01-02T10:00:00+01:00"),
+            ("declared_ready", "2025-01-21T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-21T11:00:00+01:00"),
+        ),  # 21-31 Jan: 11 days, still waiting at the close
+    )
+    await ledger.close("2025-01")
+    [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    assert jan["totals"]["municipality_pays_ore"] == 21 * DAY
+    claim = partial(
+        ledger.dispute,
+        jan["statement_id"],
+        category="discharge_ready_bed_days",
+        month="2025-01",
+        by=f"municipality:{MUNICIPALITY}",
+    )
+
+    first = await claim(episode_id="EP-X", amount_ore=6 * DAY)
+    with pytest.raises(DisputeRefused, match="still owed for the item EP-X"):
+        await claim(episode_id="EP-X", amount_ore=4 * DAY + 1)
+    await claim(episode_id="EP-X", amount_ore=4 * DAY)  # the rest of the item
+    with pytest.raises(DisputeRefused, match="still owed for the line"):
+        await claim(episode_id=None, amount_ore=11 * DAY + 1)
+
+    # A rejected dispute claims nothing; an upheld one claims what was agreed.
+    await ledger.resolve(first, "rejected")
+    await ledger.resolve(await claim(episode_id=None, amount_ore=6 * DAY), "partially_upheld", agreed_ore=DAY)
+    # EP-Y left hospital on 26 Jan, after the close: 21-25 Jan, 5 days are owed for it, not 11.
+    await ledger.send(dr("discharged", "2025-01-26T14:00:00+01:00", episode_id="EP-Y", destination="home"))
+    with pytest.raises(DisputeRefused, match="still owed for the item EP-Y"):
+        await claim(episode_id="EP-Y", amount_ore=5 * DAY + 1)
+    await claim(episode_id="EP-Y", amount_ore=5 * DAY)
+    # The line: 21 days charged, 6 taken off by the late event; claimed 4 (EP-X, open),
+    # 1 (agreed) and 5 (EP-Y): 5 days are left.
+    with pytest.raises(DisputeRefused, match="still owed for the line"):
+        await claim(episode_id=None, amount_ore=5 * DAY + 1)
+    await claim(episode_id=None, amount_ore=5 * DAY)
