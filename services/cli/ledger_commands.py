@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import asyncpg
 import typer
@@ -16,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.v1 import topics
+from contracts.v1.identifiers import is_valid_organisation_number, is_well_formed_municipality_number
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.cli.kafka_tools import read_statements
 from services.domain.calendar import Month
@@ -148,29 +151,105 @@ def _endpoints() -> Endpoints:
     return find(find_endpoints, DEFAULT_DATA_DIR)
 
 
+# The dispute commands check every option before anything is sent: a typing error must say
+# which option is wrong and what it takes, not end in a traceback or a rejection on the topic.
+
+_EXAMPLE_UUID = "3f2b8c1e-4d5a-4f6b-9c7d-8e9f0a1b2c3d"
+# Kroner in ASCII digits with at most two decimals after a point: what `format_nok` writes,
+# without the spaces. 15 digits of kroner stay well inside the database's bigint of øre.
+_NOK = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
+
+
+def _uuid(what: str) -> Callable[[str], uuid.UUID]:
+    def parse(text: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected {what}, a UUID such as {_EXAMPLE_UUID}, not {text!r}"
+            ) from None
+
+    return parse
+
+
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _ore(text: str) -> int:
+    """A positive amount in NOK, e.g. 41867.50, as øre."""
+    ore = nok_to_ore(Decimal(text)) if _NOK.fullmatch(text) else 0
+    if ore <= 0:
+        raise typer.BadParameter(
+            f"expected an amount in NOK above 0, in digits with at most two decimals after a point "
+            f"(e.g. 41867.50), not {text!r}"
+        )
+    return ore
+
+
+def _party(text: str) -> Party:
+    role, _, number = text.partition(":")
+    if role == PartyRole.MUNICIPALITY:
+        if not is_well_formed_municipality_number(number):
+            raise typer.BadParameter(f"{number!r} is not a kommunenummer (four digits, county 01-99)")
+    elif role == PartyRole.HEALTH_TRUST:
+        if not is_valid_organisation_number(number):
+            raise typer.BadParameter(
+                f"{number!r} is not an organisation number (nine digits with a valid check digit)"
+            )
+    else:
+        raise typer.BadParameter(f"expected municipality:NNNN or health_trust:NNNNNNNNN, not {text!r}")
+    return Party(role=PartyRole(role), id=number)
+
+
+def _text(what: str, shortest: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if len(text.strip()) < shortest or len(text) > 2000:
+            raise typer.BadParameter(f"expected {what} in {shortest} to 2000 characters, not {text!r}")
+        return text
+
+    return parse
+
+
 @dispute_app.command("open")
 def open_command(
-    statement: Annotated[str, typer.Option(help="The statement id")],
+    statement: Annotated[uuid.UUID, typer.Option(help="The statement id", parser=_uuid("a statement id"))],
     category: Annotated[Category, typer.Option(help="The disputed line's category")],
-    month: Annotated[str, typer.Option(help="The disputed line's service month, YYYY-MM")],
-    amount_nok: Annotated[str, typer.Option(help="The amount disputed, NOK")],
-    by: Annotated[str, typer.Option(help="municipality:NNNN or health_trust:NNNNNNNNN")],
-    reason: Annotated[str, typer.Option(help="The factual and legal basis")],
+    month: Annotated[
+        Month, typer.Option(help="The disputed line's service month", metavar="<YYYY-MM>", parser=_month)
+    ],
+    amount_ore: Annotated[
+        int,
+        typer.Option(
+            "--amount-nok", help="The amount disputed, NOK, e.g. 41867.50", metavar="<NOK>", parser=_ore
+        ),
+    ],
+    by: Annotated[
+        Party,
+        typer.Option(
+            help="municipality:NNNN or health_trust:NNNNNNNNN", metavar="<role:number>", parser=_party
+        ),
+    ],
+    reason: Annotated[
+        str, typer.Option(help="The factual and legal basis", parser=_text("the basis of the claim", 3))
+    ],
     item: Annotated[str | None, typer.Option(help="An episode, stay or activity id on the statement")] = None,
 ) -> None:
     """Open a dispute: the amount is held out of the payer's next net until it is resolved."""
-    role, _, number = by.partition(":")
     dispute_id = uuid.uuid4()
     command = OpenDispute(
         type="open_dispute",
         command_id=uuid.uuid4(),
         dispute_id=dispute_id,
-        statement_id=uuid.UUID(statement),
+        statement_id=statement,
         episode_id=item,
         category=category,
-        service_month=str(Month.parse(month)),
-        amount_ore=nok_to_ore(Decimal(amount_nok)),
-        opened_by=Party(role=PartyRole(role), id=number),
+        service_month=str(month),
+        amount_ore=amount_ore,
+        opened_by=by,
         reason=reason,
     )
     asyncio.run(
@@ -181,23 +260,46 @@ def open_command(
 
 @dispute_app.command("resolve")
 def resolve_command(
-    dispute: Annotated[str, typer.Argument(help="The dispute id")],
-    outcome: Annotated[str, typer.Option(help="upheld, partially_upheld or rejected")],
-    by: Annotated[str, typer.Option(help="Who records the outcome")],
-    reason: Annotated[str, typer.Option(help="Why")],
-    agreed_nok: Annotated[
-        str | None, typer.Option(help="For partially_upheld: the amount found not owed, NOK")
+    dispute: Annotated[
+        uuid.UUID, typer.Argument(help="The dispute id", metavar="DISPUTE", parser=_uuid("a dispute id"))
+    ],
+    outcome: Annotated[
+        Literal["upheld", "partially_upheld", "rejected"],
+        typer.Option(help="upheld, partially_upheld or rejected"),
+    ],
+    by: Annotated[
+        str, typer.Option(help="Who records the outcome", parser=_text("who records the outcome", 1))
+    ],
+    reason: Annotated[str, typer.Option(help="Why", parser=_text("the reason", 3))],
+    agreed_ore: Annotated[
+        int | None,
+        typer.Option(
+            "--agreed-nok",
+            help="For partially_upheld: the amount found not owed, NOK",
+            metavar="<NOK>",
+            parser=_ore,
+        ),
     ] = None,
 ) -> None:
     """Record a dispute's outcome: the agreed difference becomes an adjustment on the next statement."""
+    if outcome == "partially_upheld" and agreed_ore is None:
+        raise typer.BadParameter(
+            "partially_upheld needs the amount found not owed", param_hint="'--agreed-nok'"
+        )
+    if outcome != "partially_upheld" and agreed_ore is not None:
+        raise typer.BadParameter(
+            f"only for partially_upheld: {outcome} settles the whole amount", param_hint="'--agreed-nok'"
+        )
     command = ResolveDispute(
         type="resolve_dispute",
         command_id=uuid.uuid4(),
-        dispute_id=uuid.UUID(dispute),
+        dispute_id=dispute,
         outcome=outcome,
-        agreed_ore=nok_to_ore(Decimal(agreed_nok)) if agreed_nok else None,
+        agreed_ore=agreed_ore,
         resolved_by=by,
         reason=reason,
     )
-    asyncio.run(_send(_endpoints().bootstrap_servers, command.model_dump_json().encode(), dispute.encode()))
+    asyncio.run(
+        _send(_endpoints().bootstrap_servers, command.model_dump_json().encode(), str(dispute).encode())
+    )
     console.print(f"resolution of {dispute} sent")
