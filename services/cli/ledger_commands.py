@@ -9,21 +9,24 @@ import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Literal
 
 import asyncpg
 import typer
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from contracts.v1 import topics
 from contracts.v1.identifiers import is_valid_organisation_number, is_well_formed_municipality_number
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.cli.kafka_tools import read_statements
+from services.cli.options import DEFAULT_DATA_DIR, DataDir
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
-from services.runtime.environment import Endpoints
+from services.runtime.environment import Endpoints, find_bootstrap_servers
 from services.settlement.reconciliation import reconcile
 from services.settlement.verification import compare, verify_database, verify_published
 
@@ -143,12 +146,14 @@ async def _send(bootstrap: str, payload: bytes, key: bytes) -> None:
 dispute_app = typer.Typer(no_args_is_help=True, help="Dispute a line or item of a published statement.")
 
 
-def _endpoints() -> Endpoints:
-    from services.cli.main import DEFAULT_DATA_DIR
-    from services.cli.main import _endpoints as find
-    from services.runtime.environment import find_endpoints
-
-    return find(find_endpoints, DEFAULT_DATA_DIR)
+def _bootstrap_servers(data_dir: Path) -> str:
+    """Where to send a dispute command: found as the other commands find their endpoints
+    (the environment, then a running `settlement up`'s data dir), but only the broker."""
+    try:
+        return find_bootstrap_servers(data_dir)
+    except LookupError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
 
 
 # The dispute commands check every option before anything is sent: a typing error must say
@@ -237,6 +242,7 @@ def open_command(
         str, typer.Option(help="The factual and legal basis", parser=_text("the basis of the claim", 3))
     ],
     item: Annotated[str | None, typer.Option(help="An episode, stay or activity id on the statement")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Open a dispute: the amount is held out of the payer's next net until it is resolved."""
     dispute_id = uuid.uuid4()
@@ -253,7 +259,7 @@ def open_command(
         reason=reason,
     )
     asyncio.run(
-        _send(_endpoints().bootstrap_servers, command.model_dump_json().encode(), str(dispute_id).encode())
+        _send(_bootstrap_servers(data_dir), command.model_dump_json().encode(), str(dispute_id).encode())
     )
     console.print(f"dispute {dispute_id} sent; rejections, if any, appear on {topics.REJECTED}")
 
@@ -280,6 +286,7 @@ def resolve_command(
             parser=_ore,
         ),
     ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Record a dispute's outcome: the agreed difference becomes an adjustment on the next statement."""
     if outcome == "partially_upheld" and agreed_ore is None:
@@ -300,6 +307,6 @@ def resolve_command(
         reason=reason,
     )
     asyncio.run(
-        _send(_endpoints().bootstrap_servers, command.model_dump_json().encode(), str(dispute).encode())
+        _send(_bootstrap_servers(data_dir), command.model_dump_json().encode(), str(dispute).encode())
     )
     console.print(f"resolution of {dispute} sent")

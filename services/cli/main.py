@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from services.cli.options import DEFAULT_DATA_DIR, DataDir
 from services.domain.calendar import Month
 
 if TYPE_CHECKING:
@@ -25,15 +26,6 @@ def _register_dispute_commands() -> None:
     from services.cli.ledger_commands import dispute_app
 
     app.add_typer(dispute_app, name="dispute")
-
-
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        "--data-dir", envvar="SETTLEMENT_DATA_DIR", help="State of the embedded broker and database."
-    ),
-]
-DEFAULT_DATA_DIR = Path(".settlement")
 
 
 def _month(text: str) -> Month:

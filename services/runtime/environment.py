@@ -104,6 +104,16 @@ def runtime_values(data_dir: Path) -> dict[str, str]:
     return values
 
 
+def find_bootstrap_servers(data_dir: Path) -> str:
+    """For commands that only publish: the broker, from the environment or runtime.env.
+    Unlike `find_endpoints` it needs no database and no pseudonym key."""
+    if bootstrap := runtime_values(data_dir).get("KAFKA_BOOTSTRAP_SERVERS"):
+        return bootstrap
+    raise LookupError(
+        f"KAFKA_BOOTSTRAP_SERVERS not set, and no `settlement up` is running with data dir {data_dir}"
+    )
+
+
 def find_endpoints(data_dir: Path) -> Endpoints:
     """For commands run beside `settlement up`: the environment first, then runtime.env."""
     values = runtime_values(data_dir)

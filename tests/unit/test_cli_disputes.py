@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -24,19 +25,30 @@ OPEN = {
 RESOLVE = {"--outcome": "upheld", "--by": "the dispute board", "--reason": "agreed in the meeting"}
 
 
+Sent = list[tuple[str, dict[str, object], bytes]]
+
+
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, object], bytes]]:
-    """What would have gone to the broker; the environment names one so no broker is needed."""
-    calls: list[tuple[str, dict[str, object], bytes]] = []
+def outbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Sent:
+    """What would have gone to the broker, with no broker, database, key or data dir known:
+    run in an empty directory, so the default data dir .settlement does not exist."""
+    calls: Sent = []
 
     async def send(bootstrap: str, payload: bytes, key: bytes) -> None:
         calls.append((bootstrap, json.loads(payload), key))
 
     monkeypatch.setattr(ledger_commands, "_send", send)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker.example:9092")
-    monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/settlement")
-    monkeypatch.setenv("PSEUDONYM_KEY", "00" * 32)
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "PSEUDONYM_KEY", "SETTLEMENT_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
     return calls
+
+
+@pytest.fixture
+def sent(outbox: Sent, monkeypatch: pytest.MonkeyPatch) -> Sent:
+    """The environment names the broker, and only the broker."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker.example:9092")
+    return outbox
 
 
 def _open(**changes: str) -> list[str]:
@@ -55,7 +67,7 @@ def _message(output: str) -> str:
 
 
 def test_a_good_dispute_is_sent_with_its_amount_in_ore(
-    sent: list[tuple[str, dict[str, object], bytes]],
+    sent: Sent,
 ) -> None:
     result = CliRunner().invoke(app, _open(item="stay-17"))
     assert result.exit_code == 0, result.output
@@ -91,9 +103,7 @@ def test_a_good_dispute_is_sent_with_its_amount_in_ore(
         ("reason", "x" * 2001, "expected the basis of the claim in 3 to 2000 characters"),
     ],
 )
-def test_open_refuses_bad_input_by_option(
-    sent: list[tuple[str, dict[str, object], bytes]], option: str, value: str, expected: str
-) -> None:
+def test_open_refuses_bad_input_by_option(sent: Sent, option: str, value: str, expected: str) -> None:
     result = CliRunner().invoke(app, _open(**{option: value}))
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)  # a usage error, not a traceback
@@ -102,14 +112,14 @@ def test_open_refuses_bad_input_by_option(
     assert not sent
 
 
-def test_open_refuses_an_unknown_category(sent: list[tuple[str, dict[str, object], bytes]]) -> None:
+def test_open_refuses_an_unknown_category(sent: Sent) -> None:
     result = CliRunner().invoke(app, _open(category="bed_days"))
     assert result.exit_code == 2
     assert "Invalid value for '--category'" in _message(result.output)
     assert not sent
 
 
-def test_a_good_resolution_is_sent(sent: list[tuple[str, dict[str, object], bytes]]) -> None:
+def test_a_good_resolution_is_sent(sent: Sent) -> None:
     result = CliRunner().invoke(app, _resolve(outcome="partially_upheld", agreed_nok="1000"))
     assert result.exit_code == 0, result.output
     [(bootstrap, command, key)] = sent
@@ -147,11 +157,66 @@ def test_a_good_resolution_is_sent(sent: list[tuple[str, dict[str, object], byte
         (_resolve(reason="ok"), "Invalid value for '--reason': expected the reason in 3 to 2000"),
     ],
 )
-def test_resolve_refuses_bad_input_by_option(
-    sent: list[tuple[str, dict[str, object], bytes]], args: list[str], expected: str
-) -> None:
+def test_resolve_refuses_bad_input_by_option(sent: Sent, args: list[str], expected: str) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)
     assert expected in _message(result.output)
     assert not sent
+
+
+# ---------------------------------------------------------------- where the broker is
+
+
+def test_the_broker_named_by_the_environment_is_enough(sent: Sent, tmp_path: Path) -> None:
+    """No DATABASE_URL, no PSEUDONYM_KEY, no data dir: a dispute only needs the broker."""
+    for args in (_open(), _resolve()):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert [bootstrap for bootstrap, _, _ in sent] == ["broker.example:9092"] * 2
+    assert list(tmp_path.iterdir()) == []  # no pseudonym key made, no .settlement
+
+
+def test_with_the_database_named_too_no_pseudonym_key_is_needed(
+    sent: Sent, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/settlement")
+    result = CliRunner().invoke(app, _open())
+    assert result.exit_code == 0, result.output
+    assert sent[0][0] == "broker.example:9092"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _running_up(data_dir: Path, bootstrap: str) -> None:
+    """What a running `settlement up` leaves in its data dir."""
+    data_dir.mkdir()
+    (data_dir / "runtime.env").write_text(
+        f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nDATABASE_URL=postgresql://127.0.0.1:5433/settlement\n"
+    )
+
+
+def test_the_broker_of_the_settlement_up_in_SETTLEMENT_DATA_DIR(
+    outbox: Sent, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _running_up(tmp_path / "state", "127.0.0.1:19092")
+    monkeypatch.setenv("SETTLEMENT_DATA_DIR", str(tmp_path / "state"))
+    for args in (_open(), _resolve()):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert [bootstrap for bootstrap, _, _ in outbox] == ["127.0.0.1:19092"] * 2
+    assert not (tmp_path / "state" / "pseudonym.key").exists()
+
+
+def test_the_broker_of_the_settlement_up_in_data_dir(outbox: Sent, tmp_path: Path) -> None:
+    _running_up(tmp_path / "elsewhere", "127.0.0.1:29092")
+    result = CliRunner().invoke(app, [*_resolve(), "--data-dir", str(tmp_path / "elsewhere")])
+    assert result.exit_code == 0, result.output
+    assert outbox[0][0] == "127.0.0.1:29092"
+
+
+def test_no_broker_known_is_an_error_not_a_traceback(outbox: Sent) -> None:
+    result = CliRunner().invoke(app, _open())
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert "KAFKA_BOOTSTRAP_SERVERS not set" in _message(result.output)
+    assert not outbox
