@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.cli.kafka_tools import publish_events, read_statements, send_close
@@ -100,7 +101,9 @@ def run_demo(period: Month, console: Console, data_dir: Path | None = None) -> N
             console.status("starting the broker (Tansu) and PostgreSQL"),
             Environment(state, fresh_database=True) as endpoints,
         ):
-            console.print(f"broker {endpoints.bootstrap_servers} · database ready · logs in {state}")
+            console.print(
+                f"broker {endpoints.bootstrap_servers} · database ready · logs in {escape(str(state))}"
+            )
             prepare(endpoints)
             # The shipped national tariffs plus the example agreements and trial, so the demo
             # shows all three families priced and a pair where the trust is the net payer.

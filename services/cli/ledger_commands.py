@@ -65,10 +65,11 @@ def verify(endpoints: Endpoints, municipality: str, health_trust: str) -> None:
     problems = asyncio.run(_verify(endpoints, municipality, health_trust))
     if problems:
         for problem in problems:
-            console.print(f"[red]✗[/red] {problem}")
+            console.print(f"[red]✗[/red] {escape(problem)}")
         raise typer.Exit(1)
     console.print(
-        f"[green]✓[/green] the chain of statements for {municipality} / {health_trust} is complete and unaltered"
+        f"[green]✓[/green] the chain of statements for {escape(municipality)} / {escape(health_trust)} "
+        "is complete and unaltered"
     )
 
 
@@ -80,8 +81,9 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
     finally:
         await conn.close()
     console.print(
-        f"[bold]{municipality} / {health_trust}, {period}[/bold]: {r.events} events about {r.subjects} "
-        f"episodes, stays and activities; settled on {', '.join(r.settled_on) or 'no statement yet'}"
+        f"[bold]{escape(municipality)} / {escape(health_trust)}, {period}[/bold]: {r.events} events about "
+        f"{r.subjects} episodes, stays and activities; "
+        + escape(f"settled on {', '.join(r.settled_on) or 'no statement yet'}")
     )
     items = Table(title="priced items")
     for header in ("category", "id", "days", "payer", "amount", "rule / why", "statement"):
@@ -89,11 +91,11 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
     for i in r.items:
         items.add_row(
             i["category"],
-            i["subject_id"],
+            escape(i["subject_id"]),
             f"{i['first_day']}..{i['last_day']} ({i['quantity']})",
             i["payer_role"],
             format_nok(i["amount_ore"]) if i["amount_ore"] is not None else "held",
-            i["rule_id"] or i["not_payable_reason"] or "unrated: no tariff",
+            escape(i["rule_id"] or i["not_payable_reason"] or "unrated: no tariff"),
             str(i["statement_id"] or "pending"),
         )
     console.print(items)
@@ -105,17 +107,20 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
             f" {a['caused_by_source']}/{a['caused_by_event_id']}" if a["caused_by_source"] else ""
         )
         adjustments.add_row(
-            a["subject_id"],
+            escape(a["subject_id"]),
             f"{a['quantity_delta']:+d}",
             format_nok(a["amount_delta_ore"]),
             a["payer_role"],
-            cause,
+            escape(cause),
             str(a["statement_id"] or "pending: next statement"),
         )
     console.print(adjustments)
     for d in r.disputes:
         console.print(
-            f"dispute {d['dispute_id']}: {d['status']}, {format_nok(d['amount_ore'])} by {d['opened_by']}: {d['reason']}"
+            escape(
+                f"dispute {d['dispute_id']}: {d['status']}, {format_nok(d['amount_ore'])} "
+                f"by {d['opened_by']}: {d['reason']}"
+            )
         )
     direction = "municipality pays" if r.priced_now_ore >= 0 else "trust pays"
     console.print(

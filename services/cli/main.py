@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from services.cli.options import DEFAULT_DATA_DIR, DataDir
 from services.domain.calendar import Month
@@ -45,7 +46,7 @@ def demo(
     try:
         run_demo(_month(period), console)
     except DemoFailed as exc:
-        console.print(f"[red]demo failed:[/red] {exc}")
+        console.print(f"[red]demo failed:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
 
 
@@ -86,7 +87,7 @@ def up(
             record_runtime(data_dir, {"LAGMONITOR_URL": f"http://127.0.0.1:{ports['lagmonitor']}"})
             console.print(
                 f"up: broker {endpoints.bootstrap_servers}, database {'embedded' if endpoints.embedded else 'external'}, "
-                f"services {', '.join(group.processes)} (logs in {data_dir / 'logs'}). Ctrl-C stops."
+                f"services {', '.join(group.processes)} (logs in {escape(str(data_dir / 'logs'))}). Ctrl-C stops."
             )
             for name, port in ports.items():
                 console.print(f"  {name:<11} http://127.0.0.1:{port}/metrics  /healthz  /readyz")
@@ -94,7 +95,7 @@ def up(
             while not stop:
                 if dead := group.dead():
                     console.print(
-                        f"[red]{dead[0].name} exited ({dead[0].returncode()}); see {dead[0].log_path}[/red]"
+                        f"[red]{dead[0].name} exited ({dead[0].returncode()}); see {escape(str(dead[0].log_path))}[/red]"
                     )
                     break
                 time.sleep(0.5)
@@ -153,13 +154,15 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     for r in asyncio.run(fetch()):
         table.add_row(
             str(r["corrects_month"])[:7],
-            r["subject_key"],
-            r["municipality"],
-            r["health_trust"],
+            escape(r["subject_key"]),
+            escape(r["municipality"]),
+            escape(r["health_trust"]),
             f"{r['quantity_delta']:+d}",
             f"{r['amount_delta_ore']:+d} øre",
-            r["cause"]
-            + (f" {r['caused_by_source']} {r['caused_by_event_id']}" if r["caused_by_source"] else ""),
+            escape(
+                r["cause"]
+                + (f" {r['caused_by_source']} {r['caused_by_event_id']}" if r["caused_by_source"] else "")
+            ),
         )
     console.print(table)
 
@@ -195,7 +198,7 @@ def tariffs(
         endpoints = _endpoints(find_endpoints, data_dir)
         found = asyncio.run(explain_subject(endpoints.database_url, explain, book, console))
         if not found:
-            console.print(f"no ledger items for {explain}")
+            console.print(f"no ledger items for {escape(explain)}")
 
 
 @app.command()
@@ -307,7 +310,7 @@ def _endpoints(find: Callable[[Path], Endpoints], data_dir: Path) -> Endpoints:
     try:
         return find(data_dir)
     except LookupError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
 
 

@@ -34,7 +34,7 @@ def statement_panel(statement: SettlementStatement) -> Panel:
     )
     return Panel(
         Group(*parts),
-        title=title,
+        title=escape(title),
         subtitle=f"statement {statement.statement_id} · no. {statement.sequence} of the pair · {statement.statement_hash[:19]}…",
     )
 
@@ -184,9 +184,13 @@ def _netting(statement: SettlementStatement) -> list[RenderableType]:
         parts.append(f"net of lines and adjustments: {_net(t.net_ore, t.net_payer.value)}")
         for role, ore in holds:
             if ore > 0:
-                parts.append(f"{format_nok(ore)} held out of what the {_label(role)} pays, for disputes opened")
+                parts.append(
+                    f"{format_nok(ore)} held out of what the {_label(role)} pays, for disputes opened"
+                )
             else:
-                parts.append(f"{format_nok(-ore)} added back to what the {_label(role)} pays, for disputes resolved")
+                parts.append(
+                    f"{format_nok(-ore)} added back to what the {_label(role)} pays, for disputes resolved"
+                )
     held = f"; {t.unrated_quantity} unit(s) held: unrated, no tariff" if t.unrated_quantity else ""
     parts.append(f"[bold]payable: {_net(t.net_payable_ore, t.net_payable_by.value)}[/bold]{held}")
     return parts

@@ -7,6 +7,7 @@ from datetime import date
 
 import asyncpg
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from services.adapters import ledger_repository as repo
@@ -17,7 +18,9 @@ from services.domain.tariffs import TariffBook, TariffRule
 
 def rules_table(book: TariffBook, municipality: str, health_trust: str, day: date) -> Table:
     table = Table(
-        title=f"Rules in force on {day} for municipality {municipality} and health trust {health_trust}"
+        title=escape(
+            f"Rules in force on {day} for municipality {municipality} and health trust {health_trust}"
+        )
     )
     for header in ("parameter", "value", "scope", "rule", "valid", "source"):
         table.add_column(header)
@@ -26,9 +29,9 @@ def rules_table(book: TariffBook, municipality: str, health_trust: str, day: dat
             rule.parameter.value,
             str(rule.value),
             rule.scope.value,
-            rule.id,
+            escape(rule.id),
             f"{rule.valid_from} – {rule.valid_until or 'open'}",
-            rule.source,
+            escape(rule.source),
         )
     return table
 
@@ -85,5 +88,6 @@ async def explain_subject(database_url: str, subject_id: str, book: TariffBook, 
         settled = (
             f" [settled on statement {row['statement_id']}]" if row["statement_id"] else " [not yet settled]"
         )
-        console.print(explain(repo.item_from_row(row), book) + settled)
+        # Ids, notes and rule ids are data, and the brackets are text: none of it is markup.
+        console.print(escape(explain(repo.item_from_row(row), book) + settled))
     return len(rows)
