@@ -122,9 +122,12 @@ def find_endpoints(data_dir: Path) -> Endpoints:
         raise LookupError(
             f"{' and '.join(missing)} not set, and no `settlement up` is running with data dir {data_dir}"
         )
+    # Read, never made: these commands pseudonymise nothing, and a key made here would not
+    # be the services' (it also failed where the data dir does not exist).
+    key_file = data_dir / "pseudonym.key"
     return Endpoints(
         values["KAFKA_BOOTSTRAP_SERVERS"],
         values["DATABASE_URL"],
-        values.get("PSEUDONYM_KEY") or _pseudonym_key(data_dir),
+        values.get("PSEUDONYM_KEY") or (key_file.read_text().strip() if key_file.exists() else ""),
         embedded=False,
     )
