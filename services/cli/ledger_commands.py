@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import typer
@@ -73,6 +73,14 @@ def verify(endpoints: Endpoints, municipality: str, health_trust: str) -> None:
     )
 
 
+def _amount(item: dict[str, Any]) -> str:
+    """An item's amount, or why it has none, in the statements' words (render._nok): a
+    not-payable item owes nothing; only an unrated one (no tariff) is held."""
+    if item["amount_ore"] is not None:
+        return format_nok(item["amount_ore"])
+    return "none owed" if item["not_payable_reason"] is not None else "held: unrated, no tariff"
+
+
 async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str, period: Month) -> bool:
     conn = await asyncpg.connect(endpoints.database_url)
     try:
@@ -94,7 +102,7 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
             escape(i["subject_id"]),
             f"{i['first_day']}..{i['last_day']} ({i['quantity']})",
             i["payer_role"],
-            format_nok(i["amount_ore"]) if i["amount_ore"] is not None else "held",
+            _amount(i),
             escape(i["rule_id"] or i["not_payable_reason"] or "unrated: no tariff"),
             str(i["statement_id"] or "pending"),
         )
