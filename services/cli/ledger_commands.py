@@ -73,6 +73,15 @@ def verify(endpoints: Endpoints, municipality: str, health_trust: str) -> None:
     )
 
 
+def _malformed(municipality: str, health_trust: str) -> list[str]:
+    problems = []
+    if not is_well_formed_municipality_number(municipality):
+        problems.append(f"{municipality} is not a municipality number (4 digits, county 01-99)")
+    if not is_valid_organisation_number(health_trust):
+        problems.append(f"{health_trust} is not an organisation number (9 digits, mod-11 check digit)")
+    return problems
+
+
 def _amount(item: dict[str, Any]) -> str:
     """An item's amount, or why it has none, in the statements' words (render._nok): a
     not-payable item owes nothing; only an unrated one (no tariff) is held."""
@@ -88,6 +97,14 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
         r = await reconcile(conn, municipality, health_trust, period.first_day)
     finally:
         await conn.close()
+    if not r.known:
+        # A ✓ over nothing proves nothing: a mistyped pair must not pass for a reconciled one.
+        why = "; ".join(_malformed(municipality, health_trust)) or "is a number mistyped?"
+        console.print(
+            f"[red]✗[/red] nothing is known of {municipality} / {health_trust}: no events, ledger items, "
+            f"adjustments or statements; {why}"
+        )
+        return False
     console.print(
         f"[bold]{escape(municipality)} / {escape(health_trust)}, {period}[/bold]: {r.events} events about "
         f"{r.subjects} episodes, stays and activities; "

@@ -24,10 +24,25 @@ class Reconciliation:
     priced_now_ore: int = 0  # municipality-pays minus trust-pays over the month's items and adjustments
     statements_total_ore: int = 0  # the same, over every statement of the pair, from their bodies
     ledger_total_ore: int = 0  # the same, over every settled item and adjustment of the pair
+    known: bool = False  # any event, ledger item, adjustment or statement of the pair, in any month
 
     @property
     def proven(self) -> bool:
         return self.statements_total_ore == self.ledger_total_ore
+
+
+# Whether anything at all is known of a pair, asked only when neither the month nor the
+# pair's statements show anything. Events carry no municipality column: their payloads
+# name it, under one of three fields depending on the family.
+_ANYTHING_OF_THE_PAIR = """
+SELECT EXISTS (SELECT 1 FROM ledger_items WHERE municipality = $1 AND health_trust = $2)
+    OR EXISTS (SELECT 1 FROM adjustments WHERE municipality = $1 AND health_trust = $2)
+    OR EXISTS (
+        SELECT 1 FROM inbound_events WHERE health_trust = $2 AND $1 IN (
+            payload->>'registered_municipality', payload->>'staying_municipality', payload->>'municipality'
+        )
+    )
+"""
 
 
 def _signed(payer_role: str, amount: int | None) -> int:
@@ -90,6 +105,9 @@ async def reconcile(
         "SELECT body FROM statements WHERE municipality = $1 AND health_trust = $2",
         municipality,
         health_trust,
+    )
+    r.known = bool(r.items or r.adjustments or bodies) or bool(
+        await conn.fetchval(_ANYTHING_OF_THE_PAIR, municipality, health_trust)
     )
     r.statements_total_ore = sum(
         _signed(line["payer_role"], line["amount_ore"]) for b in bodies for line in b["body"]["lines"]

@@ -7,11 +7,12 @@ import io
 from functools import partial
 
 import pytest
+import typer
 from rich.console import Console
 
 from contracts.v1 import topics
 from services.cli import ledger_commands
-from services.cli.ledger_commands import _reconcile
+from services.cli.ledger_commands import _reconcile, reconcile_command
 from services.domain.calendar import Month
 from services.runtime.environment import Endpoints
 from tests.integration.ledger_harness import Ledger, event
@@ -52,6 +53,57 @@ def output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
 def row_of(text: str, subject_id: str) -> str:
     [row] = [line for line in text.splitlines() if f" {subject_id} " in line]
     return row
+
+
+@pytest.mark.parametrize(
+    ("municipality", "health_trust", "malformed"),
+    [
+        pytest.param("4642", TRUST, None, id="a real municipality with no dealings with the trust"),
+        pytest.param(
+            MUNICIPALITY,
+            "98397472",
+            "98397472 is not an organisation number (9 digits, mod-11 check digit)",
+            id="an 8-digit organisation number",
+        ),
+        pytest.param(
+            "46240",
+            TRUST,
+            "46240 is not a municipality number (4 digits, county 01-99)",
+            id="a 5-digit municipality number",
+        ),
+    ],
+)
+def test_a_pair_nothing_is_known_of_is_said_so_and_fails(
+    database: str, output: io.StringIO, municipality: str, health_trust: str, malformed: str | None
+) -> None:
+    with pytest.raises(typer.Exit) as exited:
+        reconcile_command(endpoints(database), municipality, health_trust, Month(2025, 10))
+    assert exited.value.exit_code == 1
+    text = output.getvalue()
+    assert "✓" not in text
+    assert (
+        f"✗ nothing is known of {municipality} / {health_trust}: no events, ledger items, adjustments "
+        "or statements" in text
+    )
+    if malformed:
+        assert malformed in text
+
+
+async def test_a_pair_known_only_by_its_events_is_known(
+    ledger: Ledger, database: str, output: io.StringIO
+) -> None:
+    await ledger.send(
+        dr(
+            "admission_notified",
+            "2025-01-05T08:00:00+01:00",
+            episode_id="EP-Z",
+            registered_municipality="4626",
+        )
+    )
+    async with ledger.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM ledger_items") == 0
+    await _reconcile(endpoints(database), "4626", TRUST, Month(2025, 1))
+    assert "nothing is known" not in output.getvalue()
 
 
 async def test_items_without_an_amount_are_labelled_as_on_statements(
