@@ -82,6 +82,10 @@ def _malformed(municipality: str, health_trust: str) -> list[str]:
     return problems
 
 
+def _mark(proven: bool) -> str:
+    return "[green]✓[/green]" if proven else "[red]✗[/red]"
+
+
 def _amount(item: dict[str, Any]) -> str:
     """An item's amount, or why it has none, in the statements' words (render._nok): a
     not-payable item owes nothing; only an unrated one (no tariff) is held."""
@@ -151,10 +155,31 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
     console.print(
         f"balance for {period}: {format_nok(abs(r.priced_now_ore))} ({direction}), items and adjustments"
     )
-    mark = "[green]✓[/green]" if r.proven else "[red]✗[/red]"
+    # The proof is of the month asked for; the pair's statements together are said apart,
+    # so that neither is read for the other.
+    if not r.statements:
+        console.print(
+            f"[red]✗[/red] {period} is not closed: no statement settles it yet, nothing to prove"
+            if not r.closed
+            else f"[red]✗[/red] no statement of the pair carries {period}: nothing of it was settled, "
+            "nothing to prove"
+        )
+        return False
+    count = f"{len(r.statements)} statement{'s' if len(r.statements) > 1 else ''}"
     console.print(
-        f"{mark} all statements of the pair sum to {format_nok(r.statements_total_ore)}; all settled items and "
-        f"adjustments sum to {format_nok(r.ledger_total_ore)}"
+        f"{_mark(r.month_proven)} {period} on {count} ({', '.join(r.statements)}): lines and adjustments "
+        f"for {period} sum to {format_nok(r.statements_total_ore)}; settled items of {period} and "
+        f"adjustments to it sum to {format_nok(r.ledger_total_ore)}"
+    )
+    first, last = r.pair_statements[0], r.pair_statements[-1]
+    every = (
+        f"all {len(r.pair_statements)} statements of the pair, {first} … {last}, sum to"
+        if len(r.pair_statements) > 1
+        else f"the pair's one statement, {first}, sums to"
+    )
+    console.print(
+        f"{_mark(r.pair_proven)} {every} {format_nok(r.pair_statements_total_ore)}; all settled items and "
+        f"adjustments of the pair sum to {format_nok(r.pair_ledger_total_ore)}"
     )
     return r.proven
 

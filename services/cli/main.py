@@ -263,7 +263,7 @@ def reconcile(
     period: Annotated[str, typer.Argument(help="YYYY-MM")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """From events to balance for a pair and month, and proof that the statements add up."""
+    """From events to balance for a pair and month, and proof that its statements add up."""
     from services.cli.ledger_commands import reconcile_command
     from services.runtime.environment import find_endpoints
 

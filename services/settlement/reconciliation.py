@@ -1,5 +1,7 @@
 """`settlement reconcile PAIR PERIOD`: from events to balance for one pair and month, and
-the proof that the statements add up to what was priced."""
+the proof that the statements add up to what was priced: for the month asked for (its
+lines, and the adjustments to it on whichever later statement they came), and, said apart,
+for all the pair's statements together."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+
+from services.domain.calendar import Month
 
 
 @dataclass
@@ -22,13 +26,28 @@ class Reconciliation:
     adjustments: list[dict[str, Any]] = field(default_factory=list)  # to this month, settled or pending
     disputes: list[dict[str, Any]] = field(default_factory=list)  # of this month
     priced_now_ore: int = 0  # municipality-pays minus trust-pays over the month's items and adjustments
-    statements_total_ore: int = 0  # the same, over every statement of the pair, from their bodies
-    ledger_total_ore: int = 0  # the same, over every settled item and adjustment of the pair
+    closed: bool = False  # the month is closed: its items are settled
+    statements: list[str] = field(default_factory=list)  # months of the statements that carry the month
+    statements_total_ore: int = 0  # the same, over the month's lines and adjustments to it on statements
+    ledger_total_ore: int = 0  # the same, over the month's settled items and settled adjustments to it
+    pair_statements: list[str] = field(default_factory=list)  # months of all the pair's statements
+    pair_statements_total_ore: int = 0  # the same, over every statement of the pair, from their bodies
+    pair_ledger_total_ore: int = 0  # the same, over every settled item and adjustment of the pair
     known: bool = False  # any event, ledger item, adjustment or statement of the pair, in any month
 
     @property
+    def month_proven(self) -> bool:
+        """A statement carries the month, and what statements say of it is what was settled.
+        No statement proves nothing: the month is open, or nothing of it was settled."""
+        return bool(self.statements) and self.statements_total_ore == self.ledger_total_ore
+
+    @property
+    def pair_proven(self) -> bool:
+        return self.pair_statements_total_ore == self.pair_ledger_total_ore
+
+    @property
     def proven(self) -> bool:
-        return self.statements_total_ore == self.ledger_total_ore
+        return self.month_proven and self.pair_proven
 
 
 # Whether anything at all is known of a pair, asked only when neither the month nor the
@@ -101,22 +120,40 @@ async def reconcile(
     r.priced_now_ore = sum(_signed(i["payer_role"], i["amount_ore"]) for i in r.items) + sum(
         _signed(a["payer_role"], a["amount_delta_ore"]) for a in r.adjustments
     )
-    bodies = await conn.fetch(
-        "SELECT body FROM statements WHERE municipality = $1 AND health_trust = $2",
+    statements = await conn.fetch(
+        "SELECT period, body FROM statements WHERE municipality = $1 AND health_trust = $2 ORDER BY sequence",
         municipality,
         health_trust,
     )
-    r.known = bool(r.items or r.adjustments or bodies) or bool(
+    r.known = bool(r.items or r.adjustments or statements) or bool(
         await conn.fetchval(_ANYTHING_OF_THE_PAIR, municipality, health_trust)
     )
-    r.statements_total_ore = sum(
-        _signed(line["payer_role"], line["amount_ore"]) for b in bodies for line in b["body"]["lines"]
+    # The month: what the statements say of it, against what of it is settled.
+    month = str(Month.of(period))
+    r.closed = bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM closed_periods WHERE period = $1)", period)
+    )
+    for statement in statements:
+        body = statement["body"]
+        lines = [line for line in body["lines"] if line["service_month"] == month]
+        adjustments_to = [a for a in body.get("adjustments", []) if a["corrects_month"] == month]
+        if lines or adjustments_to:
+            r.statements.append(str(Month.of(statement["period"])))
+        r.statements_total_ore += sum(_signed(line["payer_role"], line["amount_ore"]) for line in lines)
+        r.statements_total_ore += sum(_signed(a["payer_role"], a["amount_delta_ore"]) for a in adjustments_to)
+    r.ledger_total_ore = (
+        sum(_signed(i["payer_role"], i["amount_ore"]) for i in r.items) if r.closed else 0
+    ) + sum(_signed(a["payer_role"], a["amount_delta_ore"]) for a in r.adjustments if a["statement_id"])
+    # The pair: every statement, against everything settled.
+    r.pair_statements = [str(Month.of(s["period"])) for s in statements]
+    r.pair_statements_total_ore = sum(
+        _signed(line["payer_role"], line["amount_ore"]) for s in statements for line in s["body"]["lines"]
     ) + sum(
         _signed(a["payer_role"], a["amount_delta_ore"])
-        for b in bodies
-        for a in b["body"].get("adjustments", [])
+        for s in statements
+        for a in s["body"].get("adjustments", [])
     )
-    r.ledger_total_ore = int(
+    r.pair_ledger_total_ore = int(
         await conn.fetchval(
             """
             SELECT coalesce(sum(CASE WHEN payer_role = 'municipality' THEN amount ELSE -amount END), 0) FROM (

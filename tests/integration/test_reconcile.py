@@ -4,6 +4,7 @@ when there is nothing to prove, and the words for items that carry no amount."""
 from __future__ import annotations
 
 import io
+from datetime import date
 from functools import partial
 
 import pytest
@@ -14,11 +15,14 @@ from contracts.v1 import topics
 from services.cli import ledger_commands
 from services.cli.ledger_commands import _reconcile, reconcile_command
 from services.domain.calendar import Month
+from services.domain.money import format_nok
 from services.runtime.environment import Endpoints
+from services.settlement.reconciliation import reconcile
 from tests.integration.ledger_harness import Ledger, event
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden: no emergency-bed rate agreed
+DAY = 598_100  # 2025 bed-day rate, 5 981 NOK in øre
 
 dr = partial(
     event,
@@ -53,6 +57,63 @@ def output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
 def row_of(text: str, subject_id: str) -> str:
     [row] = [line for line in text.splitlines() if f" {subject_id} " in line]
     return row
+
+
+async def test_the_proof_is_of_the_month_asked_for(
+    ledger: Ledger, database: str, output: io.StringIO
+) -> None:
+    # A: ready 10 Jan, discharged 5 Feb; B: ready 3 Jan, open when January closes.
+    await ledger.send(
+        *ready("EP-A", "2025-01-10"),
+        dr("discharged", "2025-02-05T14:00:00+01:00", episode_id="EP-A", destination="home"),
+        *ready("EP-B", "2025-01-03"),
+    )
+    await ledger.close("2025-01")
+    # Late: B's status withdrawn on 20 Jan, an adjustment to January on February's statement.
+    await ledger.send(dr("ready_withdrawn", "2025-01-20T08:00:00+01:00", episode_id="EP-B"))
+    await ledger.close("2025-02")
+    jan, feb = [m for _, m in await ledger.published(f"municipality:{MUNICIPALITY}")]
+    assert sum(line["amount_ore"] for line in jan["lines"]) == (22 + 29) * DAY
+    assert [a["corrects_month"] for a in feb["adjustments"]] == ["2025-01"]
+    february_lines = sum(line["amount_ore"] for line in feb["lines"])
+    assert february_lines > 0
+
+    async with ledger.pool.acquire() as conn:
+        january = await reconcile(conn, MUNICIPALITY, TRUST, date(2025, 1, 1))
+        february = await reconcile(conn, MUNICIPALITY, TRUST, date(2025, 2, 1))
+    # January: A 10-31 Jan and B 3-19 Jan (29 days billed, 12 taken back on February's statement).
+    assert january.statements_total_ore == january.ledger_total_ore == (22 + 17) * DAY
+    assert february.statements_total_ore == february.ledger_total_ore == february_lines
+    assert january.proven and february.proven
+
+    assert await _reconcile(endpoints(database), MUNICIPALITY, TRUST, Month(2025, 1))
+    text = output.getvalue()
+    month, pair = format_nok((22 + 17) * DAY), format_nok((22 + 17) * DAY + february_lines)
+    assert (
+        f"✓ 2025-01 on 2 statements (2025-01, 2025-02): lines and adjustments for 2025-01 sum to {month}; "
+        f"settled items of 2025-01 and adjustments to it sum to {month}"
+    ) in text
+    assert (
+        f"✓ all 2 statements of the pair, 2025-01 … 2025-02, sum to {pair}; all settled items and "
+        f"adjustments of the pair sum to {pair}"
+    ) in text
+
+    # A month with no statement proves nothing: it is said, and the command fails.
+    assert not await _reconcile(endpoints(database), MUNICIPALITY, TRUST, Month(2025, 3))
+    assert "✗ 2025-03 is not closed: no statement settles it yet, nothing to prove" in output.getvalue()
+    assert "✓" not in output.getvalue()[len(text) :]
+
+    # A statement altered in the database: February's proof fails, January's holds, and the
+    # pair's does not.
+    async with ledger.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE statements SET body = jsonb_set(body::jsonb, '{lines,0,amount_ore}', '1')::json "
+            "WHERE period = '2025-02-01'"
+        )
+        january = await reconcile(conn, MUNICIPALITY, TRUST, date(2025, 1, 1))
+        february = await reconcile(conn, MUNICIPALITY, TRUST, date(2025, 2, 1))
+    assert february.statements_total_ore != february.ledger_total_ore and not february.proven
+    assert january.statements_total_ore == january.ledger_total_ore and not january.proven
 
 
 @pytest.mark.parametrize(
