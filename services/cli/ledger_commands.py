@@ -105,8 +105,8 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
         # A ✓ over nothing proves nothing: a mistyped pair must not pass for a reconciled one.
         why = "; ".join(_malformed(municipality, health_trust)) or "is a number mistyped?"
         console.print(
-            f"[red]✗[/red] nothing is known of {municipality} / {health_trust}: no events, ledger items, "
-            f"adjustments or statements; {why}"
+            f"[red]✗[/red] nothing is known of {escape(municipality)} / {escape(health_trust)}: no events, "
+            f"ledger items, adjustments or statements; {escape(why)}"
         )
         return False
     console.print(

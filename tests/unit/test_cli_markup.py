@@ -209,6 +209,7 @@ async def test_reconcile_prints_ids_causes_and_reasons_as_written(
                 "reason": "see [letter of 3 November]",
             }
         ],
+        known=True,
     )
 
     async def reconcile(*args: object) -> Reconciliation:
