@@ -11,6 +11,7 @@ import asyncpg
 
 from services.domain.calendar import Month
 from services.domain.ledger import Category, LedgerItem, PayerRole
+from services.domain.tariffs import PricedWindow
 from services.intake.validation import Accepted
 
 _EVENT_COLUMNS = (
@@ -306,6 +307,48 @@ async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs
         tariffs_changed,
     )
     return [r["subject_key"] for r in rows]
+
+
+async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[PricedWindow]) -> list[str]:
+    """Subjects a changed tariff book may price otherwise: those with items of the window's
+    category on its days for its parties, and, for co-financing, activities that ended on
+    those days (one with no share in force has no item at all). Widened by a day for the
+    Oslo day of an instant; re-rating a subject that does not change books nothing."""
+    found: set[str] = set()
+    for w in windows:
+        municipalities = sorted(w.municipalities)
+        rows = await conn.fetch(
+            """
+            SELECT DISTINCT subject_key FROM ledger_items
+            WHERE category = $1 AND service_month >= date_trunc('month', $2::date)::date
+              AND last_day >= $2 AND ($3::date IS NULL OR first_day < $3)
+              AND (cardinality($4::text[]) = 0 OR municipality = ANY($4::text[]))
+              AND ($5::text IS NULL OR health_trust = $5)
+            """,
+            w.category,
+            w.valid_from,
+            w.valid_until,
+            municipalities,
+            w.health_trust,
+        )
+        found.update(r["subject_key"] for r in rows)
+        if w.category == Category.ACTIVITY_CO_FINANCING.value:
+            rows = await conn.fetch(
+                """
+                SELECT DISTINCT subject_key FROM inbound_events
+                WHERE family = 'activity' AND payload->>'ended_at' IS NOT NULL
+                  AND (payload->>'ended_at')::timestamptz >= $1::date - 1
+                  AND ($2::date IS NULL OR (payload->>'ended_at')::timestamptz < $2::date + 1)
+                  AND (cardinality($3::text[]) = 0 OR payload->>'registered_municipality' = ANY($3::text[]))
+                  AND ($4::text IS NULL OR health_trust = $4)
+                """,
+                w.valid_from,
+                w.valid_until,
+                municipalities,
+                w.health_trust,
+            )
+            found.update(r["subject_key"] for r in rows)
+    return sorted(found)
 
 
 async def mark_running(conn: asyncpg.Connection, subject_keys: Sequence[str], running: Iterable[str]) -> None:

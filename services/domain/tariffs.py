@@ -140,20 +140,69 @@ class TariffBook:
 
     def fingerprint(self) -> str:
         """Changes whenever any rule changes: a close compares it with the last close's to
-        know whether days already settled as held may now have a price."""
+        know whether days already priced or held may now have another price."""
         import hashlib
 
-        text = "\n".join(
-            f"{r.id}|{r.parameter.value}|{r.value}|{r.valid_from}|{r.valid_until}|{r.scope.value}|"
-            f"{','.join(sorted(r.municipalities))}|{r.health_trust}"
-            for r in sorted(self.rules, key=lambda r: r.id)
-        )
+        text = "\n".join(_signature(r) for r in sorted(self.rules, key=lambda r: r.id))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def windows(self) -> dict[str, PricedWindow]:
+        """Each rule, by all it says (its signature), with the days and parties it prices."""
+        return {_signature(r): PricedWindow.of(r) for r in self.rules}
 
     def for_pair(self, day: date, municipality: str, health_trust: str) -> list[TariffRule]:
         """Every parameter's winning rule on `day` for the pair (for `settlement tariffs`)."""
         found = (self.find(p, day, municipality, health_trust) for p in Parameter)
         return [r for r in found if r is not None]
+
+
+def _signature(rule: TariffRule) -> str:
+    return (
+        f"{rule.id}|{rule.parameter.value}|{rule.value}|{rule.valid_from}|{rule.valid_until}|"
+        f"{rule.scope.value}|{','.join(sorted(rule.municipalities))}|{rule.health_trust}"
+    )
+
+
+# What a rule's parameter prices: a change of the rule may change items of that category.
+CATEGORY_OF_PARAMETER = {
+    Parameter.DISCHARGE_READY_DAY_RATE_NOK: "discharge_ready_bed_days",
+    Parameter.DISCHARGE_READY_GRACE_HOURS: "discharge_ready_bed_days",
+    Parameter.EMERGENCY_BED_DAY_RATE_NOK: "emergency_bed_days",
+    Parameter.CO_FINANCING_SHARE: "activity_co_financing",
+    Parameter.CO_FINANCING_UNIT_PRICE_NOK: "activity_co_financing",
+    Parameter.CO_FINANCING_CAP_POINTS: "activity_co_financing",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PricedWindow:
+    """The days a rule is in force and the pairs it applies to: where a change of the rule
+    (a new value, a new rule, one removed) may change a price."""
+
+    parameter: Parameter
+    valid_from: date
+    valid_until: date | None  # exclusive; None = until further notice
+    municipalities: frozenset[str]  # empty: every municipality
+    health_trust: str | None  # None: every health trust
+
+    @classmethod
+    def of(cls, rule: TariffRule) -> PricedWindow:
+        return cls(rule.parameter, rule.valid_from, rule.valid_until, rule.municipalities, rule.health_trust)
+
+    @property
+    def category(self) -> str:
+        return CATEGORY_OF_PARAMETER[self.parameter]
+
+
+def changed_windows(
+    before: Mapping[str, PricedWindow], now: Mapping[str, PricedWindow]
+) -> list[PricedWindow]:
+    """Where prices may differ between two books: the windows of the rules either has and
+    the other has not (a rule whose value or dates changed is in both, as it was and as it
+    is). Rules the books share change nothing."""
+    return [w for key, w in sorted(before.items()) if key not in now] + [
+        w for key, w in sorted(now.items()) if key not in before
+    ]
 
 
 def build_book(rules: Iterable[TariffRule]) -> TariffBook:

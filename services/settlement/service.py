@@ -18,7 +18,7 @@ from contracts.v1 import topics
 from contracts.v1.outbound import Category as WireCategory
 from contracts.v1.outbound import DisputeEntry, PartyRole
 from services.adapters import ledger_repository as repo
-from services.adapters import outbox
+from services.adapters import outbox, tariff_books
 from services.adapters import statement_repository as statements_repo
 from services.adapters.outbox import IssuedStatement
 from services.adapters.postgres import periods_locked
@@ -27,7 +27,7 @@ from services.domain.calendar import Month, oslo_day
 from services.domain.ledger import PayerRole
 from services.domain.municipalities import Registry
 from services.domain.statements import DisputeMovement
-from services.domain.tariffs import TariffBook
+from services.domain.tariffs import TariffBook, changed_windows
 from services.rating.service import rerate
 from services.settlement.month_rendering import rendered_month, summed_month
 from services.settlement.statements import encode_statements
@@ -64,8 +64,9 @@ async def close_period(
         raise PeriodNotClosable(f"{period} has not ended yet (today is {oslo_day(now)} in Oslo)")
     # Two transactions under one lock: intake, disputes and other closes wait for both.
     async with periods_locked(pool) as conn:
-        # Stays still running, and days held for want of a tariff, are rated now: through
-        # this month, and with today's tariffs (a new rate for a closed month: an adjustment).
+        # Stays still running, days held for want of a tariff, and, when the tariff book
+        # changed since the last close, what its changed rules price, are rated now: through
+        # this month, and with today's tariffs (a new price for a closed month: an adjustment).
         # Committed before the close, so that the connections rendering the month read
         # them; should the close then fail, they are what the next attempt rates again.
         async with conn.transaction():
@@ -77,9 +78,13 @@ async def close_period(
                 "ORDER BY period DESC LIMIT 1"
             )
             changed = last is not None and last != fingerprint
+            await tariff_books.remember(conn, tariffs)
+            subjects = await repo.subjects_to_extend(conn, period, tariffs_changed=changed)
+            if changed:
+                subjects += await _priced_otherwise(conn, last, tariffs)
             await rerate(
                 conn,
-                await repo.subjects_to_extend(conn, period, tariffs_changed=changed),
+                subjects,
                 tariffs,
                 through=period.last_day,
                 cause="tariff",
@@ -99,6 +104,23 @@ async def close_period(
             )
     log.info("closed %s: %d statements over %d items", period, issued.statements, issued.items)
     return CloseResult(period, already_closed=False, statements=issued.statements, items=issued.items)
+
+
+async def _priced_otherwise(
+    conn: asyncpg.Connection, last_fingerprint: str, tariffs: TariffBook
+) -> list[str]:
+    """Subjects the book's changes since the last close may price otherwise: re-rated now,
+    so a rate corrected for days already priced reaches every subject it prices (an
+    adjustment, caused by the tariff, for a closed month), not only those a new event
+    happens to re-rate."""
+    before = await tariff_books.windows_of(conn, last_fingerprint)
+    if before is None:
+        log.warning(
+            "the tariff book changed since the last close, whose book was not kept (closed before "
+            "migration 0012): only days held without a price are rated again"
+        )
+        return []
+    return await repo.subjects_priced_within(conn, changed_windows(before, tariffs.windows()))
 
 
 async def _handled(conn: asyncpg.Connection, period: Month, command_id: UUID | None) -> bool:

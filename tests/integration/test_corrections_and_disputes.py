@@ -5,6 +5,7 @@ the next statement, and the chain of statements verifies."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -12,7 +13,7 @@ from functools import partial
 import pytest
 
 from contracts.v1 import topics
-from services.domain.tariffs import Parameter, TariffRule, build_book
+from services.domain.tariffs import Parameter, Scope, TariffRule, build_book
 from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.settlement.verification import compare, verify_database, verify_published
@@ -326,3 +327,79 @@ async def test_disputes_of_an_item_or_its_line_never_claim_more_than_is_still_ow
     with pytest.raises(DisputeRefused, match="still owed for the line"):
         await claim(episode_id=None, amount_ore=5 * DAY + 1)
     await claim(episode_id=None, amount_ore=5 * DAY)
+
+
+async def test_a_rate_corrected_for_days_already_priced_reaches_every_subject_it_priced(
+    ledger: Ledger,
+) -> None:
+    # A close used to re-rate, after a tariff change, only the days held without a price and
+    # the stays still running: a corrected rate for days already priced reached only the
+    # subjects a new event happened to re-rate, and then as caused by that event.
+    await ledger.send(
+        *episode(
+            "EP-P",
+            ("admission_notified", "2025-01-05T10:00:00+01:00"),
+            ("declared_ready", "2025-01-11T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
+            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
+        ),  # 11-20 Jan: 10 days, priced and settled in January
+        *episode(
+            "EP-Q",
+            ("admission_notified", "2025-01-20T10:00:00+01:00"),
+            ("declared_ready", "2025-01-25T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-25T11:00:00+01:00"),
+        ),  # from 25 Jan, still waiting: 7 days in January, then February
+    )
+    await ledger.close("2025-01")
+    [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    assert jan["totals"]["municipality_pays_ore"] == 17 * DAY
+
+    rate = next(r for r in ledger.tariffs.rules if r.id == "national.discharge-ready.2025")
+    corrected = build_book(
+        [*(r for r in ledger.tariffs.rules if r is not rate), replace(rate, value=Decimal("6000"))]
+    )
+    await ledger.close("2025-02", tariffs=corrected)
+
+    feb = (await ledger.published(f"municipality:{MUNICIPALITY}"))[1][1]
+    assert sorted(
+        (a["episode_id"], a["corrects_month"], a["quantity_delta"], a["amount_delta_ore"], a["cause"])
+        for a in feb["adjustments"]
+    ) == [
+        ("EP-P", "2025-01", 0, 10 * 1_900, "tariff"),
+        ("EP-Q", "2025-01", 0, 7 * 1_900, "tariff"),
+    ]
+    assert [(line["quantity"], line["unit_price_ore"]) for line in feb["lines"]] == [(28, 600_000)]
+
+
+async def test_a_share_agreed_later_for_days_past_prices_activities_that_had_none(ledger: Ledger) -> None:
+    # An activity with no share in force has no item at all, so only its events can tell a
+    # close that a share now agreed for its day prices it.
+    bergen = "4601"
+    topic, value = activity("ACT-B", "activity_recorded", "2025-01-15T20:00:00+01:00", points="1.5")
+    await ledger.send((topic, value | {"registered_municipality": bergen}))
+    await ledger.close("2025-01")
+    assert await ledger.published(f"municipality:{bergen}") == []
+
+    agreed = [
+        TariffRule(
+            id=f"agreement.{bergen}.{parameter.value}",
+            parameter=parameter,
+            value=Decimal(value),
+            valid_from=date(2025, 1, 1),
+            valid_until=date(2026, 1, 1),
+            scope=Scope.AGREEMENT,
+            municipalities=frozenset({bergen}),
+            health_trust=TRUST,
+        )
+        for parameter, value in (
+            (Parameter.CO_FINANCING_SHARE, "0.10"),
+            (Parameter.CO_FINANCING_UNIT_PRICE_NOK, "52248"),
+        )
+    ]
+    await ledger.close("2025-02", tariffs=build_book([*ledger.tariffs.rules, *agreed]))
+
+    [(_, feb)] = await ledger.published(f"municipality:{bergen}")
+    assert [
+        (a["episode_id"], a["corrects_month"], a["quantity_delta"], a["amount_delta_ore"], a["cause"])
+        for a in feb["adjustments"]
+    ] == [("ACT-B", "2025-01", 1, 783_720, "tariff")]  # 0.10 x 1.5 x 52 248 NOK

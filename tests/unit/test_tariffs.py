@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -10,10 +11,13 @@ import pytest
 
 from services.domain.tariffs import (
     Parameter,
+    PricedWindow,
     Scope,
     TariffBook,
     TariffError,
+    TariffRule,
     build_book,
+    changed_windows,
     parse_rules,
 )
 from services.tariffs import DEFAULT_TARIFF_DIR
@@ -463,3 +467,73 @@ def test_the_answers_remembered_are_bounded_and_stay_right_after_forgetting(
             Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, "4601", "983974724"
         ) == fresh.find(Parameter.DISCHARGE_READY_DAY_RATE_NOK, day, "4601", "983974724")
         assert len(remembering._found) <= 5  # the memory it may hold (private: no other way to see it)
+
+
+# ---------------------------------------------------------------- what a changed book re-prices
+
+
+def _with(book: TariffBook, *rules: TariffRule, without: str | None = None) -> TariffBook:
+    return build_book([*(r for r in book.rules if r.id != without), *rules])
+
+
+def test_an_unchanged_book_changes_no_window_and_keeps_its_fingerprint() -> None:
+    book = shipped_book()
+
+    assert changed_windows(book.windows(), shipped_book().windows()) == []
+    assert book.fingerprint() == shipped_book().fingerprint()
+
+
+def test_a_corrected_rate_reprices_its_days_as_they_were_and_as_they_are() -> None:
+    book = shipped_book()
+    old = next(r for r in book.rules if r.id == "national.discharge-ready.2024")
+    corrected = replace(old, value=Decimal("5750"))
+    shortened = replace(old, valid_until=date(2024, 12, 31))  # its dates changed, not its value
+
+    for changed in (corrected, shortened):
+        new = _with(book, changed, without=old.id)
+        windows = changed_windows(book.windows(), new.windows())
+        assert {(w.valid_from, w.valid_until) for w in windows} == {
+            (old.valid_from, old.valid_until),
+            (changed.valid_from, changed.valid_until),
+        }
+        assert all(w.category == "discharge_ready_bed_days" and not w.municipalities for w in windows)
+        assert new.fingerprint() != book.fingerprint()
+
+
+def test_a_rule_added_or_removed_reprices_its_days_for_its_parties_only() -> None:
+    book = shipped_book()
+    trial = TariffRule(
+        id="trial.lillesand.share",
+        parameter=Parameter.CO_FINANCING_SHARE,
+        value=Decimal("0.1"),
+        valid_from=date(2020, 1, 1),
+        valid_until=date(2023, 1, 1),
+        scope=Scope.TRIAL,
+        municipalities=frozenset({LILLESAND}),
+    )
+    agreement = TariffRule(
+        id="agreement.bergen.emergency",
+        parameter=Parameter.EMERGENCY_BED_DAY_RATE_NOK,
+        value=Decimal("3000"),
+        valid_from=date(2024, 1, 1),
+        valid_until=None,
+        scope=Scope.AGREEMENT,
+        municipalities=frozenset({BERGEN}),
+        health_trust=HELSE_BERGEN,
+    )
+    with_both = _with(book, trial, agreement)
+
+    added = changed_windows(book.windows(), with_both.windows())
+    removed = changed_windows(with_both.windows(), book.windows())
+
+    assert added == removed == [PricedWindow.of(agreement), PricedWindow.of(trial)]
+    assert (added[0].category, added[0].municipalities, added[0].health_trust) == (
+        "emergency_bed_days",
+        frozenset({BERGEN}),
+        HELSE_BERGEN,
+    )
+    assert (added[1].category, added[1].municipalities, added[1].health_trust) == (
+        "activity_co_financing",
+        frozenset({LILLESAND}),
+        None,
+    )
