@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
@@ -127,15 +127,14 @@ def _payer_of_day(history: Sequence[EpisodeFact], fact_days: Sequence[date], day
     return latest.registered_municipality if day < PAYER_SWITCH else latest.staying_municipality
 
 
-def _grace_for(history: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> timedelta:
+def _grace_for(history: Sequence[EpisodeFact], tariffs: TariffBook, health_trust: str) -> TariffRule | None:
     """R8: the agreement's grace period, looked up for the pair on the day of the first
     notice; `history` is in time order (`ordered`)."""
     notice = next((f for f in history if f.milestone is Milestone.MUNICIPALITY_NOTIFIED), None)
     if notice is None:
-        return timedelta(0)
+        return None
     payer = notice.registered_municipality if notice.day < PAYER_SWITCH else notice.staying_municipality
-    rule = tariffs.find(Parameter.DISCHARGE_READY_GRACE_HOURS, notice.day, payer, health_trust)
-    return timedelta(hours=float(rule.value)) if rule else timedelta(0)
+    return tariffs.find(Parameter.DISCHARGE_READY_GRACE_HOURS, notice.day, payer, health_trust)
 
 
 def rate_episode(
@@ -153,7 +152,8 @@ def rate_episode(
     history = ordered(facts)
     if not history:
         return []
-    intervals = _paid_intervals(history, _grace_for(history, tariffs, health_trust))
+    grace = _grace_for(history, tariffs, health_trust)
+    intervals = _paid_intervals(history, timedelta(hours=float(grace.value)) if grace else timedelta(0))
     # Each fact's day once, not once per day paid: a close re-rates every running stay.
     fact_days = [fact.day for fact in history]
     items: list[LedgerItem] = []
@@ -186,19 +186,22 @@ def rate_episode(
         for index, (key, run) in enumerate(runs):
             still_open = index == len(runs) - 1 and interval.end_day is None and run[-1] == last
             (year, month), payer, rule = key
-            items.append(
-                run_item(
-                    Category.DISCHARGE_READY_BED_DAYS,
-                    episode_id,
-                    health_trust,
-                    payer,
-                    PayerRole.MUNICIPALITY,
-                    Month(year, month),
-                    run,
-                    rule,
-                    open_ended=still_open,
-                )
+            item = run_item(
+                Category.DISCHARGE_READY_BED_DAYS,
+                episode_id,
+                health_trust,
+                payer,
+                PayerRole.MUNICIPALITY,
+                Month(year, month),
+                run,
+                rule,
+                open_ended=still_open,
             )
+            if grace is not None and item.rule_id is not None:
+                # The grace decided which days are paid: the item names it beside the rate,
+                # so a party can see (and dispute) why payment began when it did.
+                item = replace(item, rule_id=f"{item.rule_id}+{grace.id}")
+            items.append(item)
     return items
 
 

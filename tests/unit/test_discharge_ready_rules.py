@@ -675,6 +675,9 @@ GRACE_RULE = {
 }
 
 
+GRACE = f"+{GRACE_RULE['id']}"
+
+
 def book_with_grace() -> TariffBook:
     document = national_document()
     return parse_rules({"rule": [*document["rule"], GRACE_RULE]})
@@ -695,8 +698,9 @@ def grace_episode(parties: tuple[str, str, str]) -> list[Fact]:
         pytest.param(
             BJF,
             HELSE_BERGEN,
-            # notice 7 Feb 10:30 + 24 h -> from 8 Feb; 8..10 Feb: 3 x 5,306 NOK
-            [("2022-02", BJORNAFJORDEN, "2022-02-08", "2022-02-10", 3, 1_591_800, rate_id(2022))],
+            # notice 7 Feb 10:30 + 24 h -> from 8 Feb; 8..10 Feb: 3 x 5,306 NOK; the item
+            # names the grace beside the rate, since it decided which days are paid
+            [("2022-02", BJORNAFJORDEN, "2022-02-08", "2022-02-10", 3, 1_591_800, rate_id(2022) + GRACE)],
             id="the-agreement-pair-starts-the-day-after-the-notice",
         ),
         pytest.param(
@@ -716,7 +720,7 @@ def grace_episode(parties: tuple[str, str, str]) -> list[Fact]:
             (BERGEN, BJORNAFJORDEN, SOMATIC),
             HELSE_BERGEN,
             # since 2019 the staying municipality pays, so its agreement applies
-            [("2022-02", BJORNAFJORDEN, "2022-02-08", "2022-02-10", 3, 1_591_800, rate_id(2022))],
+            [("2022-02", BJORNAFJORDEN, "2022-02-08", "2022-02-10", 3, 1_591_800, rate_id(2022) + GRACE)],
             id="the-agreement-of-the-staying-municipality-applies",
         ),
         pytest.param(
@@ -786,5 +790,5 @@ def test_a_grace_period_of_24_hours_is_24_real_hours_across_the_spring_clock_cha
 
     # 28..30 Mar: 3 x 5,306 NOK
     assert [compact(item) for item in items] == [
-        ("2022-03", BJORNAFJORDEN, "2022-03-28", "2022-03-30", 3, 1_591_800, rate_id(2022))
+        ("2022-03", BJORNAFJORDEN, "2022-03-28", "2022-03-30", 3, 1_591_800, rate_id(2022) + GRACE)
     ]
