@@ -4,6 +4,7 @@ costs what it costs."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import asyncpg
 from rich.console import Console
@@ -11,9 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.adapters import ledger_repository as repo
-from services.domain.ledger import ItemStatus, LedgerItem
-from services.domain.money import format_nok
-from services.domain.tariffs import TariffBook, TariffRule
+from services.domain.ledger import Category, ItemStatus, LedgerItem
+from services.domain.money import format_nok, nok_to_ore
+from services.domain.tariffs import Parameter, TariffBook, TariffRule
 
 
 def rules_table(book: TariffBook, municipality: str, health_trust: str, day: date) -> Table:
@@ -64,9 +65,29 @@ def explain(item: LedgerItem, book: TariffBook) -> str:
     arithmetic = (
         f"  {item.quantity} x {format_nok(item.unit_price_ore or 0)} = {format_nok(item.amount_ore or 0)}"
         if item.quantity > 1
-        else f"  amount {format_nok(item.amount_ore or 0)}" + (f" ({item.note})" if item.note else "")
+        else _co_financing(item, book)
+        or f"  amount {format_nok(item.amount_ore or 0)}" + (f" ({item.note})" if item.note else "")
     )
     return "\n".join([head, *parts, arithmetic])
+
+
+def _co_financing(item: LedgerItem, book: TariffBook) -> str | None:
+    """An activity's price as domain.md A1 reckons it: share x DRG points (capped) x unit
+    price, rounded to the øre. The points are those the item's note gives (rating writes
+    them there, capped or not)."""
+    if item.category is not Category.ACTIVITY_CO_FINANCING or not item.note or item.amount_ore is None:
+        return None
+    points, found, rest = item.note.partition(" DRG points")
+    rules = {r.parameter: r for r in (_rule(book, i) for i in (item.rule_id or "").split("+")) if r}
+    share, unit = rules.get(Parameter.CO_FINANCING_SHARE), rules.get(Parameter.CO_FINANCING_UNIT_PRICE_NOK)
+    if not found or share is None or unit is None:
+        return None
+    cap = rules.get(Parameter.CO_FINANCING_CAP_POINTS)
+    counted = min(Decimal(points), cap.value) if cap else Decimal(points)
+    return (
+        f"  {share.value} x {counted} DRG points{rest} x {format_nok(nok_to_ore(unit.value))} "
+        f"= {format_nok(item.amount_ore)}"
+    )
 
 
 async def explain_subject(database_url: str, subject_id: str, book: TariffBook, console: Console) -> int:
