@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 
 _NO_ITEMS = RenderedItems(0, b"")
+RERATE_CHUNK = 5_000  # subjects re-rated at a time by a close (their facts are read together)
 
 
 class PeriodNotClosable(ValueError):
@@ -82,14 +83,18 @@ async def close_period(
             subjects = await repo.subjects_to_extend(conn, period, tariffs_changed=changed)
             if changed:
                 subjects += await _priced_otherwise(conn, last, tariffs)
-            await rerate(
-                conn,
-                subjects,
-                tariffs,
-                through=period.last_day,
-                cause="tariff",
-                municipalities=municipalities,
-            )
+            # In chunks: a rate corrected for a past year re-rates that year's subjects,
+            # millions of them nationally, and a re-rating holds its subjects' facts at once.
+            keys = sorted(set(subjects))
+            for start in range(0, len(keys), RERATE_CHUNK):
+                await rerate(
+                    conn,
+                    keys[start : start + RERATE_CHUNK],
+                    tariffs,
+                    through=period.last_day,
+                    cause="tariff",
+                    municipalities=municipalities,
+                )
         # Repeatable read: the month's items are counted and rendered in one snapshot,
         # shared with the connections rendering it (month_rendering).
         async with conn.transaction(isolation="repeatable_read"):

@@ -14,8 +14,10 @@ import pytest
 
 from contracts.v1 import topics
 from services.domain.tariffs import Parameter, Scope, TariffRule, build_book
+from services.settlement import service as settlement_service
 from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
+from services.settlement.service import RERATE_CHUNK
 from services.settlement.verification import compare, verify_database, verify_published
 from tests.integration.ledger_harness import Ledger, event
 
@@ -329,9 +331,11 @@ async def test_disputes_of_an_item_or_its_line_never_claim_more_than_is_still_ow
     await claim(episode_id=None, amount_ore=5 * DAY)
 
 
+@pytest.mark.parametrize("chunk", [RERATE_CHUNK, 1], ids=["one-chunk", "a-subject-at-a-time"])
 async def test_a_rate_corrected_for_days_already_priced_reaches_every_subject_it_priced(
-    ledger: Ledger,
+    ledger: Ledger, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(settlement_service, "RERATE_CHUNK", chunk)
     # A close used to re-rate, after a tariff change, only the days held without a price and
     # the stays still running: a corrected rate for days already priced reached only the
     # subjects a new event happened to re-rate, and then as caused by that event.
