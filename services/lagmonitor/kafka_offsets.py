@@ -23,6 +23,7 @@ from services.lagmonitor.domain import PartitionKey, Reading, Sample
 
 log = logging.getLogger(__name__)
 _FETCH_TIMEOUT_MS = 2000
+_METADATA_MAX_AGE_MS = 30_000  # how soon a topic or partition added is watched
 
 
 class KafkaOffsets:
@@ -33,6 +34,12 @@ class KafkaOffsets:
         self._groups = {group: tuple(topics) for group, topics in groups.items()}
         self._offsets: dict[str, AIOKafkaConsumer] = {}
         self._reader: AIOKafkaConsumer | None = None
+        # Partitions are read from a client that is never assigned anything: assigning a
+        # partition narrows a client's metadata to that partition's topic (aiokafka's
+        # set_topics), and the reader, assigned one partition at a time for timestamps,
+        # then knew only the last topic's partitions; every other group read as 0
+        # partitions and OK, in the very backlog it was watching for.
+        self._metadata: AIOKafkaConsumer | None = None
         # (topic, partition, offset) -> the record's timestamp: a stopped consumer's oldest
         # unconsumed message does not change, so it is fetched once, not on every poll.
         self._timestamps: dict[tuple[str, int, int], float] = {}
@@ -47,27 +54,31 @@ class KafkaOffsets:
             **common,
         )
         await self._reader.start()
+        # Untracked topics: each refresh asks for all of them, new partitions included.
+        self._metadata = AIOKafkaConsumer(
+            client_id="samhandling-lagmonitor", metadata_max_age_ms=_METADATA_MAX_AGE_MS, **common
+        )
+        await self._metadata.start()
         for group in self._groups:
             client = AIOKafkaConsumer(group_id=group, client_id="samhandling-lagmonitor", **common)
             await client.start()
             self._offsets[group] = client
 
     async def stop(self) -> None:
-        for client in [*self._offsets.values(), self._reader]:
+        for client in [*self._offsets.values(), self._reader, self._metadata]:
             if client is not None:
                 await client.stop()
         self._offsets.clear()
-        self._reader = None
+        self._reader = self._metadata = None
 
     async def read(self) -> list[Reading]:
-        reader = self._reader
-        assert reader is not None, "KafkaOffsets used before start()"
-        await reader.topics()  # refreshes metadata: partitions added since the last poll
+        metadata = self._metadata
+        assert metadata is not None, "KafkaOffsets used before start()"
         partitions_of = {
             group: [
                 TopicPartition(topic, p)
                 for topic in topics
-                for p in sorted(reader.partitions_for_topic(topic) or ())
+                for p in sorted(metadata.partitions_for_topic(topic) or ())
             ]
             for group, topics in self._groups.items()
         }

@@ -151,3 +151,22 @@ async def test_the_benchmarks_producers_report_where_each_partition_ends(
     for _, key, _ in messages:
         counts[DefaultPartitioner()(key, [0, 1, 2], [0, 1, 2])] += 1
     assert {tp.partition: end for tp, end in first.ends.items()} == {p: c for p, c in counts.items() if c}
+
+
+async def test_the_lag_monitor_keeps_every_topic_in_sight_poll_after_poll(bootstrap: str) -> None:
+    # Reading a waiting message's timestamp assigned the reader one partition, which
+    # narrowed its metadata to that topic: from the second poll on, every other group read
+    # 0 partitions and OK, in the backlog it was there to see.
+    watched = {"sight-test-a": 2, "sight-test-b": 3, "sight-test-c": 1}
+    for topic, partitions in watched.items():
+        await _create_topic(bootstrap, topic, partitions)
+        await _produce(bootstrap, topic, 12)
+    offsets = KafkaOffsets(bootstrap, {f"{topic}.group": [topic] for topic in watched})
+    await offsets.start()
+    try:
+        polls = [await offsets.read() for _ in range(3)]
+    finally:
+        await offsets.stop()
+    for poll in polls:
+        seen = {r.group: (len(r.samples), sum(s.lag for s in r.samples.values())) for r in poll}
+        assert seen == {f"{topic}.group": (partitions, 12) for topic, partitions in watched.items()}
