@@ -83,6 +83,17 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def stale(report: Report) -> bool:
+    """The monitor answers but has not polled successfully for a while (it cannot reach the
+    broker): its statuses are from before, and an OK among them proves nothing."""
+    return report.get("fresh") is False
+
+
+def exit_code(report: Report) -> int:
+    """For scripts: 0 when every group is OK or WARN on a fresh reading, 1 otherwise."""
+    return 1 if stale(report) or any(g["status"] == "ERR" for g in report["groups"]) else 0
+
+
 def table(report: Report) -> Table:
     at = report.get("at")
     when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "never"
@@ -90,7 +101,11 @@ def table(report: Report) -> Table:
         caption = "read directly: no lag monitor answered; statuses mature as the window fills"
     else:
         caption = "from the lag monitor"
-    out = Table(title=f"consumer lag at {when}", caption=caption, expand=False)
+    title = f"consumer lag at {when}"
+    if stale(report):
+        age = _age(time.time() - at) if at else "ever"
+        title = f"[bold red]STALE[/bold red]: the lag monitor has not read the broker for {age}; {title}"
+    out = Table(title=title, caption=caption, expand=False)
     for header, justify in (
         ("group", "left"),
         ("topic", "left"),
@@ -168,7 +183,7 @@ async def run(
                 print(json.dumps(report, indent=2))
             else:
                 console.print(table(report))
-            return 0
+            return exit_code(report)
 
         with Live(Text("reading offsets..."), console=console, auto_refresh=False) as live:
             while True:

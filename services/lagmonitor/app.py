@@ -69,7 +69,14 @@ def create_service(settings: LagMonitorSettings | None = None) -> tuple[FastStre
 
     @get(include_in_schema=False)
     async def lag(scope: Scope) -> AsgiResponse:
-        return JSONResponse(report_json(monitor.reports, source="lagmonitor", at=monitor.last_poll_at))
+        return JSONResponse(
+            report_json(
+                monitor.reports,
+                source="lagmonitor",
+                at=monitor.last_poll_at,
+                fresh=monitor.fresh(settings.lag_poll_seconds),
+            )
+        )
 
     return app, http.routes(registry, ready, [("/lag", lag)])
 

@@ -96,11 +96,16 @@ class LagMonitor:
         return self.last_poll_at is not None and self._clock() - self.last_poll_at < 3 * poll_seconds + 10
 
 
-def report_json(reports: Sequence[GroupReport], *, source: str, at: float | None) -> dict[str, Any]:
-    """The shape of `settlement lag --once --json` and of the monitor's `/lag`."""
+def report_json(
+    reports: Sequence[GroupReport], *, source: str, at: float | None, fresh: bool = True
+) -> dict[str, Any]:
+    """The shape of `settlement lag --once --json` and of the monitor's `/lag`. `fresh` is
+    false when the monitor's last successful poll is too old for its statuses to mean
+    anything (it cannot reach the broker): the report is then the last one it could make."""
     return {
         "source": source,
         "at": at,
+        "fresh": fresh,
         "groups": [
             {
                 "group": r.group,

@@ -112,6 +112,8 @@ def test_every_service_serves_metrics_health_and_readiness(ops: OpsStack) -> Non
     assert b"samhandling_settlement_commands" in ops.get("settlement", "/metrics")[1]
     assert b"samhandling_outbox_backlog" in ops.get("settlement", "/metrics")[1]
     assert b"kafka_consumergroup_lag_seconds" in ops.get("lagmonitor", "/metrics")[1]
+    status, body = ops.get("lagmonitor", "/lag")
+    assert status == 200 and json.loads(body)["fresh"] is True, "a monitor polling says its reading is fresh"
 
 
 def test_a_stopped_intake_shows_growing_lag_then_stop_and_recovers_to_ok(ops: OpsStack) -> None:
