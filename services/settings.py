@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.topics import MAX_MESSAGE_BYTES
@@ -114,6 +114,17 @@ class LagMonitorSettings(BaseSettings):
     # restart of a consumer is not an alarm, short enough to page before a night is lost.
     lag_poll_seconds: float = Field(default=5.0, gt=0)
     lag_window_seconds: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _window_spans_polls(self) -> LagMonitorSettings:
+        # A window of fewer polls than this sees a healthy consumer that has not committed
+        # between two polls as stopped, and pages for it.
+        if self.lag_window_seconds < 3 * self.lag_poll_seconds:
+            raise ValueError(
+                f"LAG_WINDOW_SECONDS ({self.lag_window_seconds:g}) must span at least three polls "
+                f"(3 x LAG_POLL_SECONDS = {3 * self.lag_poll_seconds:g})"
+            )
+        return self
 
 
 def load_lag_monitor_settings() -> LagMonitorSettings:

@@ -271,39 +271,66 @@ def reconcile(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="The PostgreSQL to migrate.")],
+) -> None:
     """Apply the database migrations to DATABASE_URL."""
-    import os
-
     from services.adapters.migrations import upgrade
 
-    upgrade(os.environ["DATABASE_URL"])
+    upgrade(database_url)
     console.print("database at the newest revision")
 
 
+# The services' own floor (Settings.kafka_max_message_bytes): the topic and the producers
+# must agree on the limit.
+_ONE_MIB = 1_048_576
+
+
 @app.command("create-topics")
-def create_topics() -> None:
+def create_topics(
+    bootstrap_servers: Annotated[
+        str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="The broker, host:port[,host:port].")
+    ],
+    max_message_bytes: Annotated[
+        int | None,
+        typer.Option(
+            envvar="KAFKA_MAX_MESSAGE_BYTES",
+            min=_ONE_MIB,
+            help="The largest message the services send, in bytes (as the services read it); default 64 MiB.",
+        ),
+    ] = None,
+) -> None:
     """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS; the statement topic takes
     messages up to KAFKA_MAX_MESSAGE_BYTES, as the services send them (docs/operations.md)."""
-    import os
-
     from services.runtime.topics import MAX_MESSAGE_BYTES, ensure_topics
 
-    limit = int(os.environ.get("KAFKA_MAX_MESSAGE_BYTES", MAX_MESSAGE_BYTES))
-    asyncio.run(ensure_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], max_message_bytes=limit))
+    limit = max_message_bytes or MAX_MESSAGE_BYTES
+    asyncio.run(ensure_topics(bootstrap_servers, max_message_bytes=limit))
     console.print(f"topics exist (new statement topic: max.message.bytes {limit})")
 
 
 @app.command()
 def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmonitor")]) -> None:
     """Run one service in this process (for containers)."""
+    from pydantic import ValidationError
+
     from services.runtime.processes import SERVICES
 
     if service not in SERVICES:
         raise typer.BadParameter(f"one of {', '.join(SERVICES)}")
     import importlib
 
-    importlib.import_module(SERVICES[service]).main()
+    try:
+        importlib.import_module(SERVICES[service]).main()
+    except ValidationError as exc:
+        if not exc.title.endswith("Settings"):
+            raise
+        # Settings that fail fast, in words an operator acts on (the environment variable
+        # and what is wrong), not a page of traceback in a crash-looping container's log.
+        for error in exc.errors(include_url=False, include_input=False):
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            console.print(f"[red]{service}: {escape(name)}: {escape(error['msg'])}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _endpoints(find: Callable[[Path], Endpoints], data_dir: Path) -> Endpoints:
