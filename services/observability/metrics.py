@@ -137,7 +137,7 @@ class SettlementMetrics:
         )
         self.last_close = Gauge(
             "samhandling_settlement_last_close_timestamp_seconds",
-            "When the last period was closed (Unix time); 0 until one is.",
+            "When the last period was closed (Unix time), read from the ledger at start-up; 0 until one is.",
             registry=registry,
         )
 

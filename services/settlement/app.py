@@ -247,6 +247,17 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
     is_ready = wire_lifecycle(
         app, broker, settings, ready, outbox_metrics=OutboxMetrics(registry, topics.SETTLEMENTS)
     )
+
+    @app.after_startup
+    async def last_close_from_the_ledger() -> None:
+        # The gauge is the ledger's, not this process's: after a restart it read 0 (1970 on
+        # the dashboard's "Last period closed") though the database knew the last close.
+        assert runtime.resources is not None and runtime.metrics is not None
+        async with runtime.resources.pool.acquire() as conn:
+            last = await conn.fetchval("SELECT max(closed_at) FROM closed_periods")
+        if last is not None:
+            runtime.metrics.last_close.set(last.timestamp())
+
     if settings.auto_close_day is not None:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []

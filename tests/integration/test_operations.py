@@ -29,7 +29,7 @@ from services.runtime.embedded import free_port
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import SERVICES, ServiceGroup
 from services.simulator.hospital import Hospital
-from tests.integration.conftest import produce, wait_until
+from tests.integration.conftest import db_value, produce, wait_until
 
 pytestmark = pytest.mark.integration
 _MISSING = [
@@ -234,3 +234,25 @@ def _assert_queryable(base: str) -> None:
         return bool(rules) and all(r["health"] == "ok" for r in rules)
 
     wait_until(rules_evaluated, 30, "the alert rules load and evaluate")
+
+
+def test_the_last_close_shown_after_a_restart_is_the_ledgers(ops: OpsStack) -> None:
+    # The gauge was set only by a close in the running process: after a restart it read 0,
+    # and the dashboard's "Last period closed" showed 1970 for a ledger closed last week.
+    closed_at = db_value(
+        ops.endpoints,
+        "INSERT INTO closed_periods (period, closed_at) VALUES ('2020-01-01', '2020-02-03T04:05:06Z') "
+        "RETURNING extract(epoch FROM closed_at)",
+    )
+    settlement = ops.group.processes["settlement"]
+    settlement.stop()
+    settlement.start()
+    wait_until(lambda: ops.ready("settlement"), 90, "the settlement service ready again")
+
+    metrics = ops.get("settlement", "/metrics")[1].decode()
+    [value] = [
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("samhandling_settlement_last_close_timestamp_seconds ")
+    ]
+    assert value == float(closed_at)  # type: ignore[arg-type]
