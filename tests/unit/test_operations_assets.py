@@ -128,3 +128,16 @@ def test_the_dashboard_uses_the_provisioned_datasource() -> None:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     uids = {p["datasource"]["uid"] for p in dashboard["panels"] if "datasource" in p}
     assert uids == {datasource["uid"]}
+
+
+def test_the_broker_and_the_database_keep_their_data_in_their_volumes() -> None:
+    # apache/kafka keeps its log in /tmp/kraft-combined-logs unless KAFKA_LOG_DIRS says
+    # otherwise: recreating the container lost events, offsets and published statements.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    for name, data_dir in (
+        ("kafka", compose["services"]["kafka"]["environment"].get("KAFKA_LOG_DIRS")),
+        ("postgres", "/var/lib/postgresql/data"),
+    ):
+        mounted = [v.split(":", 1)[1] for v in compose["services"][name]["volumes"]]
+        assert data_dir in mounted, f"{name} keeps its data in {data_dir}, outside its volumes {mounted}"
+        assert compose["services"][name]["volumes"][0].split(":", 1)[0] in compose["volumes"]
