@@ -141,3 +141,18 @@ def test_the_broker_and_the_database_keep_their_data_in_their_volumes() -> None:
         mounted = [v.split(":", 1)[1] for v in compose["services"][name]["volumes"]]
         assert data_dir in mounted, f"{name} keeps its data in {data_dir}, outside its volumes {mounted}"
         assert compose["services"][name]["volumes"][0].split(":", 1)[0] in compose["volumes"]
+
+
+def test_every_setting_the_services_read_is_documented() -> None:
+    from services.settings import LagMonitorSettings, Settings
+
+    docs = (ROOT / "README.md").read_text(encoding="utf-8") + "".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md")
+    )
+    missing = [
+        name.upper()
+        for cls in (Settings, LagMonitorSettings)
+        for name in cls.model_fields
+        if name.upper() not in docs
+    ]
+    assert missing == [], f"read from the environment but in no document: {missing}"
