@@ -33,8 +33,10 @@ def routes(registry: CollectorRegistry, ready: ReadinessCheck, extra: Sequence[R
     async def readyz(scope: Scope) -> AsgiResponse:
         try:
             is_ready = await ready()
-        except Exception:
-            log.warning("readiness check failed", exc_info=True)
+        except Exception as exc:
+            # One line per probe: during an outage the probe fails every few seconds, and a
+            # traceback each time buries what the log is for.
+            log.warning("not ready: %s: %s", type(exc).__name__, exc)
             is_ready = False
         return AsgiResponse(b"ready\n", 200) if is_ready else AsgiResponse(b"not ready\n", 503)
 
