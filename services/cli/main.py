@@ -171,7 +171,10 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 def tariffs(
     municipality: Annotated[str, typer.Argument(help="Kommunenummer, e.g. 4601")],
     health_trust: Annotated[str, typer.Argument(help="Organisation number, e.g. 983974724")],
-    on: Annotated[str | None, typer.Option(help="The day (YYYY-MM-DD); default today")] = None,
+    on: Annotated[
+        str | None,
+        typer.Option(help="The day (YYYY-MM-DD) of the rules table; default today, and none with --explain"),
+    ] = None,
     explain: Annotated[
         str | None, typer.Option(help="An episode, stay or activity id: explain the price of its items")
     ] = None,
@@ -193,7 +196,10 @@ def tariffs(
         day = date.fromisoformat(on) if on else date.today()
     except ValueError as exc:
         raise typer.BadParameter(f"not a date: {on}") from exc
-    console.print(rules_table(book, municipality, health_trust, day))
+    # Explaining an item of another year, the rules in force today said nothing about it
+    # (and today may have no rate at all): each item names its own rules and values.
+    if on or not explain:
+        console.print(rules_table(book, municipality, health_trust, day))
     if explain:
         endpoints = _endpoints(find_endpoints, data_dir)
         found = asyncio.run(explain_subject(endpoints.database_url, explain, book, console))

@@ -51,3 +51,31 @@ def test_an_activitys_price_is_explained_as_share_times_points_times_unit_price(
     text = explain(item, book)
 
     assert text.splitlines()[-1].strip() == says
+
+
+@pytest.mark.parametrize(
+    ("options", "table_shown"),
+    [([], True), (["--explain", "EP-1"], False), (["--explain", "EP-1", "--on", "2024-05-01"], True)],
+)
+def test_the_rules_table_is_for_a_day_asked_for_not_today_when_an_item_is_explained(
+    options: list[str], table_shown: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import main, tariffs
+    from services.runtime.environment import Endpoints
+
+    async def explained(database_url: str, subject_id: str, book: object, console: object) -> int:
+        return 1
+
+    monkeypatch.setattr(tariffs, "explain_subject", explained)
+    monkeypatch.setattr(
+        main, "_endpoints", lambda find, data_dir: Endpoints("k:9092", "postgresql://x", "", False)
+    )
+
+    result = CliRunner().invoke(main.app, ["tariffs", BERGEN, HELSE_BERGEN, *options], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    assert ("Rules in force on" in result.output) is table_shown
+    if "--on" in options:
+        assert "Rules in force on 2024-05-01" in result.output
