@@ -23,7 +23,6 @@ from services.lagmonitor.domain import PartitionKey, Reading, Sample
 
 log = logging.getLogger(__name__)
 _FETCH_TIMEOUT_MS = 2000
-_METADATA_MAX_AGE_MS = 30_000  # how soon a topic or partition added is watched
 
 
 class KafkaOffsets:
@@ -34,12 +33,6 @@ class KafkaOffsets:
         self._groups = {group: tuple(topics) for group, topics in groups.items()}
         self._offsets: dict[str, AIOKafkaConsumer] = {}
         self._reader: AIOKafkaConsumer | None = None
-        # Partitions are read from a client that is never assigned anything: assigning a
-        # partition narrows a client's metadata to that partition's topic (aiokafka's
-        # set_topics), and the reader, assigned one partition at a time for timestamps,
-        # then knew only the last topic's partitions; every other group read as 0
-        # partitions and OK, in the very backlog it was watching for.
-        self._metadata: AIOKafkaConsumer | None = None
         # (topic, partition, offset) -> the record's timestamp: a stopped consumer's oldest
         # unconsumed message does not change, so it is fetched once, not on every poll.
         self._timestamps: dict[tuple[str, int, int], float] = {}
@@ -54,31 +47,33 @@ class KafkaOffsets:
             **common,
         )
         await self._reader.start()
-        # Untracked topics: each refresh asks for all of them, new partitions included.
-        self._metadata = AIOKafkaConsumer(
-            client_id="samhandling-lagmonitor", metadata_max_age_ms=_METADATA_MAX_AGE_MS, **common
-        )
-        await self._metadata.start()
         for group in self._groups:
             client = AIOKafkaConsumer(group_id=group, client_id="samhandling-lagmonitor", **common)
             await client.start()
             self._offsets[group] = client
 
     async def stop(self) -> None:
-        for client in [*self._offsets.values(), self._reader, self._metadata]:
+        for client in [*self._offsets.values(), self._reader]:
             if client is not None:
                 await client.stop()
         self._offsets.clear()
-        self._reader = self._metadata = None
+        self._reader = None
 
     async def read(self) -> list[Reading]:
-        metadata = self._metadata
-        assert metadata is not None, "KafkaOffsets used before start()"
+        reader = self._reader
+        assert reader is not None, "KafkaOffsets used before start()"
+        # Asked afresh each poll, for all topics: the client's own cache will not do. It
+        # holds only the topics the client tracks (assigning the reader a partition for a
+        # timestamp narrowed it to that topic, and every other group then read 0 partitions
+        # and OK, in the very backlog it was watching for), and a client that tracks none
+        # is bootstrapped with an empty topic list, which Apache Kafka answers with no
+        # topics at all. aiokafka's `topics()` makes this request and keeps only the names.
+        cluster = await reader._client.fetch_all_metadata()
         partitions_of = {
             group: [
                 TopicPartition(topic, p)
                 for topic in topics
-                for p in sorted(metadata.partitions_for_topic(topic) or ())
+                for p in sorted(cluster.partitions_for_topic(topic) or ())
             ]
             for group, topics in self._groups.items()
         }
