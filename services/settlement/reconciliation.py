@@ -137,7 +137,9 @@ async def reconcile(
         body = statement["body"]
         lines = [line for line in body["lines"] if line["service_month"] == month]
         adjustments_to = [a for a in body.get("adjustments", []) if a["corrects_month"] == month]
-        if lines or adjustments_to:
+        # The month's own statement carries it even with nothing of it on it (a month of
+        # adjustments to earlier ones only): 0 against 0 is then the proof.
+        if lines or adjustments_to or str(Month.of(statement["period"])) == month:
             r.statements.append(str(Month.of(statement["period"])))
         r.statements_total_ore += sum(_signed(line["payer_role"], line["amount_ore"]) for line in lines)
         r.statements_total_ore += sum(_signed(a["payer_role"], a["amount_delta_ore"]) for a in adjustments_to)

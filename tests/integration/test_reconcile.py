@@ -181,3 +181,21 @@ async def test_items_without_an_amount_are_labelled_as_on_statements(
     not_payable, unrated = row_of(text, "KAD-1"), row_of(text, "EP-U")
     assert "none owed" in not_payable and "held" not in not_payable
     assert "held: unrated, no tariff" in unrated
+
+
+async def test_a_month_whose_statement_holds_only_adjustments_to_earlier_months_is_proven(
+    ledger: Ledger, database: str, output: io.StringIO
+) -> None:
+    # January closed with A still waiting; A withdrawn on 20 Jan, after the close: February's
+    # statement has no line, only an adjustment to January. Its month proved nothing before
+    # ("no statement of the pair carries 2025-02") and the command failed.
+    await ledger.send(*ready("EP-A", "2025-01-10"))
+    await ledger.send(dr("municipality_can_receive", "2025-01-12T08:00:00+01:00", episode_id="EP-A"))
+    await ledger.close("2025-01")
+    await ledger.send(dr("ready_withdrawn", "2025-01-11T08:00:00+01:00", episode_id="EP-A"))
+    await ledger.close("2025-02")
+    feb = (await ledger.published(f"municipality:{MUNICIPALITY}"))[1][1]
+    assert feb["lines"] == [] and [a["corrects_month"] for a in feb["adjustments"]] == ["2025-01"]
+
+    assert await _reconcile(endpoints(database), MUNICIPALITY, TRUST, Month(2025, 2))
+    assert "✓ 2025-02 on 1 statement (2025-02)" in output.getvalue()
