@@ -13,7 +13,7 @@ from rich.table import Table
 
 from services.adapters import ledger_repository as repo
 from services.domain.ledger import Category, ItemStatus, LedgerItem
-from services.domain.money import format_nok, nok_to_ore
+from services.domain.money import format_nok, nok_to_ore, round_to_ore
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
 
 
@@ -84,6 +84,13 @@ def _co_financing(item: LedgerItem, book: TariffBook) -> str | None:
         return None
     cap = rules.get(Parameter.CO_FINANCING_CAP_POINTS)
     counted = min(Decimal(points), cap.value) if cap else Decimal(points)
+    if round_to_ore(share.value * counted * unit.value * 100) != item.amount_ore:
+        # The rules' values today are not those the item was priced with (a closed month
+        # keeps its price; the difference, if any, is an adjustment): no sum that does not add up.
+        return (
+            f"  amount {format_nok(item.amount_ore)} ({item.note}), priced under earlier values "
+            "of these rules"
+        )
     return (
         f"  {share.value} x {counted} DRG points{rest} x {format_nok(nok_to_ore(unit.value))} "
         f"= {format_nok(item.amount_ore)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -79,3 +80,18 @@ def test_the_rules_table_is_for_a_day_asked_for_not_today_when_an_item_is_explai
     assert ("Rules in force on" in result.output) is table_shown
     if "--on" in options:
         assert "Rules in force on 2024-05-01" in result.output
+
+
+def test_an_item_priced_under_earlier_values_of_its_rules_shows_no_sum_that_does_not_add_up() -> None:
+    share, unit = (
+        _rule(Parameter.CO_FINANCING_SHARE, "0.10"),
+        _rule(Parameter.CO_FINANCING_UNIT_PRICE_NOK, "52248"),
+    )
+    ended = datetime(2025, 10, 6, 12, tzinfo=UTC)
+    fact = ActivityFact("activity_recorded", ended, "e1", BERGEN, drg_points=Decimal("1.5"), ended_at=ended)
+    [item] = rate_activity("ACT-1", HELSE_BERGEN, [fact], build_book([share, unit]))
+    raised = build_book([share, replace(unit, value=Decimal("60000"))])
+
+    last = explain(item, raised).splitlines()[-1].strip()
+
+    assert last == "amount 7 837.20 NOK (1.5 DRG points), priced under earlier values of these rules"
