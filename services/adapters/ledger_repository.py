@@ -11,7 +11,7 @@ import asyncpg
 
 from services.domain.calendar import Month
 from services.domain.ledger import Category, LedgerItem, PayerRole
-from services.domain.tariffs import PricedWindow
+from services.domain.tariffs import Parameter, PricedWindow
 from services.intake.validation import Accepted
 
 _EVENT_COLUMNS = (
@@ -311,9 +311,10 @@ async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs
 
 async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[PricedWindow]) -> list[str]:
     """Subjects a changed tariff book may price otherwise: those with items of the window's
-    category on its days for its parties, and, for co-financing, activities that ended on
-    those days (one with no share in force has no item at all). Widened by a day for the
-    Oslo day of an instant; re-rating a subject that does not change books nothing."""
+    category on its days for its parties; for a grace, episodes notified on those days; for
+    co-financing, activities that ended on them (one with no share in force has no item at
+    all). Widened by a day for the Oslo day of an instant; re-rating a subject that does
+    not change books nothing."""
     found: set[str] = set()
     for w in windows:
         municipalities = sorted(w.municipalities)
@@ -332,6 +333,26 @@ async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[Pri
             w.health_trust,
         )
         found.update(r["subject_key"] for r in rows)
+        if w.parameter is Parameter.DISCHARGE_READY_GRACE_HOURS:
+            # A grace is looked up on the day of the notice, and it decides whether days are
+            # paid at all: an episode it kept from any payment has no item, and one notified
+            # on the window's last day has items only after it.
+            rows = await conn.fetch(
+                """
+                SELECT DISTINCT subject_key FROM inbound_events
+                WHERE family = 'discharge_ready' AND type = 'municipality_notified'
+                  AND occurred_at >= $1::date - 1 AND ($2::date IS NULL OR occurred_at < $2::date + 1)
+                  AND (cardinality($3::text[]) = 0
+                       OR payload->>'registered_municipality' = ANY($3::text[])
+                       OR payload->>'staying_municipality' = ANY($3::text[]))
+                  AND ($4::text IS NULL OR health_trust = $4)
+                """,
+                w.valid_from,
+                w.valid_until,
+                municipalities,
+                w.health_trust,
+            )
+            found.update(r["subject_key"] for r in rows)
         if w.category == Category.ACTIVITY_CO_FINANCING.value:
             rows = await conn.fetch(
                 """

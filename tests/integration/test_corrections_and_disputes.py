@@ -407,3 +407,39 @@ async def test_a_share_agreed_later_for_days_past_prices_activities_that_had_non
         (a["episode_id"], a["corrects_month"], a["quantity_delta"], a["amount_delta_ore"], a["cause"])
         for a in feb["adjustments"]
     ] == [("ACT-B", "2025-01", 1, 783_720, "tariff")]  # 0.10 x 1.5 x 52 248 NOK
+
+
+async def test_a_grace_removed_for_days_past_pays_the_days_it_had_kept_from_payment(ledger: Ledger) -> None:
+    # A grace is looked up on the notice's day and may leave an episode with no item at
+    # all; a book without it must still find that episode by its notice.
+    grace = TariffRule(
+        id="agreement.test.grace",
+        parameter=Parameter.DISCHARGE_READY_GRACE_HOURS,
+        value=Decimal(24),
+        valid_from=date(2025, 1, 1),
+        valid_until=date(2026, 1, 1),
+        scope=Scope.AGREEMENT,
+        municipalities=frozenset({MUNICIPALITY}),
+        health_trust=TRUST,
+    )
+    without = ledger.tariffs
+    ledger.tariffs = build_book([*without.rules, grace])
+    await ledger.send(
+        *episode(
+            "EP-G",
+            ("admission_notified", "2025-01-05T10:00:00+01:00"),
+            ("declared_ready", "2025-01-10T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-10T11:00:00+01:00"),
+            ("municipality_can_receive", "2025-01-11T09:00:00+01:00"),
+        )  # with the grace, payment would start on 11 Jan, the day it ends: nothing paid
+    )
+    await ledger.close("2025-01")
+    assert await ledger.published(f"municipality:{MUNICIPALITY}") == []
+
+    await ledger.close("2025-02", tariffs=without)
+
+    [(_, feb)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    assert [
+        (a["episode_id"], a["corrects_month"], a["quantity_delta"], a["amount_delta_ore"], a["cause"])
+        for a in feb["adjustments"]
+    ] == [("EP-G", "2025-01", 1, DAY, "tariff")]  # 10 Jan, paid without the grace
