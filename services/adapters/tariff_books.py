@@ -24,10 +24,20 @@ async def remember(conn: asyncpg.Connection, book: TariffBook) -> None:
         for signature, w in book.windows().items()
     }
     await conn.execute(
-        "INSERT INTO tariff_books (fingerprint, windows) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING",
+        "INSERT INTO tariff_books (fingerprint, windows) VALUES ($1, $2::jsonb) "
+        "ON CONFLICT (fingerprint) DO UPDATE SET last_used = now()",
         book.fingerprint(),
         json.dumps(windows, sort_keys=True),
     )
+
+
+async def last_used(conn: asyncpg.Connection) -> str | None:
+    """The fingerprint of the book the last committed re-rating of a close used, if any
+    close since migration 0012 kept one."""
+    fingerprint: str | None = await conn.fetchval(
+        "SELECT fingerprint FROM tariff_books ORDER BY last_used DESC LIMIT 1"
+    )
+    return fingerprint
 
 
 async def windows_of(conn: asyncpg.Connection, fingerprint: str) -> dict[str, PricedWindow] | None:

@@ -74,7 +74,9 @@ async def close_period(
             if await _handled(conn, period, command_id):
                 return CloseResult(period, already_closed=True, statements=0, items=0)
             fingerprint = tariffs.fingerprint()
-            last = await conn.fetchval(
+            # The book the last committed re-rating used: a close whose statements then
+            # failed has still re-rated with it. Before migration 0012, the last close's.
+            last = await tariff_books.last_used(conn) or await conn.fetchval(
                 "SELECT tariff_fingerprint FROM closed_periods WHERE tariff_fingerprint IS NOT NULL "
                 "ORDER BY period DESC LIMIT 1"
             )

@@ -443,3 +443,41 @@ async def test_a_grace_removed_for_days_past_pays_the_days_it_had_kept_from_paym
         (a["episode_id"], a["corrects_month"], a["quantity_delta"], a["amount_delta_ore"], a["cause"])
         for a in feb["adjustments"]
     ] == [("EP-G", "2025-01", 1, DAY, "tariff")]  # 10 Jan, paid without the grace
+
+
+async def test_a_close_retried_with_the_book_it_had_given_up_prices_by_that_book(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A close commits its re-rating, then its statements. Should the statements fail and
+    # the operator go back to the earlier book, the retry compared that book with the last
+    # close's (the same) and issued statements priced by the book given up.
+    await ledger.send(
+        *episode(
+            "EP-R",
+            ("admission_notified", "2025-01-05T10:00:00+01:00"),
+            ("declared_ready", "2025-01-11T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
+            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
+        )
+    )
+    await ledger.close("2025-01")
+    before = ledger.tariffs
+    rate = next(r for r in before.rules if r.id == "national.discharge-ready.2025")
+    mistaken = build_book([*(r for r in before.rules if r is not rate), replace(rate, value=Decimal("9999"))])
+
+    real_issue = settlement_service._issue_statements
+
+    async def failing(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the statements' transaction failed")
+
+    monkeypatch.setattr(settlement_service, "_issue_statements", failing)
+    with pytest.raises(RuntimeError):
+        await ledger.close("2025-02", tariffs=mistaken)
+    monkeypatch.setattr(settlement_service, "_issue_statements", real_issue)
+    await ledger.close("2025-02", tariffs=before)
+
+    published = await ledger.published(f"municipality:{MUNICIPALITY}")
+    assert len(published) == 1, "February has nothing to settle once the mistaken rate is undone"
+    async with ledger.pool.acquire() as conn:
+        pending = await conn.fetchval("SELECT count(*) FROM adjustments WHERE amount_delta_ore <> 0")
+    assert pending == 0
