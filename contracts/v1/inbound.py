@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from pydantic import Field
+from pydantic_core import PydanticCustomError
 
 from contracts.v1 import topics
 from contracts.v1.common import (
@@ -27,6 +26,7 @@ from contracts.v1.common import (
     PatientId,
     Source,
     SubjectId,
+    TextOnTheWire,
     Timestamp,
 )
 
@@ -183,29 +183,18 @@ def _decimal_or_its_text(value: object) -> object:
     raise PydanticCustomError("string_type", "Input should be a valid string")
 
 
-class _DecimalText:
-    """A decimal written as text, and only as text: the JSON Schema says so, and a JSON
-    number (read through a float) or an exponent would otherwise be accepted by the
-    service while a producer testing against the schema sees it refused."""
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        decimal = handler(source)
-        text = core_schema.str_schema(pattern=_DECIMAL_TEXT, strict=True)
-        return core_schema.json_or_python_schema(
-            json_schema=core_schema.chain_schema([text, decimal]),
-            python_schema=core_schema.no_info_before_validator_function(_decimal_or_its_text, decimal),
-        )
-
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return {"type": "string", "pattern": _DECIMAL_TEXT}
+# A decimal written as text, and only as text: the JSON Schema says so, and a JSON number
+# (read through a float) or an exponent would otherwise be accepted by the service while a
+# producer testing against the schema sees it refused.
+_DecimalText = TextOnTheWire(
+    _DECIMAL_TEXT, _decimal_or_its_text, json_schema={"type": "string", "pattern": _DECIMAL_TEXT}
+)
 
 
 class ActivityFacts(ActivityEvent):
     contact_kind: ContactKind
     drg: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$", examples=["127O"])
-    drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DecimalText()] = Field(
+    drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DecimalText] = Field(
         description='DRG weight as decimal text, from "0" to "1000", e.g. "0.873" (not a JSON number).',
         examples=["0.873"],
     )

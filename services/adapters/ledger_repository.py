@@ -309,12 +309,36 @@ async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs
     return [r["subject_key"] for r in rows]
 
 
+# Subjects a window reaches by the fact the rule is looked up for, items or none: `{at}` is
+# the instant the rule's day is taken from, widened by a day for the Oslo day of it.
+_SUBJECTS_BY_EVENT = """
+SELECT DISTINCT subject_key FROM inbound_events
+WHERE {which} AND {at} >= $1::date - 1 AND ($2::date IS NULL OR {at} < $2::date + 1)
+  AND (cardinality($3::text[]) = 0 OR {municipality_in})
+  AND ($4::text IS NULL OR health_trust = $4)
+"""
+# A grace is looked up on the day of the notice and decides whether days are paid at all:
+# an episode it kept from any payment has no item, and one notified on the window's last
+# day has items only after it.
+_NOTIFIED_EPISODES = _SUBJECTS_BY_EVENT.format(
+    which="family = 'discharge_ready' AND type = 'municipality_notified'",
+    at="occurred_at",
+    municipality_in="payload->>'registered_municipality' = ANY($3::text[]) "
+    "OR payload->>'staying_municipality' = ANY($3::text[])",
+)
+# An activity is priced on the day it ended; one with no share in force has no item.
+_ENDED_ACTIVITIES = _SUBJECTS_BY_EVENT.format(
+    which="family = 'activity' AND payload->>'ended_at' IS NOT NULL",
+    at="(payload->>'ended_at')::timestamptz",
+    municipality_in="payload->>'registered_municipality' = ANY($3::text[])",
+)
+
+
 async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[PricedWindow]) -> list[str]:
     """Subjects a changed tariff book may price otherwise: those with items of the window's
     category on its days for its parties; for a grace, episodes notified on those days; for
-    co-financing, activities that ended on them (one with no share in force has no item at
-    all). Widened by a day for the Oslo day of an instant; re-rating a subject that does
-    not change books nothing."""
+    co-financing, activities that ended on them. Re-rating a subject that does not change
+    books nothing."""
     found: set[str] = set()
     for w in windows:
         municipalities = sorted(w.municipalities)
@@ -334,40 +358,13 @@ async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[Pri
         )
         found.update(r["subject_key"] for r in rows)
         if w.parameter is Parameter.DISCHARGE_READY_GRACE_HOURS:
-            # A grace is looked up on the day of the notice, and it decides whether days are
-            # paid at all: an episode it kept from any payment has no item, and one notified
-            # on the window's last day has items only after it.
-            rows = await conn.fetch(
-                """
-                SELECT DISTINCT subject_key FROM inbound_events
-                WHERE family = 'discharge_ready' AND type = 'municipality_notified'
-                  AND occurred_at >= $1::date - 1 AND ($2::date IS NULL OR occurred_at < $2::date + 1)
-                  AND (cardinality($3::text[]) = 0
-                       OR payload->>'registered_municipality' = ANY($3::text[])
-                       OR payload->>'staying_municipality' = ANY($3::text[]))
-                  AND ($4::text IS NULL OR health_trust = $4)
-                """,
-                w.valid_from,
-                w.valid_until,
-                municipalities,
-                w.health_trust,
-            )
-            found.update(r["subject_key"] for r in rows)
-        if w.category == Category.ACTIVITY_CO_FINANCING.value:
-            rows = await conn.fetch(
-                """
-                SELECT DISTINCT subject_key FROM inbound_events
-                WHERE family = 'activity' AND payload->>'ended_at' IS NOT NULL
-                  AND (payload->>'ended_at')::timestamptz >= $1::date - 1
-                  AND ($2::date IS NULL OR (payload->>'ended_at')::timestamptz < $2::date + 1)
-                  AND (cardinality($3::text[]) = 0 OR payload->>'registered_municipality' = ANY($3::text[]))
-                  AND ($4::text IS NULL OR health_trust = $4)
-                """,
-                w.valid_from,
-                w.valid_until,
-                municipalities,
-                w.health_trust,
-            )
+            by_event: str | None = _NOTIFIED_EPISODES
+        elif w.category == Category.ACTIVITY_CO_FINANCING.value:
+            by_event = _ENDED_ACTIVITIES
+        else:
+            by_event = None
+        if by_event is not None:
+            rows = await conn.fetch(by_event, w.valid_from, w.valid_until, municipalities, w.health_trust)
             found.update(r["subject_key"] for r in rows)
     return sorted(found)
 

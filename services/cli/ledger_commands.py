@@ -23,7 +23,7 @@ from contracts.v1 import topics
 from contracts.v1.identifiers import is_valid_organisation_number, is_well_formed_municipality_number
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.cli.kafka_tools import read_statements
-from services.cli.options import DEFAULT_DATA_DIR, DataDir
+from services.cli.options import DEFAULT_DATA_DIR, DataDir, parse_month
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
 from services.runtime.environment import Endpoints, find_bootstrap_servers
@@ -232,13 +232,6 @@ def _uuid(what: str) -> Callable[[str], uuid.UUID]:
     return parse
 
 
-def _month(text: str) -> Month:
-    try:
-        return Month.parse(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-
-
 def _ore(text: str) -> int:
     """A positive amount in NOK, e.g. 41867.50, as øre."""
     ore = nok_to_ore(Decimal(text)) if _NOK.fullmatch(text) else 0
@@ -279,7 +272,7 @@ def open_command(
     statement: Annotated[uuid.UUID, typer.Option(help="The statement id", parser=_uuid("a statement id"))],
     category: Annotated[Category, typer.Option(help="The disputed line's category")],
     month: Annotated[
-        Month, typer.Option(help="The disputed line's service month", metavar="<YYYY-MM>", parser=_month)
+        Month, typer.Option(help="The disputed line's service month", metavar="<YYYY-MM>", parser=parse_month)
     ],
     amount_ore: Annotated[
         int,

@@ -13,8 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from services.cli.options import DEFAULT_DATA_DIR, DataDir
-from services.domain.calendar import Month
+from services.cli.options import DEFAULT_DATA_DIR, DataDir, parse_month
 
 if TYPE_CHECKING:
     from services.runtime.environment import Endpoints
@@ -29,13 +28,6 @@ def _register_dispute_commands() -> None:
     app.add_typer(dispute_app, name="dispute")
 
 
-def _month(text: str) -> Month:
-    try:
-        return Month.parse(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-
-
 @app.command()
 def demo(
     period: Annotated[str, typer.Option(help="The month to simulate and close (YYYY-MM).")] = "2025-10",
@@ -44,7 +36,7 @@ def demo(
     from services.cli.demo import DemoFailed, run_demo
 
     try:
-        run_demo(_month(period), console)
+        run_demo(parse_month(period), console)
     except DemoFailed as exc:
         console.print(f"[red]demo failed:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
@@ -108,7 +100,7 @@ def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from services.cli.kafka_tools import send_close
     from services.runtime.environment import find_endpoints
 
-    month = _month(period)
+    month = parse_month(period)
     endpoints = _endpoints(find_endpoints, data_dir)
     command = asyncio.run(send_close(endpoints.bootstrap_servers, str(month)))
     console.print(f"close_period {month} sent (command {command.command_id})")
@@ -122,7 +114,7 @@ def statements(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from services.runtime.environment import find_endpoints
 
     endpoints = _endpoints(find_endpoints, data_dir)
-    found = asyncio.run(read_statements(endpoints.bootstrap_servers, period=str(_month(period))))
+    found = asyncio.run(read_statements(endpoints.bootstrap_servers, period=str(parse_month(period))))
     if not found:
         console.print(f"no statements for {period} on the topic")
     print_statements(console, found)
@@ -273,7 +265,7 @@ def reconcile(
     from services.cli.ledger_commands import reconcile_command
     from services.runtime.environment import find_endpoints
 
-    reconcile_command(_endpoints(find_endpoints, data_dir), municipality, health_trust, _month(period))
+    reconcile_command(_endpoints(find_endpoints, data_dir), municipality, health_trust, parse_month(period))
 
 
 @app.command()

@@ -1,5 +1,5 @@
 """Options the command modules share: where `settlement up` keeps its state, which the
-commands run beside it read to find the broker and the database."""
+commands run beside it read to find the broker and the database; and how a month is read."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from services.domain.calendar import Month
+
 DataDir = Annotated[
     Path,
     typer.Option(
@@ -15,3 +17,11 @@ DataDir = Annotated[
     ),
 ]
 DEFAULT_DATA_DIR = Path(".settlement")
+
+
+def parse_month(text: str) -> Month:
+    """A YYYY-MM argument or option, refused by typer with the reason when it is not one."""
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc

@@ -181,8 +181,9 @@ def _accepted(
     subject_field = _SUBJECT_FIELD[family]
     subject_id: str = getattr(event, subject_field)
     source = event.source
-    if find_patient_ids(subject_id) or _holds_patient_id(source):
-        holder = subject_field if find_patient_ids(subject_id) else "source"
+    in_subject_id = find_patient_ids(subject_id)
+    if in_subject_id or _holds_patient_id(source):
+        holder = subject_field if in_subject_id else "source"
         return Rejected(
             record,
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
