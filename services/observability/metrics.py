@@ -266,12 +266,15 @@ class LagMetrics:
                     self.partition_status.labels(*labels, partition_status.value).set(
                         int(p.status is partition_status)
                     )
-        # A partition that disappeared must not keep reporting its last lag forever.
+        # A partition that disappeared must not keep reporting its last lag, nor its log
+        # end, forever (a deleted topic would stay on the dashboard).
         for labels in self._exported - current:
             for gauge in (self.lag, self.lag_seconds, self.committed):
                 gauge.remove(*labels)
             for partition_status in PartitionStatus:
                 self.partition_status.remove(*labels, partition_status.value)
+        for topic_partition in {labels[1:] for labels in self._exported} - {labels[1:] for labels in current}:
+            self.log_end.remove(*topic_partition)
         self._exported = current
         self.polls.labels("ok").inc()
         self.poll_seconds.observe(seconds)
