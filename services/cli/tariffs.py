@@ -62,13 +62,35 @@ def explain(item: LedgerItem, book: TariffBook) -> str:
         )
         value = f" = {rule.value}" if rule else ""
         parts.append(f"  rule {rule_id}: {rule.parameter.value if rule else '?'}{value} ({where})")
-    arithmetic = (
-        f"  {item.quantity} x {format_nok(item.unit_price_ore or 0)} = {format_nok(item.amount_ore or 0)}"
-        if item.quantity > 1
-        else _co_financing(item, book)
-        or f"  amount {format_nok(item.amount_ore or 0)}" + (f" ({item.note})" if item.note else "")
-    )
-    return "\n".join([head, *parts, arithmetic])
+    note = f" ({item.note})" if item.note else ""
+    if item.category is Category.ACTIVITY_CO_FINANCING:
+        arithmetic = _co_financing(item, book) or f"  amount {format_nok(item.amount_ore or 0)}{note}"
+    else:  # days: how many, at which rate
+        arithmetic = (
+            f"  {item.quantity} x {format_nok(item.unit_price_ore or 0)} = "
+            f"{format_nok(item.amount_ore or 0)}{note}"
+        )
+    return "\n".join([head, *parts, arithmetic, *_earlier_rate(item, book)])
+
+
+_DAY_RATES = frozenset({Parameter.DISCHARGE_READY_DAY_RATE_NOK, Parameter.EMERGENCY_BED_DAY_RATE_NOK})
+
+
+def _earlier_rate(item: LedgerItem, book: TariffBook) -> list[str]:
+    """A day priced at another rate than its rule's value today: a closed month keeps its
+    price (a change is an adjustment), and this command reads the tariff directory of the
+    shell it runs in, which need not be the services'."""
+    for rule_id in (item.rule_id or "").split("+"):
+        rule = _rule(book, rule_id)
+        if rule is None or rule.parameter not in _DAY_RATES or item.unit_price_ore is None:
+            continue
+        if nok_to_ore(rule.value) != item.unit_price_ore:
+            return [
+                f"  priced at {format_nok(item.unit_price_ore)} a day under an earlier value of this "
+                f"rule (it is {format_nok(nok_to_ore(rule.value))} a day in the tariff directory read "
+                "here, which may also be another than the services')"
+            ]
+    return []
 
 
 def _co_financing(item: LedgerItem, book: TariffBook) -> str | None:

@@ -10,6 +10,9 @@ import pytest
 
 from services.cli.tariffs import explain
 from services.domain.activity import ActivityFact, rate_activity
+from services.domain.calendar import Month
+from services.domain.ledger import Category, LedgerItem, PayerRole
+from services.domain.money import format_nok
 from services.domain.tariffs import Parameter, Scope, TariffRule, build_book
 
 BERGEN, HELSE_BERGEN = "4601", "983974724"
@@ -95,3 +98,59 @@ def test_an_item_priced_under_earlier_values_of_its_rules_shows_no_sum_that_does
     last = explain(item, raised).splitlines()[-1].strip()
 
     assert last == "amount 7 837.20 NOK (1.5 DRG points), priced under earlier values of these rules"
+
+
+@pytest.mark.parametrize("quantity", [1, 3])
+def test_a_day_priced_under_an_earlier_rate_says_so_beside_todays_value(quantity: int) -> None:
+    rate = _rule(Parameter.DISCHARGE_READY_DAY_RATE_NOK, "5981")
+    item = LedgerItem(
+        category=Category.DISCHARGE_READY_BED_DAYS,
+        subject_id="EP-1",
+        health_trust=HELSE_BERGEN,
+        municipality=BERGEN,
+        payer_role=PayerRole.MUNICIPALITY,
+        service_month=Month(2025, 10),
+        first_day=date(2025, 10, 6),
+        last_day=date(2025, 10, 5 + quantity),
+        quantity=quantity,
+        unit_price_ore=598_100,
+        amount_ore=598_100 * quantity,
+        rule_id=rate.id,
+    )
+
+    as_priced = explain(item, build_book([rate]))
+    raised = explain(item, build_book([replace(rate, value=Decimal("6000"))]))
+
+    assert "earlier value" not in as_priced
+    assert f"= {format_nok(598_100 * quantity)}" in as_priced.splitlines()[-1]
+    assert (
+        raised.splitlines()[-1]
+        .strip()
+        .endswith(
+            "priced at 5 981.00 NOK a day under an earlier value of this rule (it is 6 000.00 NOK a day in "
+            "the tariff directory read here, which may also be another than the services')"
+        )
+    )
+
+
+def test_days_show_their_note_beside_the_arithmetic() -> None:
+    rate = _rule(Parameter.EMERGENCY_BED_DAY_RATE_NOK, "2000")
+    item = LedgerItem(
+        category=Category.EMERGENCY_BED_DAYS,
+        subject_id="ST-1",
+        health_trust=HELSE_BERGEN,
+        municipality=BERGEN,
+        payer_role=PayerRole.HEALTH_TRUST,
+        service_month=Month(2025, 10),
+        first_day=date(2025, 10, 6),
+        last_day=date(2025, 10, 8),
+        quantity=3,
+        unit_price_ore=200_000,
+        amount_ore=600_000,
+        rule_id=rate.id,
+        note="mapped 1201 to 4601",
+    )
+
+    last = explain(item, build_book([rate])).splitlines()[-1].strip()
+
+    assert last == "3 x 2 000.00 NOK = 6 000.00 NOK (mapped 1201 to 4601)"
