@@ -194,7 +194,7 @@ def tariffs(
         console.print(rules_table(book, municipality, health_trust, day))
     if explain:
         endpoints = _endpoints(find_endpoints, data_dir)
-        found = asyncio.run(explain_subject(endpoints.database_url, explain, book, console))
+        found = asyncio.run(explain_subject(endpoints.database_url, explain, health_trust, book, console))
         if not found:
             console.print(f"no ledger items for {escape(explain)}")
 

@@ -3,8 +3,11 @@ costs what it costs."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 from rich.console import Console
@@ -12,9 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.adapters import ledger_repository as repo
+from services.domain.calendar import oslo_day
 from services.domain.ledger import Category, ItemStatus, LedgerItem
 from services.domain.money import format_nok, nok_to_ore, round_to_ore
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
+from services.intake.validation import FAMILY_OF_TOPIC
 
 
 def rules_table(book: TariffBook, municipality: str, health_trust: str, day: date) -> Table:
@@ -119,7 +124,12 @@ def _co_financing(item: LedgerItem, book: TariffBook) -> str | None:
     )
 
 
-async def explain_subject(database_url: str, subject_id: str, book: TariffBook, console: Console) -> int:
+async def explain_subject(
+    database_url: str, subject_id: str, health_trust: str, book: TariffBook, console: Console
+) -> int:
+    """Each item of the subject, priced in words, then the facts it was rated from: finance
+    disputing a day wants the milestones behind it, which the statement does not carry, and
+    days found not payable leave no item at all. Returns the number of items."""
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
@@ -132,6 +142,13 @@ async def explain_subject(database_url: str, subject_id: str, book: TariffBook, 
             """,
             subject_id,
         )
+        facts = await conn.fetch(
+            """
+            SELECT family, type, occurred_at, event_id, source, payload FROM inbound_events
+            WHERE subject_key = ANY($1::text[]) ORDER BY occurred_at, event_id::text
+            """,
+            [f"{family}:{health_trust}:{subject_id}" for family in FAMILY_OF_TOPIC.values()],
+        )
     finally:
         await conn.close()
     for row in rows:
@@ -140,4 +157,38 @@ async def explain_subject(database_url: str, subject_id: str, book: TariffBook, 
         )
         # Ids, notes and rule ids are data, and the brackets are text: none of it is markup.
         console.print(escape(explain(repo.item_from_row(row), book) + settled))
+    if facts:
+        console.print(escape(facts_in_words(subject_id, health_trust, facts)))
     return len(rows)
+
+
+# What a fact says beside its type, by field, in this order: enough to see why days are
+# payable (the municipalities, the care area, where the patient went) or what an activity is.
+_FACT_FIELDS = (
+    "registered_municipality",
+    "staying_municipality",
+    "municipality",
+    "care_area",
+    "destination",
+    "drg",
+    "drg_points",
+    "surgical",
+    "category",
+    "started_at",
+    "ended_at",
+)
+
+
+def facts_in_words(subject_id: str, health_trust: str, facts: Sequence[Mapping[str, Any]]) -> str:
+    """The subject's facts as rated, in the order they happened, each with its Oslo day (the
+    day the rules use). The patient's pseudonym is left out: it explains nothing here."""
+    lines = [f"facts of {subject_id} (health trust {health_trust}), as they happened; days are Oslo's:"]
+    for fact in facts:
+        payload = fact["payload"]
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+        details = ", ".join(f"{name} {payload[name]}" for name in _FACT_FIELDS if name in payload)
+        lines.append(
+            f"  {oslo_day(fact['occurred_at'])} {payload.get('occurred_at', fact['occurred_at'])} "
+            f"{fact['type']}: {details} (event {fact['event_id']} from {fact['source']})"
+        )
+    return "\n".join(lines)

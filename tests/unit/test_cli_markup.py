@@ -55,11 +55,13 @@ def printed(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Console]:
 
 
 class FakeConnection:
+    """Answers every query with `rows`, except the facts of a subject, which it has none of."""
+
     def __init__(self, rows: list[dict[str, Any]] | None = None) -> None:
         self.rows = rows or []
 
     async def fetch(self, query: str, *args: object) -> list[dict[str, Any]]:
-        return self.rows
+        return [] if "FROM inbound_events" in query else self.rows
 
     async def set_type_codec(self, *args: object, **kwargs: object) -> None:
         pass
@@ -109,7 +111,10 @@ async def test_tariffs_explain_prints_the_settlement_and_the_notes_in_brackets(
         ),
     )
     console = recording()
-    assert await tariffs.explain_subject("postgresql://fake", "EP-1", build_book([RULE]), console) == 2
+    assert (
+        await tariffs.explain_subject("postgresql://fake", "EP-1", HELSE_BERGEN, build_book([RULE]), console)
+        == 2
+    )
     text = console.export_text()
     assert f"[settled on statement {STATEMENT}]" in text
     assert "[not yet settled]" in text

@@ -69,7 +69,9 @@ def test_the_rules_table_is_for_a_day_asked_for_not_today_when_an_item_is_explai
     from services.cli import main, tariffs
     from services.runtime.environment import Endpoints
 
-    async def explained(database_url: str, subject_id: str, book: object, console: object) -> int:
+    async def explained(
+        database_url: str, subject_id: str, health_trust: str, book: object, console: object
+    ) -> int:
         return 1
 
     monkeypatch.setattr(tariffs, "explain_subject", explained)

@@ -1,0 +1,90 @@
+"""`settlement tariffs --explain`: an item's price, and the facts it was rated from, read
+from a real ledger. Finance disputing a day needs the milestones behind it, and an episode
+whose days are not payable has no item to explain at all."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+from rich.console import Console
+
+from contracts.v1 import topics
+from services.cli.tariffs import explain_subject
+from tests.integration.ledger_harness import Ledger, event
+
+pytestmark = pytest.mark.integration
+# Bergen's number before the merger of 2020 (docs/municipalities.md).
+MENTAL_HEALTH_IN_BERGEN_2018 = {
+    "care_area": "mental_health",
+    "registered_municipality": "1201",
+    "staying_municipality": "1201",
+}
+TRUST, MUNICIPALITY = "983974724", "4601"
+dr = partial(
+    event,
+    topics.DISCHARGE_READY,
+    trust=TRUST,
+    registered_municipality=MUNICIPALITY,
+    staying_municipality=MUNICIPALITY,
+)
+
+
+async def _explained(database: str, ledger: Ledger, subject_id: str) -> tuple[int, list[str]]:
+    console = Console(record=True, width=400, color_system=None)
+    items = await explain_subject(database, subject_id, TRUST, ledger.tariffs, console)
+    return items, console.export_text().splitlines()
+
+
+async def test_an_item_is_explained_with_the_milestones_it_was_rated_from(
+    database: str, ledger: Ledger
+) -> None:
+    await ledger.send(
+        dr("discharged", "2025-10-09T11:00:00+02:00", episode_id="EP-F1", destination="home"),
+        dr("admission_notified", "2025-09-29T10:00:00+02:00", episode_id="EP-F1"),
+        dr("declared_ready", "2025-10-02T23:30:00+00:00", episode_id="EP-F1"),  # Oslo: the 3rd
+        dr("municipality_notified", "2025-10-03T08:00:00+02:00", episode_id="EP-F1"),
+    )
+
+    items, lines = await _explained(database, ledger, "EP-F1")
+
+    assert items == 1
+    facts = lines[
+        lines.index(f"facts of EP-F1 (health trust {TRUST}), as they happened; days are Oslo's:") + 1 :
+    ]
+    assert [f.split()[2].rstrip(":") for f in facts] == [
+        "admission_notified",
+        "declared_ready",
+        "municipality_notified",
+        "discharged",
+    ]
+    assert facts[1].startswith(
+        "  2025-10-03 2025-10-02T23:30:00Z declared_ready: registered_municipality 4601"
+    )
+    assert "destination home" in facts[3]
+    assert not any("pseudonym" in line or "31129956715" in line for line in lines)
+
+
+async def test_an_episode_with_no_payable_day_still_shows_its_facts(database: str, ledger: Ledger) -> None:
+    # Mental health care before 2019 was outside the payment (docs/domain.md): no item.
+    await ledger.send(
+        dr("declared_ready", "2018-03-01T10:00:00+01:00", episode_id="EP-F2", **MENTAL_HEALTH_IN_BERGEN_2018),
+        dr(
+            "municipality_notified",
+            "2018-03-01T11:00:00+01:00",
+            episode_id="EP-F2",
+            **MENTAL_HEALTH_IN_BERGEN_2018,
+        ),
+        dr(
+            "discharged",
+            "2018-03-08T11:00:00+01:00",
+            episode_id="EP-F2",
+            destination="home",
+            **MENTAL_HEALTH_IN_BERGEN_2018,
+        ),
+    )
+
+    items, lines = await _explained(database, ledger, "EP-F2")
+
+    assert items == 0
+    assert len([line for line in lines if "care_area mental_health" in line]) == 3
