@@ -160,6 +160,47 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
 
 @app.command()
+def rejections(
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Only this reason code (samhandling.rejected.v1), e.g. schema_violation"),
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="Only messages of this topic")] = None,
+    since: Annotated[str | None, typer.Option(help="From this day on (YYYY-MM-DD, Oslo)")] = None,
+    limit: Annotated[int, typer.Option(help="How many of the latest to list", min=0)] = 20,
+    payload: Annotated[bool, typer.Option("--payload", help="Show each one's payload (redacted)")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Messages refused, counted by topic and reason, and the latest with why."""
+    from datetime import date
+
+    from contracts.v1.outbound import ReasonCode
+    from services.cli.rejections import RejectionFilter, counts_table, fetch_rejections, latest_table
+    from services.runtime.environment import find_endpoints
+
+    try:
+        code = ReasonCode(reason) if reason is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"not a reason code: {reason!r}; one of {', '.join(c.value for c in ReasonCode)}",
+            param_hint="--reason",
+        ) from exc
+    try:
+        day = date.fromisoformat(since) if since is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a date: {since!r}", param_hint="--since") from exc
+    which = RejectionFilter(code, topic, day)
+    endpoints = _endpoints(find_endpoints, data_dir)
+    found = asyncio.run(fetch_rejections(endpoints.database_url, which, limit))
+    if not found.counts:
+        console.print("no rejections" + (" of that kind" if reason or topic or since else ""))
+        return
+    console.print(counts_table(found, which))
+    if found.latest:
+        console.print(latest_table(found, payloads=payload))
+
+
+@app.command()
 def tariffs(
     municipality: Annotated[str, typer.Argument(help="Kommunenummer, e.g. 4601")],
     health_trust: Annotated[str, typer.Argument(help="Organisation number, e.g. 983974724")],

@@ -1,0 +1,72 @@
+"""`settlement rejections` against a real ledger: what intake refused, counted by topic and
+reason, the latest with why, filtered, and never a patient identifier."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from contracts.v1 import topics
+from services.cli import main
+from services.intake.pseudonym import Pseudonymiser
+from services.intake.service import IntakeDeps, ingest
+from services.intake.validation import RawRecord
+from tests.integration.ledger_harness import Ledger, event, now
+
+pytestmark = pytest.mark.integration
+PATIENT = "31129956715"
+
+
+async def _send_raw(ledger: Ledger, *values: bytes) -> None:
+    records = [RawRecord(topics.ACTIVITY, 2, 100 + i, b"ACT-R", v) for i, v in enumerate(values)]
+    deps = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"t" * 32), now, ledger.registry)
+    await ingest(records, deps)
+
+
+def _cli(database: str, *options: str) -> str:
+    env = {"DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": "unused:9092", "COLUMNS": "250"}
+    result = CliRunner().invoke(main.app, ["rejections", *options], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def test_rejections_are_counted_listed_and_filtered(database: str, ledger: Ledger) -> None:
+    _, wrong_municipality = event(
+        topics.ACTIVITY,
+        "activity_recorded",
+        "2025-10-06T12:00:00+02:00",
+        "983974724",
+        registered_municipality="0001",
+    )
+    await _send_raw(
+        ledger,
+        b"not json",
+        f'{{"note": "patient {PATIENT}"'.encode(),  # not JSON either, and holding a patient id
+        json.dumps(wrong_municipality).encode(),
+    )
+
+    everything = await asyncio.to_thread(_cli, database)
+    assert "not_json" in everything and "invalid_municipality_number" in everything
+    assert f"{topics.ACTIVITY}[2]@100" in everything
+    assert PATIENT not in everything
+
+    only = await asyncio.to_thread(_cli, database, "--reason", "invalid_municipality_number", "--payload")
+    assert "invalid_municipality_number" in only and "not_json" not in only
+    assert '"registered_municipality": "0001"' in only  # the payload, shown on request
+    assert PATIENT not in only
+
+    none = await asyncio.to_thread(_cli, database, "--since", "2999-01-01")
+    assert none.strip() == "no rejections of that kind"
+
+
+def test_a_reason_that_is_not_a_code_is_refused_with_the_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(
+        main.app,
+        ["rejections", "--reason", "bad_json"],
+        env={"DATABASE_URL": "postgresql://unused", "KAFKA_BOOTSTRAP_SERVERS": "unused:9092"},
+    )
+    assert result.exit_code == 2
+    assert "not a reason code" in result.output and "schema_violation" in result.output
