@@ -201,6 +201,53 @@ def rejections(
 
 
 @app.command()
+def check(
+    topic: Annotated[str, typer.Argument(help="The inbound topic the messages are for")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Files of one JSON message each, or JSON Lines with --lines; - reads stdin"),
+    ],
+    lines: Annotated[bool, typer.Option("--lines", help="Each line of a file is a message")] = False,
+) -> None:
+    """Validate messages as intake would, before sending them: accepted, or the reason code and
+    why. Offline: a duplicate_conflict needs the ledger and is not told here. Exit 1 if any
+    would be rejected."""
+    import sys
+    from datetime import UTC, datetime
+
+    from contracts.v1 import topics
+    from services.adapters.municipality_registry import load_registry
+    from services.cli.check import check_messages
+
+    if topic not in topics.INBOUND:
+        raise typer.BadParameter(f"not an inbound topic: {topic!r}; one of {', '.join(topics.INBOUND)}")
+
+    def messages() -> list[tuple[str, bytes]]:
+        found = []
+        for path in files:
+            raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+            name = "stdin" if str(path) == "-" else str(path)
+            if lines:
+                found += [(f"{name}:{n}", line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
+            else:
+                found.append((name, raw))
+        return found
+
+    try:
+        read = messages()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    results = check_messages(topic, read, load_registry(), datetime.now(UTC))
+    for result in results:
+        colour = "green" if result.accepted else "red"
+        console.print(f"[{colour}]{escape(result.name)}[/{colour}]: {escape(result.says)}")
+    rejected = sum(not r.accepted for r in results)
+    console.print(f"{len(results) - rejected} accepted, {rejected} rejected")
+    if rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
 def tariffs(
     municipality: Annotated[str, typer.Argument(help="Kommunenummer, e.g. 4601")],
     health_trust: Annotated[str, typer.Argument(help="Organisation number, e.g. 983974724")],

@@ -1,0 +1,53 @@
+"""`settlement check`: a hospital integration team's messages, validated as intake would
+validate them, before anything is sent: the same code, the same reason codes.
+
+Offline: nothing is stored or published, so what needs the ledger cannot be told here (a
+`duplicate_conflict`, an event id sent before with other content). The patient id is
+checked and then dropped; only redacted text is printed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.domain.calendar import oslo_day
+from services.domain.municipalities import Registry
+from services.intake.pseudonym import Pseudonymiser
+from services.intake.validation import Accepted, RawRecord, validate
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    name: str  # where the message came from: a file, a line of one
+    accepted: bool
+    says: str  # what intake would make of it, redacted
+
+
+def check_messages(
+    topic: str, messages: Iterable[tuple[str, bytes]], registry: Registry, now: datetime
+) -> list[Checked]:
+    # A key of the moment: the pseudonyms made here are thrown away with it.
+    pseudonymise = Pseudonymiser(secrets.token_bytes(32))
+    out = []
+    for offset, (name, raw) in enumerate(messages):
+        record = RawRecord(topic, 0, offset, None, raw)
+        outcome = validate(record, now=now, pseudonymise=pseudonymise, registry=registry)
+        if isinstance(outcome, Accepted):
+            mapped = outcome.payload.get("municipality_mappings") or {}
+            says = "".join(
+                [
+                    f"accepted: {outcome.type} of {outcome.subject_id}, Oslo day {oslo_day(outcome.occurred_at)}",
+                    *(
+                        f"; {field} {old} is retired: settled on {outcome.payload[field]}"
+                        for field, old in sorted(mapped.items())
+                    ),
+                ]
+            )
+            out.append(Checked(name, True, says))
+        else:
+            out.append(
+                Checked(name, False, f"rejected: {outcome.reason.value}: {outcome.redacted_message()}")
+            )
+    return out

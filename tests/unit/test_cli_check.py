@@ -1,0 +1,87 @@
+"""`settlement check`: messages validated offline as intake would, with its reason codes,
+and never a patient identifier in what is printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from contracts.v1 import topics
+from services.cli import main
+
+PATIENT = "31129956715"
+DECLARED = {
+    "event_id": "6f1c2b8e-3a4d-4e5f-8a9b-0c1d2e3f4a5b",
+    "type": "declared_ready",
+    "source": "dips.helse-bergen",
+    "occurred_at": "2025-10-02T23:30:00Z",
+    "health_trust": "983974724",
+    "patient_id": PATIENT,
+    "care_area": "somatic",
+    "episode_id": "EP-2025-000123",
+    "registered_municipality": "1201",
+    "staying_municipality": "4601",
+}
+
+
+def _check(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main.app, ["check", *args], input=stdin, env={"COLUMNS": "300"})
+    return result.exit_code, result.output
+
+
+def test_a_good_message_is_accepted_with_its_oslo_day_and_mapped_numbers(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(DECLARED))
+
+    code, out = _check(topics.DISCHARGE_READY, str(good))
+
+    assert code == 0, out
+    assert "accepted: declared_ready of EP-2025-000123, Oslo day 2025-10-03" in out
+    assert "registered_municipality 1201 is retired: settled on 4601" in out
+    assert "1 accepted, 0 rejected" in out
+    assert PATIENT not in out
+
+
+def test_each_bad_line_gets_intakes_reason_and_the_exit_code_says_so(tmp_path: Path) -> None:
+    messages = tmp_path / "batch.jsonl"
+    messages.write_text(
+        "\n".join(
+            [
+                json.dumps(DECLARED),
+                json.dumps(DECLARED | {"patient_id": "31129956716"}),  # a check digit wrong
+                json.dumps(DECLARED | {"episode_id": f"EP-{PATIENT}"}),
+                "not json",
+                json.dumps(DECLARED | {"type": "discharged"}) + "  ",
+            ]
+        )
+    )
+
+    code, out = _check(topics.DISCHARGE_READY, "--lines", str(messages))
+
+    assert code == 1
+    said = {
+        line.split(": ")[0].rsplit(":", 1)[-1]: line for line in out.splitlines() if "batch.jsonl:" in line
+    }
+    assert "accepted: declared_ready of EP-2025-000123" in said["1"]
+    assert "rejected: invalid_patient_id" in said["2"]
+    assert "rejected: patient_id_in_subject_id" in said["3"]
+    assert "rejected: not_json" in said["4"]
+    assert "rejected: schema_violation" in said["5"]  # a discharge names its destination
+    assert "1 accepted, 4 rejected" in out
+    assert PATIENT not in out
+
+
+def test_messages_for_another_topic_are_told_so(tmp_path: Path) -> None:
+    code, out = _check(topics.ACTIVITY, "-", stdin=json.dumps(DECLARED))
+
+    assert code == 1
+    assert "stdin: rejected: wrong_topic" in out
+
+
+def test_a_topic_that_takes_no_events_and_a_missing_file_are_refused(tmp_path: Path) -> None:
+    assert _check("samhandling.settlements.v1", "-", stdin="{}")[0] == 2
+    code, out = _check(topics.ACTIVITY, str(tmp_path / "missing.json"))
+    assert code == 2
+    assert "cannot read" in out
