@@ -48,6 +48,13 @@ async def send_close(bootstrap: str, period: str) -> ClosePeriod:
 
 async def read_statements(bootstrap: str, *, period: str | None = None) -> list[SettlementStatement]:
     """Every statement on the topic so far (no consumer group: reads, commits nothing)."""
+    return [statement for statement, _ in await read_published(bootstrap, period=period)]
+
+
+async def read_published(
+    bootstrap: str, *, period: str | None = None
+) -> list[tuple[SettlementStatement, bytes]]:
+    """Every statement on the topic so far, with the bytes it was published as."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="settlement-cli"
     )
@@ -60,14 +67,14 @@ async def read_statements(bootstrap: str, *, period: str | None = None) -> list[
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await log_end_offsets(bootstrap, partitions)  # Tansu's end_offsets() can fall short
-        found: list[SettlementStatement] = []
+        found: list[tuple[SettlementStatement, bytes]] = []
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:
                     statement = SettlementStatement.model_validate(json.loads(record.value))
                     if period is None or statement.period == period:
-                        found.append(statement)
+                        found.append((statement, record.value))
         return found
     finally:
         await consumer.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from services.cli.options import DEFAULT_DATA_DIR, DataDir, parse_month
+from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, parse_month
 
 if TYPE_CHECKING:
     from services.runtime.environment import Endpoints
@@ -107,17 +108,42 @@ def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
 
 @app.command()
-def statements(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def statements(
+    period: str,
+    party: Annotated[
+        str | None,
+        typer.Option(help="Only the copies addressed to this party: a kommunenummer or organisation number"),
+    ] = None,
+    output: Annotated[
+        StatementFormat,
+        typer.Option(
+            "--format",
+            help="table for people; json: each statement as published, one a line; csv: their items",
+        ),
+    ] = StatementFormat.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
     """Print the statements of a month as published on samhandling.settlements.v1."""
-    from services.cli.kafka_tools import read_statements
+    from services.cli.kafka_tools import read_published
     from services.cli.render import print_statements
+    from services.cli.statement_export import as_json_lines, items_as_csv
     from services.runtime.environment import find_endpoints
 
     endpoints = _endpoints(find_endpoints, data_dir)
-    found = asyncio.run(read_statements(endpoints.bootstrap_servers, period=str(parse_month(period))))
-    if not found:
-        console.print(f"no statements for {period} on the topic")
-    print_statements(console, found)
+    month = parse_month(period)
+    found = [
+        (statement, raw)
+        for statement, raw in asyncio.run(read_published(endpoints.bootstrap_servers, period=str(month)))
+        if party is None or statement.recipient.id == party
+    ]
+    if output is StatementFormat.JSON:
+        sys.stdout.write(as_json_lines(found))
+    elif output is StatementFormat.CSV:
+        sys.stdout.write(items_as_csv([statement for statement, _ in found]))
+    elif not found:
+        console.print(f"no statements for {month}{f' to {escape(party)}' if party else ''} on the topic")
+    else:
+        print_statements(console, [statement for statement, _ in found])
 
 
 @app.command()
@@ -212,7 +238,6 @@ def check(
     """Validate messages as intake would, before sending them: accepted, or the reason code and
     why. Offline: a duplicate_conflict needs the ledger and is not told here. Exit 1 if any
     would be rejected."""
-    import sys
     from datetime import UTC, datetime
 
     from contracts.v1 import topics

@@ -3,6 +3,7 @@ commands run beside it read to find the broker and the database; and how a month
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,3 +26,9 @@ def parse_month(text: str) -> Month:
         return Month.parse(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+class StatementFormat(StrEnum):
+    TABLE = "table"  # for people
+    JSON = "json"  # each statement as published, one a line
+    CSV = "csv"  # their items, for a spreadsheet or an accounting system

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from services.runtime.environment import Endpoints
 from services.simulator.hospital import Hospital, Published
 from tests.integration.conftest import TEST_TARIFF_DIRS, db_value, produce, read_topic, wait_until
 from tests.oracle import expected_statements
+from tests.topic_reader import read_raw
 
 pytestmark = pytest.mark.integration
 SENT_PATIENT_IDS: set[str] = set()
@@ -207,6 +211,47 @@ def test_a_month_with_payments_both_ways_between_one_pair_is_one_netted_statemen
     net = totals.municipality_pays_ore - totals.health_trust_pays_ore
     assert statements[0][1]["totals"]["net_ore"] == abs(net)
     assert statements[0][1]["totals"]["net_payer"] == ("municipality" if net > 0 else "health_trust")
+    _assert_the_cli_exports_them_as_published(endpoints, period, statements)
+
+
+def _assert_the_cli_exports_them_as_published(
+    endpoints: Endpoints, period: Month, statements: list[tuple[bytes | None, dict]]
+) -> None:
+    """`settlement statements --party --format json|csv`: a party's copies byte for byte as
+    published, and their items, each amount exact in øre and in kroner."""
+    from typer.testing import CliRunner
+
+    from services.cli import main
+
+    env = {"KAFKA_BOOTSTRAP_SERVERS": endpoints.bootstrap_servers, "DATABASE_URL": endpoints.database_url}
+    published = {
+        v["recipient"]["id"]: raw.value
+        for raw in read_raw(endpoints.bootstrap_servers, topics.SETTLEMENTS)
+        for v in [json.loads(raw.value)]
+        if v["period"] == str(period) and v["recipient"]["id"] in {"5603", "983974880"}
+    }
+
+    as_json = CliRunner().invoke(
+        main.app, ["statements", str(period), "--party", "5603", "--format", "json"], env=env
+    )
+    assert as_json.exit_code == 0, as_json.output
+    assert as_json.stdout_bytes == published["5603"] + b"\n"
+
+    as_csv = CliRunner().invoke(
+        main.app, ["statements", str(period), "--party", "983974880", "--format", "csv"], env=env
+    )
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    trusts_copy = next(v for _, v in statements if v["recipient"]["id"] == "983974880")
+    assert len(rows) == len(trusts_copy["items"]) > 0
+    assert {r["recipient"] for r in rows} == {"983974880"} and {r["counterparty"] for r in rows} == {"5603"}
+    for row, item in zip(rows, trusts_copy["items"], strict=True):
+        assert (row["episode_id"], row["days"]) == (item["episode_id"], str(item["days"]))
+        if item["amount_ore"] is None:
+            assert row["amount_ore"] == row["amount_nok"] == ""
+        else:
+            assert int(row["amount_ore"]) == item["amount_ore"]
+            assert Decimal(row["amount_nok"]) * 100 == item["amount_ore"]
 
 
 def test_a_retired_municipality_number_is_settled_on_its_successor_and_the_line_says_so(stack) -> None:
