@@ -102,6 +102,22 @@ async def test_a_batch_delivered_again_changes_nothing(ledger: Ledger) -> None:
     assert len(before[1]) == 5
 
 
+async def test_with_another_pseudonym_key_a_redelivery_is_a_conflict_and_the_stored_event_stands(
+    ledger: Ledger,
+) -> None:
+    """What docs/operations.md warns of ("The pseudonym key"): the key is part of what an
+    event's content is."""
+    batch = [activity("ACT-KEY-1")]
+    await send(ledger, *batch)
+    before = await stored(ledger), await items_of(ledger)
+    other_key = IntakeDeps(ledger.pool, ledger.tariffs, Pseudonymiser(b"u" * 32), now, ledger.registry)
+
+    again = await ingest(records_of((0, False, batch[0]), offset=0), other_key)
+
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 0, {"duplicate_conflict": 1})
+    assert (await stored(ledger), await items_of(ledger)) == before
+
+
 async def test_each_event_is_stored_as_the_very_bytes_its_content_hash_was_taken_of(ledger: Ledger) -> None:
     """So an auditor can check a stored event against its hash as it stands, whichever way
     it was written: by `COPY`, or by the conflict-tolerant insert once a `COPY` is refused."""
