@@ -106,8 +106,13 @@ class Rejected:
         return hashlib.sha256(self.record.value or b"").digest()
 
     def redacted_payload(self) -> str:
-        text = (self.record.value or b"")[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace")
-        return _storable(redact_patient_ids(text[:MAX_REJECTED_PAYLOAD_CHARS]))
+        raw = self.record.value or b""
+        text = raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace")
+        if len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4:
+            # A number the cut goes through goes with it: what is left of it is too short to
+            # be redacted, and 9 of a patient id's 11 digits give away the whole of it.
+            text = text[:MAX_REJECTED_PAYLOAD_CHARS].rstrip(_NUMBER_CHARACTERS)
+        return _storable(redact_patient_ids(text))
 
     def redacted_message(self) -> str:
         """The reason in words. Ours, but it may quote the input (a parser's message names a
@@ -118,6 +123,12 @@ class Rejected:
         if self.record.key is None:
             return None
         return _storable(redact_patient_ids(self.record.key.decode("utf-8", errors="replace")))
+
+
+# What may be left of a number a text was cut in: its digits, and the space, dash or dot a
+# patient id may be written with between two groups of them. (Taken off the end by
+# `rstrip`: a pattern anchored at the end is tried at every position of a long run of digits.)
+_NUMBER_CHARACTERS = "0123456789 .-"
 
 
 def _storable(text: str) -> str:

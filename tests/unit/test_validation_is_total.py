@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import orjson
@@ -23,7 +24,7 @@ from services.adapters.municipality_registry import load_registry
 from services.domain.calendar import oslo_day
 from services.domain.municipalities import SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
-from services.intake.validation import Accepted, RawRecord, Rejected, validate
+from services.intake.validation import MAX_REJECTED_PAYLOAD_CHARS, Accepted, RawRecord, Rejected, validate
 from tests.faults.corpus import Hostile, hospital_month, hostile_messages
 
 # Hostile values are large on purpose; hypothesis need not warn about printing them.
@@ -74,6 +75,32 @@ def test_a_patient_id_written_in_two_groups_is_found_and_redacted(written: str) 
 @pytest.mark.parametrize("text", [f"1{EXAMPLE}", f"{EXAMPLE}0", f"00{EXAMPLE}77"])
 def test_a_patient_id_inside_a_longer_run_of_digits_is_redacted_with_the_run(text: str) -> None:
     assert redact_patient_ids(f"x {text} y") == "x [redacted] y"
+
+
+@pytest.mark.parametrize("written", [EXAMPLE, "311299 56715", "311299-56715"])
+@pytest.mark.parametrize("kept", range(1, 11))
+def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_the_payload(
+    written: str, kept: int
+) -> None:
+    # Redacting what is left after the cut missed the number it cut: 9 of its 11 digits
+    # give away the whole of it (the other two are check digits).
+    head = '{"type": "no_such_type", "note": "'
+    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    outcome = _validate(topics.DISCHARGE_READY, (head + filler + written + '"}').encode())
+
+    assert isinstance(outcome, Rejected)
+    payload = outcome.redacted_payload()
+    assert payload.startswith(head + filler)
+    assert not re.search(r"[0-9]", payload[len(head) :]), payload[-12:]
+
+
+def test_a_payload_cut_in_a_long_run_of_digits_and_separators_is_cut_at_once() -> None:
+    value = b'{"type": "no_such_type", "note": "' + b"1 2-3." * 50_000 + b'"}'
+
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected)
+    assert outcome.redacted_payload() == '{"type": "no_such_type", "note": "'
 
 
 def test_episode_ids_dates_and_uuids_are_not_mistaken_for_patient_ids() -> None:
