@@ -345,5 +345,6 @@ def _rejection_of(record: RawRecord, exc: ValidationError) -> Rejected:
 
 
 def _short(value: object) -> str:
-    text = repr(value)
-    return redact_patient_ids(text if len(text) <= 40 else text[:37] + "...")
+    # Redacted before it is cut: a patient id the cut went through would not be after.
+    text = redact_patient_ids(repr(value))
+    return text if len(text) <= 40 else text[:37] + "..."

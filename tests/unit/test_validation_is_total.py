@@ -136,6 +136,21 @@ def test_a_rejection_message_that_quotes_the_input_is_redacted_and_storable() ->
     assert "\x00" not in rejected.redacted_message()
 
 
+@pytest.mark.parametrize("before", range(24, 36))
+def test_an_unknown_type_quoted_in_the_message_keeps_no_digits_of_a_patient_id_it_holds(before: int) -> None:
+    # The message quotes at most 40 characters of the type: cut first and redacted after,
+    # up to 10 of the id's 11 digits were left in it.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = json.dumps(template.value | {"type": "x" * before + EXAMPLE + "-and-more-text"}).encode()
+
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected) and outcome.reason == ReasonCode.UNKNOWN_TYPE
+    quoted = outcome.message.split(";")[0]
+    assert not re.search(r"[0-9]", quoted), quoted
+    assert EXAMPLE[:6] not in outcome.redacted_message()
+
+
 @pytest.mark.parametrize("written", ["0", "1730000000", "1730000000.5", "yesterday"])
 def test_a_time_that_is_not_rfc_3339_text_is_a_schema_violation_not_epoch_seconds(written: str) -> None:
     template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
