@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -111,7 +112,7 @@ class Rejected:
         if len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4:
             # A number the cut goes through goes with it: what is left of it is too short to
             # be redacted, and 9 of a patient id's 11 digits give away the whole of it.
-            text = text[:MAX_REJECTED_PAYLOAD_CHARS].rstrip(_NUMBER_CHARACTERS)
+            text = _without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
         return _storable(redact_patient_ids(text))
 
     def redacted_message(self) -> str:
@@ -126,9 +127,25 @@ class Rejected:
 
 
 # What may be left of a number a text was cut in: its digits, and the space, dash or dot a
-# patient id may be written with between two groups of them. (Taken off the end by
-# `rstrip`: a pattern anchored at the end is tried at every position of a long run of digits.)
-_NUMBER_CHARACTERS = "0123456789 .-"
+# patient id may be written with between two groups of them, as themselves or as JSON
+# escapes (`\u0033`), and an escape the cut went through. (Taken off from the end, not by a
+# pattern anchored there: that is tried at every position of a long run of digits.)
+_NUMBER_CHARACTERS = frozenset("0123456789 .-")
+_ESCAPED_NUMBER_CHARACTER = re.compile(r"\\u00(?:3[0-9]|2[0dDeE])")
+_ESCAPE_CUT_AT_THE_END = re.compile(r"\\(?:u(?:0(?:0[23]?)?)?)?\Z")
+
+
+def _without_a_number_at_the_end(text: str) -> str:
+    cut_escape = _ESCAPE_CUT_AT_THE_END.search(text, max(0, len(text) - 5))
+    end = cut_escape.start() if cut_escape else len(text)
+    while end:
+        if end >= 6 and _ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
+            end -= 6
+        elif text[end - 1] in _NUMBER_CHARACTERS:
+            end -= 1
+        else:
+            break
+    return text[:end]
 
 
 def _storable(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -209,6 +211,36 @@ def test_redaction_removes_every_eleven_digit_run_valid_or_not() -> None:
 
     assert redacted == "patient [redacted] moved; typo [redacted],id=[redacted]."
     assert EXAMPLE not in redacted and invalid not in redacted and D_NUMBER not in redacted
+
+
+def json_escaped(text: str, every: int = 1) -> str:
+    """`text` with every `every`-th character written as a JSON escape (`3` as `\\u0033`)."""
+    return "".join(f"\\u{ord(c):04x}" if i % every == 0 else c for i, c in enumerate(text))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param(json_escaped(EXAMPLE), id="every-digit-escaped"),
+        pytest.param(json_escaped(EXAMPLE, every=2), id="every-other-digit-escaped"),
+        pytest.param(EXAMPLE[:10] + json_escaped(EXAMPLE[10]), id="last-digit-escaped"),
+        pytest.param(json_escaped(f"{EXAMPLE[:6]} {EXAMPLE[6:]}", every=3), id="six-and-five-escaped"),
+        pytest.param(f"{EXAMPLE[:6]}\\u002D{EXAMPLE[6:]}", id="dash-escaped-in-capitals"),
+        pytest.param(json_escaped("0" + EXAMPLE), id="inside-a-longer-run"),
+    ],
+)
+def test_redaction_removes_a_patient_id_written_with_json_escapes(written: str) -> None:
+    # A JSON reader sees the digits: a rejected payload is kept as the text it came as.
+    text = f'{{"patient_id": "{written}", "n": 1}}'
+    assert EXAMPLE in json.loads(text)["patient_id"].replace(" ", "").replace("-", "")
+
+    assert redact_patient_ids(text) == '{"patient_id": "[redacted]", "n": 1}'
+
+
+def test_redaction_leaves_other_escapes_and_short_escaped_numbers_alone() -> None:
+    text = '{"note": "\\u00e6rlig \\u0031\\u0032", "path": "C:\\\\u0033"}'
+
+    assert redact_patient_ids(text) == text
 
 
 def test_redaction_leaves_organisation_and_municipality_numbers_alone() -> None:

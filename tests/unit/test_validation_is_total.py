@@ -94,6 +94,37 @@ def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_t
     assert not re.search(r"[0-9]", payload[len(head) :]), payload[-12:]
 
 
+def test_a_patient_id_written_with_json_escapes_is_redacted_in_a_rejected_payload() -> None:
+    # A JSON reader sees the digits: the payload is kept as the text it came as.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    escaped = "".join(f"\\u{ord(c):04x}" for c in EXAMPLE)
+    text = json.dumps(template.value | {"type": "no_such_type", "patient_id": "ID"}).replace(
+        '"ID"', f'"{escaped}"'
+    )
+
+    outcome = _validate(topics.DISCHARGE_READY, text.encode())
+
+    assert isinstance(outcome, Rejected) and outcome.reason == ReasonCode.UNKNOWN_TYPE
+    assert json.loads(outcome.redacted_payload())["patient_id"] == "[redacted]"
+
+
+ESCAPED_EXAMPLE = "".join(f"\\u{ord(c):04x}" for c in f"{EXAMPLE[:6]}-{EXAMPLE[6:]}")
+
+
+@pytest.mark.parametrize("kept", range(1, len(ESCAPED_EXAMPLE)))
+def test_a_patient_id_written_with_json_escapes_the_64_kib_cut_goes_through_leaves_none_of_it(
+    kept: int,
+) -> None:
+    head = '{"type": "no_such_type", "note": "'
+    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    outcome = _validate(topics.DISCHARGE_READY, (head + filler + ESCAPED_EXAMPLE + '"}').encode())
+
+    assert isinstance(outcome, Rejected)
+    payload = outcome.redacted_payload()
+    assert payload.startswith(head + filler)
+    assert payload[len(head) :].strip("x") == "", payload[-12:]
+
+
 def test_a_payload_cut_in_a_long_run_of_digits_and_separators_is_cut_at_once() -> None:
     value = b'{"type": "no_such_type", "note": "' + b"1 2-3." * 50_000 + b'"}'
 
