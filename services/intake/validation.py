@@ -108,22 +108,22 @@ class Rejected:
 
     def redacted_payload(self) -> str:
         raw = self.record.value or b""
-        text = raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace")
+        text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
         if len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4:
             # A number the cut goes through goes with it: what is left of it is too short to
             # be redacted, and 9 of a patient id's 11 digits give away the whole of it.
             text = _without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
-        return _storable(redact_patient_ids(text))
+        return redact_patient_ids(text)
 
     def redacted_message(self) -> str:
         """The reason in words. Ours, but it may quote the input (a parser's message names a
         wrong discriminator tag, say), so it is redacted too."""
-        return _storable(redact_patient_ids(self.message))
+        return redact_patient_ids(_storable(self.message))
 
     def redacted_key(self) -> str | None:
         if self.record.key is None:
             return None
-        return _storable(redact_patient_ids(self.record.key.decode("utf-8", errors="replace")))
+        return redact_patient_ids(_storable(self.record.key.decode("utf-8", errors="replace")))
 
 
 # What may be left of a number a text was cut in: its digits, and the space, dash or dot a
@@ -149,9 +149,11 @@ def _without_a_number_at_the_end(text: str) -> str:
 
 
 def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold NUL: it is replaced, like a byte that is not UTF-8.
-    (Storing it raised, the batch was delivered again, and its partition stopped for good.)"""
-    return text.replace("\x00", "\ufffd")
+    """PostgreSQL text cannot hold NUL: it is dropped. (Storing it raised, the batch was
+    delivered again, and its partition stopped for good.) Dropped, not replaced, and before
+    redaction: text in UTF-16 or UTF-32 has NULs beside every digit, and they kept a patient
+    id's digits apart for the redactor."""
+    return text.replace("\x00", "")
 
 
 Outcome = Accepted | Rejected

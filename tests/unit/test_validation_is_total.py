@@ -66,6 +66,33 @@ def test_a_nul_byte_in_a_rejected_payload_or_key_is_replaced_so_the_rejection_ca
     assert "\x00" not in (outcome.redacted_key() or "")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"])
+def test_a_patient_id_in_a_payload_or_key_sent_as_utf_16_or_utf_32_is_redacted(encoding: str) -> None:
+    # Each digit comes with one to three NUL bytes: replaced after redaction, they kept the
+    # digits apart for the redactor, and the id was stored readable between the replacements.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = json.dumps(template.value | {"patient_id": EXAMPLE}).encode(encoding)
+
+    outcome = _validate(topics.DISCHARGE_READY, value, key=f"EP-{EXAMPLE}".encode(encoding))
+
+    assert isinstance(outcome, Rejected)
+    for stored in (outcome.redacted_payload(), outcome.redacted_key() or ""):
+        assert "\x00" not in stored
+        assert EXAMPLE not in "".join(c for c in stored if c.isascii()), stored
+
+
+@pytest.mark.parametrize("kept", [1, 6, 9, 10])
+def test_a_patient_id_in_utf_16_the_64_kib_cut_goes_through_leaves_none_of_its_digits(kept: int) -> None:
+    head = '{"type": "no_such_type", "note": "'
+    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    value = (head + filler + EXAMPLE + '"}').encode("utf-16-le")
+
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected)
+    assert not re.search(r"[0-9]", outcome.redacted_payload()[len(head) :])
+
+
 @pytest.mark.parametrize("written", ["311299 56715", "311299-56715", "311299.56715"])
 def test_a_patient_id_written_in_two_groups_is_found_and_redacted(written: str) -> None:
     assert find_patient_ids(f"EP-{written}") == [EXAMPLE]
