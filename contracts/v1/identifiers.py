@@ -21,7 +21,8 @@ WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN = r"^(0[1-9]|[1-9][0-9])[0-9]{2}$"  # co
 ORGANISATION_NUMBER_PATTERN = r"^[0-9]{9}$"
 PATIENT_ID_PATTERN = r"^[0-9]{11}$"
 
-_WRITTEN_PATIENT_ID = re.compile(r"(?<![0-9])([0-9]{6})[ .-]?([0-9]{5})(?![0-9])")
+# 6 and 5 digits with a space, dash or dot between, or a run of 11 digits or more.
+_PATIENT_ID_CANDIDATE = re.compile(r"(?<![0-9])(?:([0-9]{6})[ .-]([0-9]{5})(?![0-9])|([0-9]{11,}))")
 # What is redacted may be JSON text (a rejected payload is kept as the text it came as), in
 # which a digit, space, dash or dot may be written as an escape: `\u0033` is a 3 to any reader.
 _DIGIT = r"(?:[0-9]|\\u003[0-9])"
@@ -77,8 +78,16 @@ def is_well_formed_municipality_number(value: str) -> bool:
 
 def find_patient_ids(text: str) -> list[str]:
     """Every patient id written in `text` that passes the check digits: 11 digits in a run,
-    or 6 and 5 with a space, dash or dot between (how a fødselsnummer is often written)."""
-    return [a + b for a, b in _WRITTEN_PATIENT_ID.findall(text) if is_valid_patient_id(a + b)]
+    also inside a longer one (an id made of the number and a sequence number holds it all
+    the same), or 6 and 5 with a space, dash or dot between (how a fødselsnummer is often
+    written)."""
+    found: list[str] = []
+    for first, rest, run in _PATIENT_ID_CANDIDATE.findall(text):
+        if run:
+            found.extend(w for w in (run[i : i + 11] for i in range(len(run) - 10)) if is_valid_patient_id(w))
+        elif is_valid_patient_id(first + rest):
+            found.append(first + rest)
+    return found
 
 
 def redact_patient_ids(text: str) -> str:

@@ -256,6 +256,19 @@ def test_find_patient_ids_finds_the_valid_ones_inside_text_in_order() -> None:
     assert find_patient_ids(text) == [D_NUMBER, EXAMPLE]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(f"EP-{EXAMPLE}01", id="followed-by-a-sequence-number"),
+        pytest.param(f"EP-0{EXAMPLE}", id="after-a-digit"),
+        pytest.param(f"99{EXAMPLE}1234", id="in-the-middle"),
+    ],
+)
+def test_find_patient_ids_finds_one_inside_a_longer_run_of_digits(text: str) -> None:
+    # An id made of the patient's number and a sequence number holds the number all the same.
+    assert EXAMPLE in find_patient_ids(text)
+
+
 def test_find_patient_ids_finds_nothing_in_text_without_them() -> None:
     assert find_patient_ids("episode 42 for 4601 at 983974724 on 2024-03-01") == []
 

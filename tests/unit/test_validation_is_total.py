@@ -287,6 +287,21 @@ def test_a_source_holding_a_patient_id_is_rejected_every_time_it_comes() -> None
         assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("episode_id", f"EP-{EXAMPLE}01"), ("episode_id", f"0{EXAMPLE}"), ("source", f"dips.{EXAMPLE}0")],
+)
+def test_an_id_holding_a_patient_id_inside_a_longer_run_of_digits_is_rejected(field: str, value: str) -> None:
+    # Accepted, the subject id is stored and published on every statement the episode is on.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+
+    outcome = _validate(template.topic, json.dumps(template.value | {field: value}).encode())
+
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
+    assert outcome.message.startswith(f"{field} holds 11 digits"), outcome.message
+
+
 def test_neither_a_record_nor_its_outcome_shows_the_raw_bytes_when_printed() -> None:
     """A record or an outcome may end up in a log line or an assertion message; the raw
     key and value may hold a patient identifier."""
