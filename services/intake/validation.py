@@ -211,9 +211,14 @@ def _accepted(
     subject_field = _SUBJECT_FIELD[family]
     subject_id: str = getattr(event, subject_field)
     source = event.source
-    in_subject_id = find_patient_ids(subject_id)
-    if in_subject_id or _holds_patient_id(source):
-        holder = subject_field if in_subject_id else "source"
+    holder: str | None = None
+    if find_patient_ids(subject_id):
+        holder = subject_field
+    elif _holds_patient_id(source):
+        holder = "source"
+    elif isinstance(event, ActivityFacts) and find_patient_ids(event.drg):
+        holder = "drg"  # the producer's text too, stored with the event
+    if holder is not None:
         return Rejected(
             record,
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,

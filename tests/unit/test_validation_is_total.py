@@ -302,6 +302,17 @@ def test_an_id_holding_a_patient_id_inside_a_longer_run_of_digits_is_rejected(fi
     assert outcome.message.startswith(f"{field} holds 11 digits"), outcome.message
 
 
+@pytest.mark.parametrize("drg", [EXAMPLE, f"A{EXAMPLE}"])
+def test_a_drg_code_holding_a_patient_id_is_rejected_not_stored(drg: str) -> None:
+    # The code is free text of up to 16 letters and digits, stored with the event: a
+    # patient id put in it by mistake was accepted and stored as it came.
+    outcome = _validate(topics.ACTIVITY, _activity(drg=drg))
+
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
+    assert outcome.message.startswith("drg holds 11 digits"), outcome.message
+
+
 def test_neither_a_record_nor_its_outcome_shows_the_raw_bytes_when_printed() -> None:
     """A record or an outcome may end up in a log line or an assertion message; the raw
     key and value may hold a patient identifier."""
