@@ -25,9 +25,10 @@ PATIENT_ID_PATTERN = r"^[0-9]{11}$"
 _PATIENT_ID_CANDIDATE = re.compile(r"(?<![0-9])(?:([0-9]{6})[ .-]([0-9]{5})(?![0-9])|([0-9]{11,}))")
 # What is redacted may be JSON text (a rejected payload is kept as the text it came as), in
 # which a digit, space, dash or dot may be written as an escape: `\u0033` is a 3 to any reader.
-_DIGIT = r"(?:[0-9]|\\u003[0-9])"
+# A digit is any decimal digit (`\d`): `３` or `٣` is no patient id, but reads as a 3.
+_DIGIT = r"(?:\d|\\u003[0-9])"
 _SEPARATOR = r"(?:[ .-]|\\u00(?:20|2[dDeE]))"
-_NO_DIGIT_BEFORE, _NO_DIGIT_AFTER = r"(?<![0-9])(?<!\\u003[0-9])", r"(?![0-9])(?!\\u003[0-9])"
+_NO_DIGIT_BEFORE, _NO_DIGIT_AFTER = r"(?<!\d)(?<!\\u003[0-9])", r"(?!\d)(?!\\u003[0-9])"
 _ELEVEN_OR_MORE_DIGITS = re.compile(rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{11,}}{_NO_DIGIT_AFTER}")
 _WRITTEN_PATIENT_ID_TO_REDACT = re.compile(
     rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{6}}{_SEPARATOR}?{_DIGIT}{{5}}{_NO_DIGIT_AFTER}"
@@ -93,5 +94,6 @@ def find_patient_ids(text: str) -> list[str]:
 def redact_patient_ids(text: str) -> str:
     """Blank out every run of 11 digits or more, and every 6 + 5 digits written with a
     space, dash or dot between, valid or not: a mistyped number is still personal data, and
-    so is one with a digit too many. A digit or separator may be written as a JSON escape."""
+    so is one with a digit too many. A digit may be any decimal digit, and a digit or
+    separator may be written as a JSON escape."""
     return _WRITTEN_PATIENT_ID_TO_REDACT.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))

@@ -126,11 +126,12 @@ class Rejected:
         return redact_patient_ids(_storable(self.record.key.decode("utf-8", errors="replace")))
 
 
-# What may be left of a number a text was cut in: its digits, and the space, dash or dot a
-# patient id may be written with between two groups of them, as themselves or as JSON
-# escapes (`\u0033`), and an escape the cut went through. (Taken off from the end, not by a
-# pattern anchored there: that is tried at every position of a long run of digits.)
-_NUMBER_CHARACTERS = frozenset("0123456789 .-")
+# What may be left of a number a text was cut in: its digits (any decimal digits), and the
+# space, dash or dot a patient id may be written with between two groups of them, as
+# themselves or as JSON escapes (`\u0033`), and an escape the cut went through. (Taken off
+# from the end, not by a pattern anchored there: that is tried at every position of a long
+# run of digits.)
+_SEPARATORS = frozenset(" .-")
 _ESCAPED_NUMBER_CHARACTER = re.compile(r"\\u00(?:3[0-9]|2[0dDeE])")
 _ESCAPE_CUT_AT_THE_END = re.compile(r"\\(?:u(?:0(?:0[23]?)?)?)?\Z")
 
@@ -141,7 +142,7 @@ def _without_a_number_at_the_end(text: str) -> str:
     while end:
         if end >= 6 and _ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
             end -= 6
-        elif text[end - 1] in _NUMBER_CHARACTERS:
+        elif text[end - 1].isdecimal() or text[end - 1] in _SEPARATORS:
             end -= 1
         else:
             break

@@ -243,6 +243,22 @@ def test_redaction_leaves_other_escapes_and_short_escaped_numbers_alone() -> Non
     assert redact_patient_ids(text) == text
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param("".join(chr(0xFF10 + int(d)) for d in EXAMPLE), id="fullwidth"),
+        pytest.param("".join(chr(0x0660 + int(d)) for d in EXAMPLE), id="arabic-indic"),
+        pytest.param(EXAMPLE[:4] + "".join(chr(0xFF10 + int(d)) for d in EXAMPLE[4:]), id="mixed"),
+        pytest.param(
+            "".join(chr(0xFF10 + int(d)) for d in f"{EXAMPLE[:6]}") + f" {EXAMPLE[6:]}", id="six-and-five"
+        ),
+    ],
+)
+def test_redaction_removes_a_patient_id_written_in_other_decimal_digits(written: str) -> None:
+    # Refused as an invalid patient id, the payload is kept: a reader sees the number all the same.
+    assert redact_patient_ids(f'{{"patient_id": "{written}"}}') == '{"patient_id": "[redacted]"}'
+
+
 def test_redaction_leaves_organisation_and_municipality_numbers_alone() -> None:
     text = "trust 983974724 municipality 4601 month 2024-03 amount 1200000"
 
