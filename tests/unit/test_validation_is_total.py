@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.v1 import topics
-from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
+from contracts.v1.identifiers import find_patient_ids, is_valid_patient_id, redact_patient_ids
 from contracts.v1.outbound import ReasonCode
 from services.adapters.municipality_registry import load_registry
+from services.adapters.rejection_repository import rejection_id
 from services.domain.calendar import oslo_day
 from services.domain.municipalities import SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
@@ -182,6 +183,27 @@ def test_every_hostile_message_is_rejected_with_an_expected_reason_and_no_raw_pa
     stored = outcome.redacted_payload() + (outcome.redacted_key() or "") + outcome.message
     assert "\x00" not in stored
     assert not [pid for pid in hostile.patient_ids if pid in stored.replace(" ", "").replace("-", "")]
+
+
+OTHER_PATIENT_ID = next(
+    c for c in (f"{n:011d}" for n in range(31129956716, 31130000000)) if is_valid_patient_id(c)
+)
+
+
+@pytest.mark.parametrize("written", ["{pid}", '"{pid}"', '{{"patient_id": "{pid}"}}', '{{"type": "{pid}"}}'])
+def test_the_digest_kept_of_a_rejected_message_tells_nothing_of_a_patient_id_in_it(written: str) -> None:
+    # The digest is stored (rejections.raw_hash) and the rejection id, published with the
+    # message's topic, partition and offset, is made from it. Of the raw bytes, it was a
+    # plain hash of the patient id for a message that is the id and little else: undone by
+    # trying every number (the last two digits follow from the first nine; minutes).
+    first, second = (
+        _validate(topics.DISCHARGE_READY, written.format(pid=pid).encode(), key=None)
+        for pid in (EXAMPLE, OTHER_PATIENT_ID)
+    )
+
+    assert isinstance(first, Rejected) and isinstance(second, Rejected)
+    assert first.raw_hash == second.raw_hash
+    assert rejection_id(first) == rejection_id(second)
 
 
 def test_a_rejection_message_that_quotes_the_input_is_redacted_and_storable() -> None:
