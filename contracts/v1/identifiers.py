@@ -21,8 +21,18 @@ WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN = r"^(0[1-9]|[1-9][0-9])[0-9]{2}$"  # co
 ORGANISATION_NUMBER_PATTERN = r"^[0-9]{9}$"
 PATIENT_ID_PATTERN = r"^[0-9]{11}$"
 
-_ELEVEN_OR_MORE_DIGITS = re.compile(r"(?<![0-9])[0-9]{11,}(?![0-9])")
-_WRITTEN_PATIENT_ID = re.compile(r"(?<![0-9])([0-9]{6})[ .-]?([0-9]{5})(?![0-9])")
+# 6 and 5 digits with a space, dash or dot between, or a run of 11 digits or more.
+_PATIENT_ID_CANDIDATE = re.compile(r"(?<![0-9])(?:([0-9]{6})[ .-]([0-9]{5})(?![0-9])|([0-9]{11,}))")
+# What is redacted may be JSON text (a rejected payload is kept as the text it came as), in
+# which a digit, space, dash or dot may be written as an escape: `\u0033` is a 3 to any reader.
+# A digit is any decimal digit (`\d`): `３` or `٣` is no patient id, but reads as a 3.
+_DIGIT = r"(?:\d|\\u003[0-9])"
+_SEPARATOR = r"(?:[ .-]|\\u00(?:20|2[dDeE]))"
+_NO_DIGIT_BEFORE, _NO_DIGIT_AFTER = r"(?<!\d)(?<!\\u003[0-9])", r"(?!\d)(?!\\u003[0-9])"
+_ELEVEN_OR_MORE_DIGITS = re.compile(rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{11,}}{_NO_DIGIT_AFTER}")
+_WRITTEN_PATIENT_ID_TO_REDACT = re.compile(
+    rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{6}}{_SEPARATOR}?{_DIGIT}{{5}}{_NO_DIGIT_AFTER}"
+)
 
 
 _ZERO = ord("0")
@@ -69,12 +79,21 @@ def is_well_formed_municipality_number(value: str) -> bool:
 
 def find_patient_ids(text: str) -> list[str]:
     """Every patient id written in `text` that passes the check digits: 11 digits in a run,
-    or 6 and 5 with a space, dash or dot between (how a fødselsnummer is often written)."""
-    return [a + b for a, b in _WRITTEN_PATIENT_ID.findall(text) if is_valid_patient_id(a + b)]
+    also inside a longer one (an id made of the number and a sequence number holds it all
+    the same), or 6 and 5 with a space, dash or dot between (how a fødselsnummer is often
+    written)."""
+    found: list[str] = []
+    for first, rest, run in _PATIENT_ID_CANDIDATE.findall(text):
+        if run:
+            found.extend(w for w in (run[i : i + 11] for i in range(len(run) - 10)) if is_valid_patient_id(w))
+        elif is_valid_patient_id(first + rest):
+            found.append(first + rest)
+    return found
 
 
 def redact_patient_ids(text: str) -> str:
     """Blank out every run of 11 digits or more, and every 6 + 5 digits written with a
     space, dash or dot between, valid or not: a mistyped number is still personal data, and
-    so is one with a digit too many."""
-    return _WRITTEN_PATIENT_ID.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))
+    so is one with a digit too many. A digit may be any decimal digit, and a digit or
+    separator may be written as a JSON escape."""
+    return _WRITTEN_PATIENT_ID_TO_REDACT.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))

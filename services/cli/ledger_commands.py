@@ -20,7 +20,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from contracts.v1 import topics
-from contracts.v1.identifiers import is_valid_organisation_number, is_well_formed_municipality_number
+from contracts.v1.identifiers import (
+    find_patient_ids,
+    is_valid_organisation_number,
+    is_well_formed_municipality_number,
+)
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.cli.kafka_tools import read_statements
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, parse_month
@@ -262,6 +266,10 @@ def _text(what: str, shortest: int) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if len(text.strip()) < shortest or len(text) > 2000:
             raise typer.BadParameter(f"expected {what} in {shortest} to 2000 characters, not {text!r}")
+        if find_patient_ids(text):  # published on the statements: refused here, and by the service
+            raise typer.BadParameter(
+                f"{what} holds a patient identifier; name the episode, stay or activity by its id instead"
+            )
         return text
 
     return parse

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -103,27 +104,61 @@ class Rejected:
 
     @property
     def raw_hash(self) -> bytes:
-        return hashlib.sha256(self.record.value or b"").digest()
+        """A digest of the payload as it is kept, redacted: it tells apart messages at one
+        position that differ in what is kept, and nothing of a patient id in them. (Of the raw bytes, it was a
+        plain hash of the id for a message that is the id and little else, undone by trying
+        every number; the rejection id, published, is made from it.)"""
+        return hashlib.sha256(self.redacted_payload().encode()).digest()
 
     def redacted_payload(self) -> str:
-        text = (self.record.value or b"")[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace")
-        return _storable(redact_patient_ids(text[:MAX_REJECTED_PAYLOAD_CHARS]))
+        raw = self.record.value or b""
+        text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
+        if len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4:
+            # A number the cut goes through goes with it: what is left of it is too short to
+            # be redacted, and 9 of a patient id's 11 digits give away the whole of it.
+            text = _without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
+        return redact_patient_ids(text)
 
     def redacted_message(self) -> str:
         """The reason in words. Ours, but it may quote the input (a parser's message names a
         wrong discriminator tag, say), so it is redacted too."""
-        return _storable(redact_patient_ids(self.message))
+        return redact_patient_ids(_storable(self.message))
 
     def redacted_key(self) -> str | None:
         if self.record.key is None:
             return None
-        return _storable(redact_patient_ids(self.record.key.decode("utf-8", errors="replace")))
+        return redact_patient_ids(_storable(self.record.key.decode("utf-8", errors="replace")))
+
+
+# What may be left of a number a text was cut in: its digits (any decimal digits), and the
+# space, dash or dot a patient id may be written with between two groups of them, as
+# themselves or as JSON escapes (`\u0033`), and an escape the cut went through. (Taken off
+# from the end, not by a pattern anchored there: that is tried at every position of a long
+# run of digits.)
+_SEPARATORS = frozenset(" .-")
+_ESCAPED_NUMBER_CHARACTER = re.compile(r"\\u00(?:3[0-9]|2[0dDeE])")
+_ESCAPE_CUT_AT_THE_END = re.compile(r"\\(?:u(?:0(?:0[23]?)?)?)?\Z")
+
+
+def _without_a_number_at_the_end(text: str) -> str:
+    cut_escape = _ESCAPE_CUT_AT_THE_END.search(text, max(0, len(text) - 5))
+    end = cut_escape.start() if cut_escape else len(text)
+    while end:
+        if end >= 6 and _ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
+            end -= 6
+        elif text[end - 1].isdecimal() or text[end - 1] in _SEPARATORS:
+            end -= 1
+        else:
+            break
+    return text[:end]
 
 
 def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold NUL: it is replaced, like a byte that is not UTF-8.
-    (Storing it raised, the batch was delivered again, and its partition stopped for good.)"""
-    return text.replace("\x00", "\ufffd")
+    """PostgreSQL text cannot hold NUL: it is dropped. (Storing it raised, the batch was
+    delivered again, and its partition stopped for good.) Dropped, not replaced, and before
+    redaction: text in UTF-16 or UTF-32 has NULs beside every digit, and they kept a patient
+    id's digits apart for the redactor."""
+    return text.replace("\x00", "")
 
 
 Outcome = Accepted | Rejected
@@ -181,9 +216,14 @@ def _accepted(
     subject_field = _SUBJECT_FIELD[family]
     subject_id: str = getattr(event, subject_field)
     source = event.source
-    in_subject_id = find_patient_ids(subject_id)
-    if in_subject_id or _holds_patient_id(source):
-        holder = subject_field if in_subject_id else "source"
+    holder: str | None = None
+    if find_patient_ids(subject_id):
+        holder = subject_field
+    elif _holds_patient_id(source):
+        holder = "source"
+    elif isinstance(event, ActivityFacts) and find_patient_ids(event.drg):
+        holder = "drg"  # the producer's text too, stored with the event
+    if holder is not None:
         return Rejected(
             record,
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
@@ -334,5 +374,6 @@ def _rejection_of(record: RawRecord, exc: ValidationError) -> Rejected:
 
 
 def _short(value: object) -> str:
-    text = repr(value)
-    return redact_patient_ids(text if len(text) <= 40 else text[:37] + "...")
+    # Redacted before it is cut: a patient id the cut went through would not be after.
+    text = redact_patient_ids(repr(value))
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from contracts.v1.identifiers import find_patient_ids
 from contracts.v1.outbound import OpenDispute, ResolveDispute
 from services.adapters.postgres import UnitOfWork
 
@@ -27,6 +28,20 @@ class DisputeRefused(ValueError):
     """The dispute command cannot be carried out; the message says why."""
 
 
+def _refuse_patient_ids(**texts: str) -> None:
+    """The free text of a dispute is kept in the dispute log and published on the pair's
+    statements (the reason of an opening on its dispute entry, of a resolution in the note
+    of its adjustment): a patient identifier must not be in it. The item is named by its
+    episode id."""
+    for name, text in texts.items():
+        if find_patient_ids(text):
+            raise DisputeRefused(
+                f"{name} holds a patient identifier (11 digits, or 6 and 5 with a space, dash or dot "
+                "between, that pass a fødselsnummer's check digits); name the episode, stay or "
+                "activity by its id instead"
+            )
+
+
 async def _first_time(conn: asyncpg.Connection, command_id: UUID, kind: str) -> bool:
     return bool(
         await conn.fetchval(
@@ -39,6 +54,7 @@ async def _first_time(conn: asyncpg.Connection, command_id: UUID, kind: str) -> 
 
 async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable[[], datetime]) -> bool:
     """Returns False when the command was seen before."""
+    _refuse_patient_ids(reason=command.reason)
     now = clock()
     async with UnitOfWork(pool) as uow:
         conn = uow.conn
@@ -163,6 +179,7 @@ async def _refuse_beyond_what_is_owed(
 
 
 async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Callable[[], datetime]) -> bool:
+    _refuse_patient_ids(resolved_by=command.resolved_by, reason=command.reason)
     now = clock()
     async with UnitOfWork(pool) as uow:
         conn = uow.conn

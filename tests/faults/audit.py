@@ -266,9 +266,13 @@ def leaked(text: str, ids: set[str]) -> set[str]:
     """The ids in `text`: as 11 digits, inside a longer run of digits, or written 6 + 5 with a
     space, dash or dot between. (Not by joining any digits across separators: at volume that
     matches some identifier by chance, e.g. a trust number, a space and a date.)"""
-    found = {a + b for a, b in _WRITTEN_IN_TWO.findall(text)}
-    for run in _LONG_DIGIT_RUN.findall(text):
-        found.update(run[i : i + 11] for i in range(len(run) - 10))
+    found: set[str] = set()
+    # Also with the replacement characters taken out: a payload in UTF-16 has a NUL beside
+    # every digit, and a NUL stored as U+FFFD kept the digits of an id apart.
+    for variant in {text, text.replace("\ufffd", "")}:
+        found.update(a + b for a, b in _WRITTEN_IN_TWO.findall(variant))
+        for run in _LONG_DIGIT_RUN.findall(variant):
+            found.update(run[i : i + 11] for i in range(len(run) - 10))
     return found & ids
 
 

@@ -155,6 +155,7 @@ class Ledger:
         month: str,
         amount_ore: int,
         by: str,
+        reason: str = "discharged without a discharge summary (epikrise)",
     ) -> uuid.UUID:
         role, number = by.split(":")
         dispute_id = uuid.uuid4()
@@ -168,20 +169,28 @@ class Ledger:
             service_month=month,
             amount_ore=amount_ore,
             opened_by=Party(role=PartyRole(role), id=number),
-            reason="discharged without a discharge summary (epikrise)",
+            reason=reason,
         )
         await open_dispute(self.pool, command, now)
         return dispute_id
 
-    async def resolve(self, dispute_id: uuid.UUID, outcome: str, agreed_ore: int | None = None) -> None:
+    async def resolve(
+        self,
+        dispute_id: uuid.UUID,
+        outcome: str,
+        agreed_ore: int | None = None,
+        *,
+        resolved_by: str = "tvisteløsningsnemnda",
+        reason: str = "advisory opinion",
+    ) -> None:
         command = ResolveDispute(
             type="resolve_dispute",
             command_id=uuid.uuid4(),
             dispute_id=dispute_id,
             outcome=outcome,  # type: ignore[arg-type]
             agreed_ore=agreed_ore,
-            resolved_by="tvisteløsningsnemnda",
-            reason="advisory opinion",
+            resolved_by=resolved_by,
+            reason=reason,
         )
         await resolve_dispute(self.pool, command, now)
 

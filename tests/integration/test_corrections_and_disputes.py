@@ -331,6 +331,59 @@ async def test_disputes_of_an_item_or_its_line_never_claim_more_than_is_still_ow
     await claim(episode_id=None, amount_ore=5 * DAY)
 
 
+PATIENT_ID = "31129956715"  # a valid fødselsnummer (domain.md)
+
+
+async def test_a_dispute_whose_free_text_holds_a_patient_id_is_refused_and_none_of_it_is_kept(
+    ledger: Ledger,
+) -> None:
+    # The reason of an opening is published on the pair's statements (the dispute entry),
+    # that of a resolution too (the adjustment's note), and both are kept in the dispute log
+    # with who resolved it: a patient's number written in one of them was stored and sent to
+    # both parties.
+    await ledger.send(
+        *episode(
+            "EP-P",
+            ("admission_notified", "2025-01-05T10:00:00+01:00"),
+            ("declared_ready", "2025-01-11T09:00:00+01:00"),
+            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
+            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
+        )
+    )
+    await ledger.close("2025-01")
+    [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    claim = partial(
+        ledger.dispute,
+        jan["statement_id"],
+        episode_id="EP-P",
+        category="discharge_ready_bed_days",
+        month="2025-01",
+        amount_ore=DAY,
+        by=f"municipality:{MUNICIPALITY}",
+    )
+    written = f"{PATIENT_ID[:6]} {PATIENT_ID[6:]}"
+
+    with pytest.raises(DisputeRefused, match="reason holds a patient identifier"):
+        await claim(reason=f"pasient {written} var ikke utskrivningsklar 11. januar")
+    dispute_id = await claim(reason="the patient was not discharge-ready on 11 January")
+    with pytest.raises(DisputeRefused, match="reason holds a patient identifier"):
+        await ledger.resolve(dispute_id, "upheld", reason=f"epikrise for {PATIENT_ID} mangler")
+    with pytest.raises(DisputeRefused, match="resolved_by holds a patient identifier"):
+        await ledger.resolve(dispute_id, "upheld", resolved_by=f"saksbehandler {PATIENT_ID}")
+    await ledger.resolve(dispute_id, "upheld")
+    await ledger.send(*episode("EP-Q", ("admission_notified", "2025-02-03T10:00:00+01:00")))
+    await ledger.close("2025-02")
+
+    async with ledger.pool.acquire() as conn:
+        stored = [
+            str([dict(r) for r in await conn.fetch(f"SELECT * FROM {table}")])
+            for table in ("disputes", "dispute_log", "adjustments", "statements", "processed_commands")
+        ]
+    published = [payload.decode() for payload, _ in await ledger.published()]
+    for text in [*stored, *published]:
+        assert PATIENT_ID not in text.replace(" ", "")
+
+
 @pytest.mark.parametrize("chunk", [RERATE_CHUNK, 1], ids=["one-chunk", "a-subject-at-a-time"])
 async def test_a_rate_corrected_for_days_already_priced_reaches_every_subject_it_priced(
     ledger: Ledger, chunk: int, monkeypatch: pytest.MonkeyPatch

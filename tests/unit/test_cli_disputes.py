@@ -165,6 +165,30 @@ def test_resolve_refuses_bad_input_by_option(sent: Sent, args: list[str], expect
     assert not sent
 
 
+PATIENT_ID = "31129956715"  # a valid fødselsnummer (domain.md)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (_open(reason=f"pasient {PATIENT_ID[:6]} {PATIENT_ID[6:]} var ikke utskrivningsklar"), "--reason"),
+        (_resolve(reason=f"epikrise for {PATIENT_ID} mangler"), "--reason"),
+        (_resolve(by=f"saksbehandler {PATIENT_ID}"), "--by"),
+    ],
+)
+def test_free_text_holding_a_patient_id_is_refused_before_it_is_sent(
+    sent: Sent, args: list[str], option: str
+) -> None:
+    # Sent, it is on the commands topic for good, and the service refuses it there.
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    message = _message(result.output)
+    assert f"Invalid value for '{option}':" in message and "holds a patient identifier" in message
+    assert PATIENT_ID[6:] not in result.output  # not shown back either
+    assert not sent
+
+
 # ---------------------------------------------------------------- where the broker is
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -211,6 +213,52 @@ def test_redaction_removes_every_eleven_digit_run_valid_or_not() -> None:
     assert EXAMPLE not in redacted and invalid not in redacted and D_NUMBER not in redacted
 
 
+def json_escaped(text: str, every: int = 1) -> str:
+    """`text` with every `every`-th character written as a JSON escape (`3` as `\\u0033`)."""
+    return "".join(f"\\u{ord(c):04x}" if i % every == 0 else c for i, c in enumerate(text))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param(json_escaped(EXAMPLE), id="every-digit-escaped"),
+        pytest.param(json_escaped(EXAMPLE, every=2), id="every-other-digit-escaped"),
+        pytest.param(EXAMPLE[:10] + json_escaped(EXAMPLE[10]), id="last-digit-escaped"),
+        pytest.param(json_escaped(f"{EXAMPLE[:6]} {EXAMPLE[6:]}", every=3), id="six-and-five-escaped"),
+        pytest.param(f"{EXAMPLE[:6]}\\u002D{EXAMPLE[6:]}", id="dash-escaped-in-capitals"),
+        pytest.param(json_escaped("0" + EXAMPLE), id="inside-a-longer-run"),
+    ],
+)
+def test_redaction_removes_a_patient_id_written_with_json_escapes(written: str) -> None:
+    # A JSON reader sees the digits: a rejected payload is kept as the text it came as.
+    text = f'{{"patient_id": "{written}", "n": 1}}'
+    assert EXAMPLE in json.loads(text)["patient_id"].replace(" ", "").replace("-", "")
+
+    assert redact_patient_ids(text) == '{"patient_id": "[redacted]", "n": 1}'
+
+
+def test_redaction_leaves_other_escapes_and_short_escaped_numbers_alone() -> None:
+    text = '{"note": "\\u00e6rlig \\u0031\\u0032", "path": "C:\\\\u0033"}'
+
+    assert redact_patient_ids(text) == text
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param("".join(chr(0xFF10 + int(d)) for d in EXAMPLE), id="fullwidth"),
+        pytest.param("".join(chr(0x0660 + int(d)) for d in EXAMPLE), id="arabic-indic"),
+        pytest.param(EXAMPLE[:4] + "".join(chr(0xFF10 + int(d)) for d in EXAMPLE[4:]), id="mixed"),
+        pytest.param(
+            "".join(chr(0xFF10 + int(d)) for d in f"{EXAMPLE[:6]}") + f" {EXAMPLE[6:]}", id="six-and-five"
+        ),
+    ],
+)
+def test_redaction_removes_a_patient_id_written_in_other_decimal_digits(written: str) -> None:
+    # Refused as an invalid patient id, the payload is kept: a reader sees the number all the same.
+    assert redact_patient_ids(f'{{"patient_id": "{written}"}}') == '{"patient_id": "[redacted]"}'
+
+
 def test_redaction_leaves_organisation_and_municipality_numbers_alone() -> None:
     text = "trust 983974724 municipality 4601 month 2024-03 amount 1200000"
 
@@ -222,6 +270,19 @@ def test_find_patient_ids_finds_the_valid_ones_inside_text_in_order() -> None:
     text = f"first {D_NUMBER}, then nothing {invalid}, then {EXAMPLE}!trust=983974724"
 
     assert find_patient_ids(text) == [D_NUMBER, EXAMPLE]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(f"EP-{EXAMPLE}01", id="followed-by-a-sequence-number"),
+        pytest.param(f"EP-0{EXAMPLE}", id="after-a-digit"),
+        pytest.param(f"99{EXAMPLE}1234", id="in-the-middle"),
+    ],
+)
+def test_find_patient_ids_finds_one_inside_a_longer_run_of_digits(text: str) -> None:
+    # An id made of the patient's number and a sequence number holds the number all the same.
+    assert EXAMPLE in find_patient_ids(text)
 
 
 def test_find_patient_ids_finds_nothing_in_text_without_them() -> None:

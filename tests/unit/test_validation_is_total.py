@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import orjson
@@ -17,13 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.v1 import topics
-from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
+from contracts.v1.identifiers import find_patient_ids, is_valid_patient_id, redact_patient_ids
 from contracts.v1.outbound import ReasonCode
 from services.adapters.municipality_registry import load_registry
+from services.adapters.rejection_repository import rejection_id
 from services.domain.calendar import oslo_day
 from services.domain.municipalities import SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
-from services.intake.validation import Accepted, RawRecord, Rejected, validate
+from services.intake.validation import MAX_REJECTED_PAYLOAD_CHARS, Accepted, RawRecord, Rejected, validate
 from tests.faults.corpus import Hostile, hospital_month, hostile_messages
 
 # Hostile values are large on purpose; hypothesis need not warn about printing them.
@@ -65,6 +67,33 @@ def test_a_nul_byte_in_a_rejected_payload_or_key_is_replaced_so_the_rejection_ca
     assert "\x00" not in (outcome.redacted_key() or "")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"])
+def test_a_patient_id_in_a_payload_or_key_sent_as_utf_16_or_utf_32_is_redacted(encoding: str) -> None:
+    # Each digit comes with one to three NUL bytes: replaced after redaction, they kept the
+    # digits apart for the redactor, and the id was stored readable between the replacements.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = json.dumps(template.value | {"patient_id": EXAMPLE}).encode(encoding)
+
+    outcome = _validate(topics.DISCHARGE_READY, value, key=f"EP-{EXAMPLE}".encode(encoding))
+
+    assert isinstance(outcome, Rejected)
+    for stored in (outcome.redacted_payload(), outcome.redacted_key() or ""):
+        assert "\x00" not in stored
+        assert EXAMPLE not in "".join(c for c in stored if c.isascii()), stored
+
+
+@pytest.mark.parametrize("kept", [1, 6, 9, 10])
+def test_a_patient_id_in_utf_16_the_64_kib_cut_goes_through_leaves_none_of_its_digits(kept: int) -> None:
+    head = '{"type": "no_such_type", "note": "'
+    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    value = (head + filler + EXAMPLE + '"}').encode("utf-16-le")
+
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected)
+    assert not re.search(r"[0-9]", outcome.redacted_payload()[len(head) :])
+
+
 @pytest.mark.parametrize("written", ["311299 56715", "311299-56715", "311299.56715"])
 def test_a_patient_id_written_in_two_groups_is_found_and_redacted(written: str) -> None:
     assert find_patient_ids(f"EP-{written}") == [EXAMPLE]
@@ -74,6 +103,65 @@ def test_a_patient_id_written_in_two_groups_is_found_and_redacted(written: str) 
 @pytest.mark.parametrize("text", [f"1{EXAMPLE}", f"{EXAMPLE}0", f"00{EXAMPLE}77"])
 def test_a_patient_id_inside_a_longer_run_of_digits_is_redacted_with_the_run(text: str) -> None:
     assert redact_patient_ids(f"x {text} y") == "x [redacted] y"
+
+
+@pytest.mark.parametrize(
+    "written", [EXAMPLE, "311299 56715", "311299-56715", "".join(chr(0xFF10 + int(d)) for d in EXAMPLE)]
+)
+@pytest.mark.parametrize("kept", range(1, 11))
+def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_the_payload(
+    written: str, kept: int
+) -> None:
+    # Redacting what is left after the cut missed the number it cut: 9 of its 11 digits
+    # give away the whole of it (the other two are check digits).
+    head = '{"type": "no_such_type", "note": "'
+    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    outcome = _validate(topics.DISCHARGE_READY, (head + filler + written + '"}').encode())
+
+    assert isinstance(outcome, Rejected)
+    payload = outcome.redacted_payload()
+    assert payload.startswith(head + filler)
+    assert not re.search(r"\d", payload[len(head) :]), payload[-12:]
+
+
+def test_a_patient_id_written_with_json_escapes_is_redacted_in_a_rejected_payload() -> None:
+    # A JSON reader sees the digits: the payload is kept as the text it came as.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    escaped = "".join(f"\\u{ord(c):04x}" for c in EXAMPLE)
+    text = json.dumps(template.value | {"type": "no_such_type", "patient_id": "ID"}).replace(
+        '"ID"', f'"{escaped}"'
+    )
+
+    outcome = _validate(topics.DISCHARGE_READY, text.encode())
+
+    assert isinstance(outcome, Rejected) and outcome.reason == ReasonCode.UNKNOWN_TYPE
+    assert json.loads(outcome.redacted_payload())["patient_id"] == "[redacted]"
+
+
+ESCAPED_EXAMPLE = "".join(f"\\u{ord(c):04x}" for c in f"{EXAMPLE[:6]}-{EXAMPLE[6:]}")
+
+
+@pytest.mark.parametrize("kept", range(1, len(ESCAPED_EXAMPLE)))
+def test_a_patient_id_written_with_json_escapes_the_64_kib_cut_goes_through_leaves_none_of_it(
+    kept: int,
+) -> None:
+    head = '{"type": "no_such_type", "note": "'
+    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    outcome = _validate(topics.DISCHARGE_READY, (head + filler + ESCAPED_EXAMPLE + '"}').encode())
+
+    assert isinstance(outcome, Rejected)
+    payload = outcome.redacted_payload()
+    assert payload.startswith(head + filler)
+    assert payload[len(head) :].strip("x") == "", payload[-12:]
+
+
+def test_a_payload_cut_in_a_long_run_of_digits_and_separators_is_cut_at_once() -> None:
+    value = b'{"type": "no_such_type", "note": "' + b"1 2-3." * 50_000 + b'"}'
+
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected)
+    assert outcome.redacted_payload() == '{"type": "no_such_type", "note": "'
 
 
 def test_episode_ids_dates_and_uuids_are_not_mistaken_for_patient_ids() -> None:
@@ -94,7 +182,30 @@ def test_every_hostile_message_is_rejected_with_an_expected_reason_and_no_raw_pa
     assert not hostile.reasons or outcome.reason.value in hostile.reasons, (hostile.kind, outcome.reason)
     stored = outcome.redacted_payload() + (outcome.redacted_key() or "") + outcome.message
     assert "\x00" not in stored
-    assert not [pid for pid in hostile.patient_ids if pid in stored.replace(" ", "").replace("-", "")]
+    # Without what may keep the digits apart: separators, and what a byte not UTF-8 became.
+    joined = stored.replace(" ", "").replace("-", "").replace("\ufffd", "")
+    assert not [pid for pid in hostile.patient_ids if pid in joined]
+
+
+OTHER_PATIENT_ID = next(
+    c for c in (f"{n:011d}" for n in range(31129956716, 31130000000)) if is_valid_patient_id(c)
+)
+
+
+@pytest.mark.parametrize("written", ["{pid}", '"{pid}"', '{{"patient_id": "{pid}"}}', '{{"type": "{pid}"}}'])
+def test_the_digest_kept_of_a_rejected_message_tells_nothing_of_a_patient_id_in_it(written: str) -> None:
+    # The digest is stored (rejections.raw_hash) and the rejection id, published with the
+    # message's topic, partition and offset, is made from it. Of the raw bytes, it was a
+    # plain hash of the patient id for a message that is the id and little else: undone by
+    # trying every number (the last two digits follow from the first nine; minutes).
+    first, second = (
+        _validate(topics.DISCHARGE_READY, written.format(pid=pid).encode(), key=None)
+        for pid in (EXAMPLE, OTHER_PATIENT_ID)
+    )
+
+    assert isinstance(first, Rejected) and isinstance(second, Rejected)
+    assert first.raw_hash == second.raw_hash
+    assert rejection_id(first) == rejection_id(second)
 
 
 def test_a_rejection_message_that_quotes_the_input_is_redacted_and_storable() -> None:
@@ -107,6 +218,21 @@ def test_a_rejection_message_that_quotes_the_input_is_redacted_and_storable() ->
 
     assert EXAMPLE not in rejected.redacted_message()
     assert "\x00" not in rejected.redacted_message()
+
+
+@pytest.mark.parametrize("before", range(24, 36))
+def test_an_unknown_type_quoted_in_the_message_keeps_no_digits_of_a_patient_id_it_holds(before: int) -> None:
+    # The message quotes at most 40 characters of the type: cut first and redacted after,
+    # up to 10 of the id's 11 digits were left in it.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    value = json.dumps(template.value | {"type": "x" * before + EXAMPLE + "-and-more-text"}).encode()
+
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected) and outcome.reason == ReasonCode.UNKNOWN_TYPE
+    quoted = outcome.message.split(";")[0]
+    assert not re.search(r"[0-9]", quoted), quoted
+    assert EXAMPLE[:6] not in outcome.redacted_message()
 
 
 @pytest.mark.parametrize("written", ["0", "1730000000", "1730000000.5", "yesterday"])
@@ -185,6 +311,32 @@ def test_a_source_holding_a_patient_id_is_rejected_every_time_it_comes() -> None
         outcome = _validate(template.topic, json.dumps(document).encode())
         assert isinstance(outcome, Rejected)
         assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("episode_id", f"EP-{EXAMPLE}01"), ("episode_id", f"0{EXAMPLE}"), ("source", f"dips.{EXAMPLE}0")],
+)
+def test_an_id_holding_a_patient_id_inside_a_longer_run_of_digits_is_rejected(field: str, value: str) -> None:
+    # Accepted, the subject id is stored and published on every statement the episode is on.
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+
+    outcome = _validate(template.topic, json.dumps(template.value | {field: value}).encode())
+
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
+    assert outcome.message.startswith(f"{field} holds 11 digits"), outcome.message
+
+
+@pytest.mark.parametrize("drg", [EXAMPLE, f"A{EXAMPLE}"])
+def test_a_drg_code_holding_a_patient_id_is_rejected_not_stored(drg: str) -> None:
+    # The code is free text of up to 16 letters and digits, stored with the event: a
+    # patient id put in it by mistake was accepted and stored as it came.
+    outcome = _validate(topics.ACTIVITY, _activity(drg=drg))
+
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
+    assert outcome.message.startswith("drg holds 11 digits"), outcome.message
 
 
 def test_neither_a_record_nor_its_outcome_shows_the_raw_bytes_when_printed() -> None:
