@@ -22,7 +22,7 @@ from contracts.v1 import topics
 from contracts.v1.inbound import ActivityMessage, DischargeReadyMessage, EmergencyBedMessage
 from contracts.v1.outbound import Rejection
 from services.adapters.kafka_broker import ConcurrentStartBroker
-from services.adapters.raw_messages import undecoded
+from services.adapters.raw_messages import readable_headers, undecoded
 from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
 from services.intake.service import IntakeDeps, ingest
 from services.intake.validation import RawRecord
@@ -93,6 +93,7 @@ def create_broker(
             title=f"intake:{topic}",
             description=description,
             decoder=undecoded,  # validation reads the raw records; see raw_messages
+            parser=readable_headers,  # and its headers need not be text
             **(group_timing or {}),
         )
 

@@ -27,7 +27,7 @@ from contracts.v1.outbound import (
 from services.adapters import rejection_repository
 from services.adapters.intake_progress import wait_for_intake
 from services.adapters.postgres import UnitOfWork, retry_transient
-from services.adapters.raw_messages import undecoded
+from services.adapters.raw_messages import readable_headers, undecoded
 from services.bootstrap import Resources, configure_logging, utc_now, wire_lifecycle
 from services.domain.calendar import Month, oslo_day
 from services.domain.close_policy import period_to_close
@@ -71,6 +71,7 @@ def create_broker(
         description="Commands to the settlement service: `close_period` closes a month; "
         "`open_dispute` and `resolve_dispute` dispute a published statement's line or item.",
         decoder=undecoded,  # the handler reads the raw record; see raw_messages
+        parser=readable_headers,  # and its headers need not be text
         **(group_timing or {}),
     )
     async def on_command(body: SkipValidation[Command], message: KafkaMessage) -> None:

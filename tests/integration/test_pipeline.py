@@ -407,6 +407,45 @@ def test_every_bad_input_lands_on_the_rejection_topic_with_its_own_reason_and_in
     assert not group.dead(), "no service died on bad input"
 
 
+def test_a_header_that_is_not_text_or_has_no_value_neither_stops_a_partition_nor_loses_the_message(
+    stack,
+) -> None:
+    """Kafka headers are bytes, and may have no value at all. FastStream decodes every header
+    as UTF-8 before a handler runs; a header it could not decode raised there, the batch was
+    delivered again, forever, and its partition stopped. Headers are no part of the contract:
+    the messages are handled on their body."""
+    from confluent_kafka import Producer
+
+    endpoints, group, _state = stack
+    accepted = [_valid(episode_id=f"EP-HEADER-{n}", event_id=str(uuid.uuid4())) for n in range(2)]
+    command = {"type": "close_period", "period": "2099-13", "command_id": str(uuid.uuid4())}
+    producer = Producer({"bootstrap.servers": endpoints.bootstrap_servers})
+    for headers, topic, key, value in [
+        ([("traceparent", b"\xff\xfe not text")], topics.DISCHARGE_READY, b"EP-HEADER-0", accepted[0]),
+        ([("empty", None)], topics.DISCHARGE_READY, b"EP-HEADER-1", accepted[1]),
+        ([("traceparent", b"\xc3\x28"), ("empty", None)], topics.COMMANDS, b"header-command", command),
+    ]:
+        producer.produce(topic, key=key, value=json.dumps(value).encode(), headers=headers)
+    assert producer.flush(30) == 0
+    SENT_PATIENT_IDS.add("31129956715")
+
+    wait_until(
+        lambda: (
+            db_value(
+                endpoints,
+                "SELECT count(*) FROM inbound_events WHERE payload->>'episode_id' LIKE 'EP-HEADER-%'",
+            )
+            == 2
+        ),
+        what="both events recorded, whatever their headers",
+    )
+    wait_until(
+        lambda: any(v["key"] == "header-command" for _k, v in read_topic(endpoints, topics.REJECTED)),
+        what="the command handled (refused for its period), whatever its headers",
+    )
+    assert not group.dead()
+
+
 def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
     endpoints, _group, state = stack
     assert SENT_PATIENT_IDS, "the tests before this one sent patient identifiers"
