@@ -193,7 +193,13 @@ _DecimalText = TextOnTheWire(
 
 class ActivityFacts(ActivityEvent):
     contact_kind: ContactKind
-    drg: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$", examples=["127O"])
+    drg: str = Field(
+        min_length=1,
+        max_length=16,
+        pattern=r"^[0-9A-Za-z]+$",
+        description="The DRG code. Like the ids, it must not hold a patient identifier (`patient_id_in_subject_id`).",
+        examples=["127O"],
+    )
     drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DecimalText] = Field(
         description='DRG weight as decimal text, from "0" to "1000", e.g. "0.873" (not a JSON number).',
         examples=["0.873"],

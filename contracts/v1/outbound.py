@@ -257,7 +257,11 @@ class OpenDispute(Contract):
     )
     opened_by: Party
     reason: str = Field(
-        min_length=3, max_length=2000, description="The factual and legal basis of the claim."
+        min_length=3,
+        max_length=2000,
+        description="The factual and legal basis of the claim. Published on the pair's statements: a "
+        "dispute whose text holds a patient identifier is refused (`dispute_refused`); name the item "
+        "by its episode id.",
     )
 
 
@@ -271,8 +275,16 @@ class ResolveDispute(Contract):
     agreed_ore: int | None = Field(
         default=None, ge=0, description="For `partially_upheld`: the amount found not owed, in øre."
     )
-    resolved_by: str = Field(min_length=1, description="Who records the outcome, e.g. the dispute board.")
-    reason: str = Field(min_length=3, max_length=2000)
+    resolved_by: str = Field(
+        min_length=1,
+        description="Who records the outcome, e.g. the dispute board. No patient identifier (as `reason`).",
+    )
+    reason: str = Field(
+        min_length=3,
+        max_length=2000,
+        description="Why. Published with the adjustment it makes: a patient identifier in it is refused "
+        "(`dispute_refused`).",
+    )
 
 
 Command = Annotated[ClosePeriod | OpenDispute | ResolveDispute, Field(discriminator="type")]
