@@ -21,13 +21,26 @@ WELL_FORMED_MUNICIPALITY_NUMBER_PATTERN = r"^(0[1-9]|[1-9][0-9])[0-9]{2}$"  # co
 ORGANISATION_NUMBER_PATTERN = r"^[0-9]{9}$"
 PATIENT_ID_PATTERN = r"^[0-9]{11}$"
 
-# 6 and 5 digits with a space, dash or dot between, or a run of 11 digits or more.
-_PATIENT_ID_CANDIDATE = re.compile(r"(?<![0-9])(?:([0-9]{6})[ .-]([0-9]{5})(?![0-9])|([0-9]{11,}))")
+# What may stand between the 6 and the 5 digits of a patient id as people write it: a space
+# (also a no-break one), a dash (also the typographic ones and the minus sign), a dot, and
+# the other separators an id may hold (`_`, `:`, `/`).
+PATIENT_ID_SEPARATORS = " \u00a0\u202f-\u2010\u2011\u2012\u2013\u2014\u2015\u2212._:/"
+_SEPARATOR_CLASS = "[" + re.escape(PATIENT_ID_SEPARATORS) + "]"
+# 6 and 5 digits with a separator between, or a run of 11 digits or more.
+_PATIENT_ID_CANDIDATE = re.compile(
+    rf"(?<![0-9])(?:([0-9]{{6}}){_SEPARATOR_CLASS}([0-9]{{5}})(?![0-9])|([0-9]{{11,}}))"
+)
 # What is redacted may be JSON text (a rejected payload is kept as the text it came as), in
-# which a digit, space, dash or dot may be written as an escape: `\u0033` is a 3 to any reader.
+# which a digit or a separator may be written as an escape: `\u0033` is a 3 to any reader.
 # A digit is any decimal digit (`\d`): `３` or `٣` is no patient id, but reads as a 3.
 _DIGIT = r"(?:\d|\\u003[0-9])"
-_SEPARATOR = r"(?:[ .-]|\\u00(?:20|2[dDeE]))"
+_ESCAPED_SEPARATOR = "|".join(
+    "\\\\u" + "".join(f"[{h.lower()}{h.upper()}]" if h.isalpha() else h for h in f"{ord(c):04x}")
+    for c in PATIENT_ID_SEPARATORS
+)
+_SEPARATOR = rf"(?:{_SEPARATOR_CLASS}|{_ESCAPED_SEPARATOR})"
+# A digit or a separator as a JSON escape, alone: what may be left of a number a text was cut in.
+ESCAPED_NUMBER_CHARACTER = re.compile(rf"\\u003[0-9]|{_ESCAPED_SEPARATOR}")
 _NO_DIGIT_BEFORE, _NO_DIGIT_AFTER = r"(?<!\d)(?<!\\u003[0-9])", r"(?!\d)(?!\\u003[0-9])"
 _ELEVEN_OR_MORE_DIGITS = re.compile(rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{11,}}{_NO_DIGIT_AFTER}")
 _WRITTEN_PATIENT_ID_TO_REDACT = re.compile(
@@ -80,8 +93,8 @@ def is_well_formed_municipality_number(value: str) -> bool:
 def find_patient_ids(text: str) -> list[str]:
     """Every patient id written in `text` that passes the check digits: 11 digits in a run,
     also inside a longer one (an id made of the number and a sequence number holds it all
-    the same), or 6 and 5 with a space, dash or dot between (how a fødselsnummer is often
-    written)."""
+    the same), or 6 and 5 with a separator between (`PATIENT_ID_SEPARATORS`: how a
+    fødselsnummer is often written, and what an id may hold)."""
     found: list[str] = []
     for first, rest, run in _PATIENT_ID_CANDIDATE.findall(text):
         if run:
@@ -93,7 +106,7 @@ def find_patient_ids(text: str) -> list[str]:
 
 def redact_patient_ids(text: str) -> str:
     """Blank out every run of 11 digits or more, and every 6 + 5 digits written with a
-    space, dash or dot between, valid or not: a mistyped number is still personal data, and
+    separator between (`PATIENT_ID_SEPARATORS`), valid or not: a mistyped number is still personal data, and
     so is one with a digit too many. A digit may be any decimal digit, and a digit or
     separator may be written as a JSON escape."""
     return _WRITTEN_PATIENT_ID_TO_REDACT.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))

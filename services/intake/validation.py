@@ -18,7 +18,12 @@ import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from contracts.v1 import topics
-from contracts.v1.identifiers import find_patient_ids, redact_patient_ids
+from contracts.v1.identifiers import (
+    ESCAPED_NUMBER_CHARACTER,
+    PATIENT_ID_SEPARATORS,
+    find_patient_ids,
+    redact_patient_ids,
+)
 from contracts.v1.inbound import (
     TOPIC_TYPES,
     ActivityFacts,
@@ -131,20 +136,18 @@ class Rejected:
 
 
 # What may be left of a number a text was cut in: its digits (any decimal digits), and the
-# space, dash or dot a patient id may be written with between two groups of them, as
-# themselves or as JSON escapes (`\u0033`), and an escape the cut went through. (Taken off
-# from the end, not by a pattern anchored there: that is tried at every position of a long
-# run of digits.)
-_SEPARATORS = frozenset(" .-")
-_ESCAPED_NUMBER_CHARACTER = re.compile(r"\\u00(?:3[0-9]|2[0dDeE])")
-_ESCAPE_CUT_AT_THE_END = re.compile(r"\\(?:u(?:0(?:0[23]?)?)?)?\Z")
+# separators a patient id may be written with between two groups of them, as themselves or
+# as JSON escapes (`\u0033`), and an escape the cut went through. (Taken off from the end,
+# not by a pattern anchored there: that is tried at every position of a long run of digits.)
+_SEPARATORS = frozenset(PATIENT_ID_SEPARATORS)
+_ESCAPE_CUT_AT_THE_END = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
 
 
 def _without_a_number_at_the_end(text: str) -> str:
     cut_escape = _ESCAPE_CUT_AT_THE_END.search(text, max(0, len(text) - 5))
     end = cut_escape.start() if cut_escape else len(text)
     while end:
-        if end >= 6 and _ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
+        if end >= 6 and ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
             end -= 6
         elif text[end - 1].isdecimal() or text[end - 1] in _SEPARATORS:
             end -= 1
@@ -227,7 +230,7 @@ def _accepted(
         return Rejected(
             record,
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
-            f"{holder} holds 11 digits (or 6 and 5 with a space, dash or dot between) that pass a "
+            f"{holder} holds 11 digits (or 6 and 5 with a space, dash, dot, _, : or / between) that pass a "
             "fødselsnummer's check digits; an id must not contain a patient identifier",
         )
     # All fields, and the patient id taken out after: dumping with `exclude` cost more.

@@ -36,7 +36,7 @@ def _refuse_patient_ids(**texts: str) -> None:
     for name, text in texts.items():
         if find_patient_ids(text):
             raise DisputeRefused(
-                f"{name} holds a patient identifier (11 digits, or 6 and 5 with a space, dash or dot "
+                f"{name} holds a patient identifier (11 digits, or 6 and 5 with a space, dash, dot, _, : or / "
                 "between, that pass a fødselsnummer's check digits); name the episode, stay or "
                 "activity by its id instead"
             )

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from contracts.v1 import topics
+from contracts.v1.identifiers import PATIENT_ID_SEPARATORS
 from services.adapters.tariff_files import load_tariffs
 from services.domain.tariffs import TariffBook
 from services.runtime.processes import ServiceProcess
@@ -258,13 +259,16 @@ def _check_producer_copies(
     figures.producer_copies = len(at)
 
 
-_WRITTEN_IN_TWO = re.compile(r"(?<![0-9])([0-9]{6})[ .-]([0-9]{5})(?![0-9])")
+# The separators the contract counts (a space, dashes, a dot, `_`, `:`, `/`, no-break spaces).
+_WRITTEN_IN_TWO = re.compile(
+    r"(?<![0-9])([0-9]{6})[" + re.escape(PATIENT_ID_SEPARATORS) + r"]([0-9]{5})(?![0-9])"
+)
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{11,}")
 
 
 def leaked(text: str, ids: set[str]) -> set[str]:
     """The ids in `text`: as 11 digits, inside a longer run of digits, or written 6 + 5 with a
-    space, dash or dot between. (Not by joining any digits across separators: at volume that
+    separator between. (Not by joining any digits across separators: at volume that
     matches some identifier by chance, e.g. a trust number, a space and a date.)"""
     found: set[str] = set()
     # Also with the replacement characters taken out: a payload in UTF-16 has a NUL beside

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.v1.identifiers import (
+    PATIENT_ID_SEPARATORS,
     find_patient_ids,
     is_valid_organisation_number,
     is_valid_patient_id,
@@ -310,3 +311,14 @@ def test_an_organisation_number_is_valid_exactly_when_the_rule_gives_its_check_d
     check = check_digit(value[:8], ORG_WEIGHTS)
 
     assert is_valid_organisation_number(value) == (check is not None and value[8] == str(check))
+
+
+@pytest.mark.parametrize("separator", list(PATIENT_ID_SEPARATORS))
+def test_a_patient_id_written_with_any_separator_is_found_and_redacted(separator: str) -> None:
+    written = f"{EXAMPLE[:6]}{separator}{EXAMPLE[6:]}"
+    escaped = f"{EXAMPLE[:6]}\\u{ord(separator):04x}{EXAMPLE[6:]}"  # as JSON text may carry it
+    shouted = f"{EXAMPLE[:6]}\\u{ord(separator):04X}{EXAMPLE[6:]}"
+
+    assert find_patient_ids(f"EP{separator}{written}") == [EXAMPLE]
+    for text in (written, escaped, shouted):
+        assert redact_patient_ids(f"note: {text}.") == "note: [redacted].", text

@@ -526,3 +526,16 @@ def test_the_rejection_of_an_id_holding_a_patient_id_names_the_field(field: str,
     assert isinstance(outcome, Rejected) and outcome.reason == ReasonCode.PATIENT_ID_IN_SUBJECT_ID
     assert outcome.message.startswith(f"{field} holds 11 digits"), outcome.message
     assert EXAMPLE[6:] not in outcome.message
+
+
+NO_BREAK_ESCAPED = "".join(f"\\u{ord(c):04x}" for c in f"{EXAMPLE[:6]}\u00a0{EXAMPLE[6:]}")
+
+
+@pytest.mark.parametrize("kept", range(1, len(NO_BREAK_ESCAPED)))
+def test_a_patient_id_escaped_with_a_no_break_space_the_cut_goes_through_leaves_none_of_it(kept: int) -> None:
+    head = '{"type": "no_such_type", "note": "'
+    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    outcome = _validate(topics.DISCHARGE_READY, (head + filler + NO_BREAK_ESCAPED + '"}').encode())
+
+    assert isinstance(outcome, Rejected)
+    assert outcome.redacted_payload()[len(head) :].strip("x") == ""
