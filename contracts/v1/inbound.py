@@ -167,7 +167,9 @@ class ActivityEvent(InboundEvent):
     )
 
 
-_DECIMAL_TEXT = r"^[0-9]+(\.[0-9]+)?$"
+# At most 4 digits before the point (the weight is at most 1000) and 6 after (weights are
+# published with 3): room for no 11-digit number, so no patient id can ride in it.
+_DECIMAL_TEXT = r"^[0-9]{1,4}(\.[0-9]{1,6})?$"
 _DECIMAL_TEXT_PATTERN = re.compile(_DECIMAL_TEXT)
 
 
@@ -201,7 +203,8 @@ class ActivityFacts(ActivityEvent):
         examples=["127O"],
     )
     drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DecimalText] = Field(
-        description='DRG weight as decimal text, from "0" to "1000", e.g. "0.873" (not a JSON number).',
+        description='DRG weight as decimal text, from "0" to "1000" with at most 6 decimals, e.g. '
+        '"0.873" (not a JSON number).',
         examples=["0.873"],
     )
     surgical: bool = Field(

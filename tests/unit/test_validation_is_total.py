@@ -491,6 +491,8 @@ def test_an_activity_ending_outside_the_acceptable_range_or_before_it_began_is_r
         ("drg_points", '" 0.5"'),
         ("drg_points", '"0.5\\n"'),
         ("drg_points", '"1000.0001"'),
+        ("drg_points", f'"0.{EXAMPLE}"'),  # room for a patient id: at most 6 decimals
+        ("drg_points", '"12345"'),
         ("surgical", '"yes"'),
         ("surgical", '"false"'),
         ("surgical", "0"),
@@ -508,7 +510,7 @@ def test_what_the_published_schema_refuses_intake_refuses_too(field: str, writte
     assert outcome.message.startswith(f"{field}: "), outcome.message
 
 
-@pytest.mark.parametrize("written", ["0", "1000", "0.054", "0.0540", "12.5"])
+@pytest.mark.parametrize("written", ["0", "1000", "0.054", "0.0540", "12.5", "0.123456"])
 def test_drg_points_written_as_decimal_text_are_accepted_with_their_digits(written: str) -> None:
     outcome = _validate(topics.ACTIVITY, _activity(drg_points=written))
 
