@@ -234,6 +234,13 @@ def check(
         typer.Argument(help="Files of one JSON message each, or JSON Lines with --lines; - reads stdin"),
     ],
     lines: Annotated[bool, typer.Option("--lines", help="Each line of a file is a message")] = False,
+    registry: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="MUNICIPALITY_REGISTRY",
+            help="The municipality registry the services use (default: shipped)",
+        ),
+    ] = None,
 ) -> None:
     """Validate messages as intake would, before sending them: accepted, or the reason code and
     why. Offline: a duplicate_conflict needs the ledger and is not told here. Exit 1 if any
@@ -243,6 +250,7 @@ def check(
     from contracts.v1 import topics
     from services.adapters.municipality_registry import load_registry
     from services.cli.check import check_messages
+    from services.domain.municipalities import RegistryError
 
     if topic not in topics.INBOUND:
         raise typer.BadParameter(f"not an inbound topic: {topic!r}; one of {', '.join(topics.INBOUND)}")
@@ -262,7 +270,11 @@ def check(
         read = messages()
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from exc
-    results = check_messages(topic, read, load_registry(), datetime.now(UTC))
+    try:
+        municipalities = load_registry(registry) if registry else load_registry()
+    except RegistryError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--registry") from exc
+    results = check_messages(topic, read, municipalities, datetime.now(UTC))
     for result in results:
         colour = "green" if result.accepted else "red"
         console.print(f"[{colour}]{escape(result.name)}[/{colour}]: {escape(result.says)}")

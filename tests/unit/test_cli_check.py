@@ -85,3 +85,30 @@ def test_a_topic_that_takes_no_events_and_a_missing_file_are_refused(tmp_path: P
     code, out = _check(topics.ACTIVITY, str(tmp_path / "missing.json"))
     assert code == 2
     assert "cannot read" in out
+
+
+def test_the_registry_the_services_use_is_the_one_checked_against(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.csv"
+    registry.write_text("number,name,valid_from,valid_until,successors\n4601,Bergen,2020-01-01,,\n")
+    message = tmp_path / "m.json"
+    message.write_text(json.dumps(DECLARED | {"registered_municipality": "4601"}))
+
+    assert _check(topics.DISCHARGE_READY, str(message), "--registry", str(registry))[0] == 0
+    code, out = _check(topics.DISCHARGE_READY, str(message))  # the shipped one: 1201 became 4601
+    assert code == 0, out
+    code, out = _check(topics.DISCHARGE_READY, str(message), "--registry", str(tmp_path / "none.csv"))
+    assert code == 2
+
+
+def test_a_number_the_registry_does_not_know_is_rejected_as_intake_would(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.csv"
+    registry.write_text("number,name,valid_from,valid_until,successors\n4601,Bergen,2020-01-01,,\n")
+    message = tmp_path / "m.json"
+    message.write_text(
+        json.dumps(DECLARED | {"registered_municipality": "4601", "staying_municipality": "4624"})
+    )
+
+    code, out = _check(topics.DISCHARGE_READY, str(message), "--registry", str(registry))
+
+    assert code == 1
+    assert "rejected: unknown_municipality_number: staying_municipality" in out
