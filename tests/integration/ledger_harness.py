@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -215,3 +217,15 @@ def event(topic: str, kind: str, at: str, trust: str, **fields: Any) -> tuple[st
         "care_area": "somatic",
     } | fields
     return topic, value
+
+
+def discharge_ready_of(trust: str, municipality: str) -> Callable[..., tuple[str, dict[str, Any]]]:
+    """`event` for discharge-ready milestones of a pair whose municipality is both the one the
+    patient is registered in and the one they stay in."""
+    return partial(
+        event,
+        topics.DISCHARGE_READY,
+        trust=trust,
+        registered_municipality=municipality,
+        staying_municipality=municipality,
+    )

@@ -19,20 +19,14 @@ from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.settlement.service import RERATE_CHUNK
 from services.settlement.verification import compare, verify_database, verify_published
-from tests.integration.ledger_harness import Ledger, event
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, event
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden (the example trial prices activity)
 DAY = 598_100  # 2025 bed-day rate, 5 981 NOK in øre
 
 
-dr = partial(
-    event,
-    topics.DISCHARGE_READY,
-    trust=TRUST,
-    registered_municipality=MUNICIPALITY,
-    staying_municipality=MUNICIPALITY,
-)
+dr = discharge_ready_of(TRUST, MUNICIPALITY)
 act = partial(event, topics.ACTIVITY, trust=TRUST, registered_municipality=MUNICIPALITY)
 
 

@@ -4,14 +4,11 @@ whose days are not payable has no item to explain at all."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 from rich.console import Console
 
-from contracts.v1 import topics
 from services.cli.tariffs import explain_subject
-from tests.integration.ledger_harness import Ledger, event
+from tests.integration.ledger_harness import Ledger, discharge_ready_of
 
 pytestmark = pytest.mark.integration
 # Bergen's number before the merger of 2020 (docs/municipalities.md).
@@ -21,13 +18,7 @@ MENTAL_HEALTH_IN_BERGEN_2018 = {
     "staying_municipality": "1201",
 }
 TRUST, MUNICIPALITY = "983974724", "4601"
-dr = partial(
-    event,
-    topics.DISCHARGE_READY,
-    trust=TRUST,
-    registered_municipality=MUNICIPALITY,
-    staying_municipality=MUNICIPALITY,
-)
+dr = discharge_ready_of(TRUST, MUNICIPALITY)
 
 
 async def _explained(database: str, ledger: Ledger, subject_id: str) -> tuple[int, list[str]]:

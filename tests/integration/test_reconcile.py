@@ -18,19 +18,13 @@ from services.domain.calendar import Month
 from services.domain.money import format_nok
 from services.runtime.environment import Endpoints
 from services.settlement.reconciliation import reconcile
-from tests.integration.ledger_harness import Ledger, event
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, event
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden: no emergency-bed rate agreed
 DAY = 598_100  # 2025 bed-day rate, 5 981 NOK in øre
 
-dr = partial(
-    event,
-    topics.DISCHARGE_READY,
-    trust=TRUST,
-    registered_municipality=MUNICIPALITY,
-    staying_municipality=MUNICIPALITY,
-)
+dr = discharge_ready_of(TRUST, MUNICIPALITY)
 kad = partial(event, topics.EMERGENCY_BEDS, trust=TRUST, municipality=MUNICIPALITY)
 
 

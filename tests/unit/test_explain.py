@@ -102,23 +102,31 @@ def test_an_item_priced_under_earlier_values_of_its_rules_shows_no_sum_that_does
     assert last == "amount 7 837.20 NOK (1.5 DRG points), priced under earlier values of these rules"
 
 
-@pytest.mark.parametrize("quantity", [1, 3])
-def test_a_day_priced_under_an_earlier_rate_says_so_beside_todays_value(quantity: int) -> None:
-    rate = _rule(Parameter.DISCHARGE_READY_DAY_RATE_NOK, "5981")
-    item = LedgerItem(
-        category=Category.DISCHARGE_READY_BED_DAYS,
+def _days(
+    category: Category, rule: TariffRule, days: int, unit_ore: int, note: str | None = None
+) -> LedgerItem:
+    """`days` days of October 2025 from the 6th, priced at `unit_ore` under `rule`."""
+    return LedgerItem(
+        category=category,
         subject_id="EP-1",
         health_trust=HELSE_BERGEN,
         municipality=BERGEN,
         payer_role=PayerRole.MUNICIPALITY,
         service_month=Month(2025, 10),
         first_day=date(2025, 10, 6),
-        last_day=date(2025, 10, 5 + quantity),
-        quantity=quantity,
-        unit_price_ore=598_100,
-        amount_ore=598_100 * quantity,
-        rule_id=rate.id,
+        last_day=date(2025, 10, 5 + days),
+        quantity=days,
+        unit_price_ore=unit_ore,
+        amount_ore=unit_ore * days,
+        rule_id=rule.id,
+        note=note,
     )
+
+
+@pytest.mark.parametrize("quantity", [1, 3])
+def test_a_day_priced_under_an_earlier_rate_says_so_beside_todays_value(quantity: int) -> None:
+    rate = _rule(Parameter.DISCHARGE_READY_DAY_RATE_NOK, "5981")
+    item = _days(Category.DISCHARGE_READY_BED_DAYS, rate, quantity, 598_100)
 
     as_priced = explain(item, build_book([rate]))
     raised = explain(item, build_book([replace(rate, value=Decimal("6000"))]))
@@ -137,21 +145,7 @@ def test_a_day_priced_under_an_earlier_rate_says_so_beside_todays_value(quantity
 
 def test_days_show_their_note_beside_the_arithmetic() -> None:
     rate = _rule(Parameter.EMERGENCY_BED_DAY_RATE_NOK, "2000")
-    item = LedgerItem(
-        category=Category.EMERGENCY_BED_DAYS,
-        subject_id="ST-1",
-        health_trust=HELSE_BERGEN,
-        municipality=BERGEN,
-        payer_role=PayerRole.HEALTH_TRUST,
-        service_month=Month(2025, 10),
-        first_day=date(2025, 10, 6),
-        last_day=date(2025, 10, 8),
-        quantity=3,
-        unit_price_ore=200_000,
-        amount_ore=600_000,
-        rule_id=rate.id,
-        note="mapped 1201 to 4601",
-    )
+    item = _days(Category.EMERGENCY_BED_DAYS, rate, 3, 200_000, note="mapped 1201 to 4601")
 
     last = explain(item, build_book([rate])).splitlines()[-1].strip()
 
