@@ -11,13 +11,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts.v1 import topics
 from contracts.v1.outbound import ClosePeriod, SettlementStatement
 from services.adapters.kafka_log_ends import log_end_offsets
+from services.cli.stores import start_kafka_client
 
 
 async def publish_events(
     bootstrap: str, events: Iterable[tuple[str, bytes, bytes]], progress: Callable[[int], None] | None = None
 ) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, client_id="simulated-hospital")
-    await producer.start()
+    await start_kafka_client(producer, bootstrap)
     count = 0
     try:
         futures = []
@@ -38,7 +39,7 @@ async def publish_events(
 async def send_close(bootstrap: str, period: str) -> ClosePeriod:
     command = ClosePeriod(type="close_period", period=period, command_id=uuid.uuid4())
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="settlement-cli")
-    await producer.start()
+    await start_kafka_client(producer, bootstrap)
     try:
         await producer.send_and_wait(topics.COMMANDS, command.model_dump_json().encode(), key=period.encode())
     finally:
@@ -58,7 +59,7 @@ async def read_published(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="settlement-cli"
     )
-    await consumer.start()
+    await start_kafka_client(consumer, bootstrap)
     try:
         partitions = [
             TopicPartition(topics.SETTLEMENTS, p)

@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import asyncpg
 import typer
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
@@ -28,6 +27,7 @@ from contracts.v1.identifiers import (
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.cli.kafka_tools import read_statements
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, parse_month
+from services.cli.stores import connect_database, start_kafka_client
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
 from services.runtime.environment import Endpoints, find_bootstrap_servers
@@ -38,7 +38,7 @@ console = Console()
 
 
 async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) -> list[str]:
-    conn = await asyncpg.connect(endpoints.database_url)
+    conn = await connect_database(endpoints.database_url)
     try:
         await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
         stored, db_problems = await verify_database(conn, municipality, health_trust)
@@ -99,7 +99,7 @@ def _amount(item: dict[str, Any]) -> str:
 
 
 async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str, period: Month) -> bool:
-    conn = await asyncpg.connect(endpoints.database_url)
+    conn = await connect_database(endpoints.database_url)
     try:
         await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
         r = await reconcile(conn, municipality, health_trust, period.first_day)
@@ -195,7 +195,7 @@ def reconcile_command(endpoints: Endpoints, municipality: str, health_trust: str
 
 async def _send(bootstrap: str, payload: bytes, key: bytes) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="settlement-cli")
-    await producer.start()
+    await start_kafka_client(producer, bootstrap)
     try:
         await producer.send_and_wait(topics.COMMANDS, payload, key=key)
     finally:

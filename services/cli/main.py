@@ -152,12 +152,13 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     import asyncpg
     from rich.table import Table
 
+    from services.cli.stores import connect_database
     from services.runtime.environment import find_endpoints
 
     endpoints = _endpoints(find_endpoints, data_dir)
 
     async def fetch() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(endpoints.database_url)
+        conn = await connect_database(endpoints.database_url)
         try:
             rows: list[asyncpg.Record] = await conn.fetch(
                 "SELECT * FROM adjustments WHERE statement_id IS NULL ORDER BY id"
@@ -465,3 +466,24 @@ def _endpoints(find: Callable[[Path], Endpoints], data_dir: Path) -> Endpoints:
 
 
 _register_dispute_commands()
+
+
+def main() -> None:
+    """The `settlement` command: the app, with a store it cannot reach said in one line."""
+    import logging
+
+    from services.cli.stores import Unreachable
+
+    # The clients' own log lines (aiokafka's "Unable connect to ...") would only repeat, in
+    # their words, what the command says itself; the services log theirs as they run.
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    logging.getLogger("aiokafka").propagate = False
+    try:
+        app()
+    except Unreachable as exc:
+        console.print(f"[red]could not reach {escape(str(exc))}[/red]")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

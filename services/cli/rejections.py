@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contracts.v1.outbound import ReasonCode
+from services.cli.stores import connect_database
 from services.domain.calendar import OSLO
 
 
@@ -42,7 +43,7 @@ WHERE ($1::text IS NULL OR reason = $1) AND ($2::text IS NULL OR topic = $2)
 
 async def fetch_rejections(database_url: str, which: RejectionFilter, limit: int) -> Rejections:
     args = (which.reason.value if which.reason else None, which.topic, which.since_instant())
-    conn = await asyncpg.connect(database_url)
+    conn = await connect_database(database_url)
     try:
         counts = await conn.fetch(
             f"""

@@ -9,12 +9,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from services.adapters import ledger_repository as repo
+from services.cli.stores import connect_database
 from services.domain.calendar import oslo_day
 from services.domain.ledger import Category, ItemStatus, LedgerItem
 from services.domain.money import format_nok, nok_to_ore, round_to_ore
@@ -130,7 +130,7 @@ async def explain_subject(
     """Each item of the subject, priced in words, then the facts it was rated from: finance
     disputing a day wants the milestones behind it, which the statement does not carry, and
     days found not payable leave no item at all. Returns the number of items."""
-    conn = await asyncpg.connect(database_url)
+    conn = await connect_database(database_url)
     try:
         rows = await conn.fetch(
             """

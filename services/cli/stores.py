@@ -1,0 +1,59 @@
+"""Connecting the commands to the database and the broker, with one named error when either
+cannot be reached: the command then says so in a line (`main`), not in a traceback of the
+driver's internals. Where it is said, a database URL never shows its password."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+from aiokafka.errors import KafkaConnectionError
+
+# What connecting can fail with when the server is away, refuses us, or has no such database.
+_DATABASE_AWAY = (
+    OSError,  # refused, no route, unknown host, timed out (TimeoutError is an OSError)
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # wrong user or password
+    asyncpg.exceptions.InvalidCatalogNameError,  # no such database
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+class Unreachable(RuntimeError):
+    """A store the command needs could not be reached; the message names it and why."""
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def connect_database(url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(url)
+    except _DATABASE_AWAY as exc:
+        raise Unreachable(f"the database at {database_location(url)}: {exc}") from exc
+
+
+async def start_kafka_client(client: _Startable, bootstrap: str) -> None:
+    try:
+        await client.start()
+    except (KafkaConnectionError, OSError) as exc:
+        with contextlib.suppress(Exception):
+            await client.stop()  # or it warns of itself as unclosed when collected
+        raise Unreachable(f"the broker at {bootstrap}: {exc}") from exc
+
+
+def database_location(url: str) -> str:
+    """Host, port and database of a PostgreSQL URL, or its socket directory: never the
+    user's password."""
+    parts = urlsplit(url)
+    host = parts.hostname or (parse_qs(parts.query).get("host") or ["local socket"])[0]
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: asyncpg says so in its own words
+        port = ""
+    return f"{host}{port}{parts.path or ''}"

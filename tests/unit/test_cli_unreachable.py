@@ -1,0 +1,62 @@
+"""A command whose database or broker is away says so in one line and exits 2: no traceback
+of the drivers' internals, and never the database password."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from services.cli.stores import database_location
+
+NOWHERE = {
+    "DATABASE_URL": "postgresql://finance:s3cret@127.0.0.1:1/ledger",
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    "COLUMNS": "300",
+}
+
+
+def _settlement(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        env=os.environ | NOWHERE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["pending"], "could not reach the database at 127.0.0.1:1/ledger: "),
+        (["rejections"], "could not reach the database at 127.0.0.1:1/ledger: "),
+        (
+            ["reconcile", "4601", "983974724", "2025-10"],
+            "could not reach the database at 127.0.0.1:1/ledger: ",
+        ),
+        (["statements", "2025-10"], "could not reach the broker at 127.0.0.1:1: "),
+    ],
+)
+def test_a_store_that_is_away_is_named_in_one_line(args: list[str], says: str) -> None:
+    result = _settlement(*args)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert output.startswith(says), output
+    assert "Traceback" not in output and "s3cret" not in output
+    assert len(output.strip().splitlines()) == 1, output
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("postgresql://u:pw@db.example:5433/ledger", "db.example:5433/ledger"),
+        ("postgresql://u@/ledger?host=/run/postgresql", "/run/postgresql/ledger"),
+        ("postgresql://u:pw@db.example:port/ledger", "db.example/ledger"),
+    ],
+)
+def test_a_database_is_named_by_where_it_is_never_by_its_password(url: str, where: str) -> None:
+    assert database_location(url) == where
