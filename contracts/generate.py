@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from contracts.v1 import inbound, outbound, topics
+from contracts.v1.examples import EXAMPLES
 
 SCHEMA_DIR = Path(__file__).parent / "v1" / "schemas"
 ASYNCAPI_FILE = Path(__file__).parent / "v1" / "asyncapi.json"
@@ -56,6 +57,9 @@ def _as_on_the_wire(spec: dict[str, Any]) -> dict[str, Any]:
                 del payload["type"]
                 payload.update(items)
             message.pop("correlationId", None)
+            message["examples"] = [
+                {"name": event_type, "payload": example} for event_type, example in EXAMPLES[topic].items()
+            ]
         message["bindings"] = {
             "kafka": {
                 "bindingVersion": "0.4.0",
@@ -63,6 +67,19 @@ def _as_on_the_wire(spec: dict[str, Any]) -> dict[str, Any]:
             }
         }
     return spec
+
+
+# Which topic's examples (contracts/v1/examples.py) go with which inbound message's schema.
+_TOPIC_OF_SCHEMA = {
+    "discharge-ready-event": topics.DISCHARGE_READY,
+    "emergency-bed-event": topics.EMERGENCY_BEDS,
+    "activity-event": topics.ACTIVITY,
+}
+
+
+def _examples_of(name: str) -> dict[str, Any]:
+    topic = _TOPIC_OF_SCHEMA.get(name)
+    return {"examples": list(EXAMPLES[topic].values())} if topic else {}
 
 
 def _dump(document: Any) -> str:
@@ -79,6 +96,7 @@ def documents() -> dict[Path, str]:
         SCHEMA_DIR / f"{name}.schema.json": _dump(
             {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{name}.v1"}
             | TypeAdapter(model).json_schema()
+            | _examples_of(name)
         )
         for name, model in MESSAGES.items()
     }

@@ -211,7 +211,14 @@ class TextOnTheWire:
 # On the wire a timestamp is a JSON string starting with a date; from Python it may also be
 # a datetime (`_require_text`).
 Timestamp = Annotated[
-    AwareDatetime, TextOnTheWire(_RFC3339_DATE_PREFIX, _require_text, error=(_NOT_TEXT, _NOT_TEXT_MESSAGE))
+    AwareDatetime,
+    TextOnTheWire(
+        _RFC3339_DATE_PREFIX,
+        _require_text,
+        error=(_NOT_TEXT, _NOT_TEXT_MESSAGE),
+        # The pattern too: validators skip `format` unless told, and "1730000000" is refused here.
+        json_schema={"type": "string", "format": "date-time", "pattern": _RFC3339_DATE_PREFIX},
+    ),
 ]
 """An instant on the wire: RFC 3339 text with a UTC offset."""
 

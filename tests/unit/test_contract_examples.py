@@ -1,0 +1,105 @@
+"""The whole messages published as examples (contracts/v1/examples.py, in the JSON Schemas
+and the AsyncAPI document) are what intake accepts, one of every type, each on its topic."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from contracts.generate import ASYNCAPI_FILE, SCHEMA_DIR
+from contracts.v1.examples import EXAMPLES
+from contracts.v1.inbound import TOPIC_TYPES
+from services.adapters.municipality_registry import load_registry
+from services.intake.pseudonym import Pseudonymiser
+from services.intake.validation import Accepted, RawRecord, validate
+
+CASES = [(topic, event_type) for topic, examples in EXAMPLES.items() for event_type in examples]
+
+
+def test_every_type_of_every_inbound_topic_has_an_example() -> None:
+    assert {topic: set(examples) for topic, examples in EXAMPLES.items()} == {
+        topic: set(types) for topic, types in TOPIC_TYPES.items()
+    }
+
+
+@pytest.mark.parametrize(("topic", "event_type"), CASES)
+def test_each_example_is_accepted_by_intake_as_it_stands(topic: str, event_type: str) -> None:
+    example = EXAMPLES[topic][event_type]
+    record = RawRecord(topic, 0, 0, b"key", json.dumps(example).encode())
+
+    outcome = validate(
+        record,
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        pseudonymise=Pseudonymiser(b"k" * 32),
+        registry=load_registry(),
+    )
+
+    assert isinstance(outcome, Accepted), outcome
+    assert outcome.type == event_type == example["type"]
+    assert "patient_id" not in outcome.payload
+
+
+def test_the_published_documents_carry_the_examples() -> None:
+    asyncapi = json.loads(ASYNCAPI_FILE.read_text(encoding="utf-8"))
+    published = [
+        e["payload"] for m in asyncapi["components"]["messages"].values() for e in m.get("examples", [])
+    ]
+    schemas = [
+        e
+        for path in SCHEMA_DIR.glob("*-event.schema.json")
+        for e in json.loads(path.read_text(encoding="utf-8")).get("examples", [])
+    ]
+    every = [example for examples in EXAMPLES.values() for example in examples.values()]
+
+    def canonical(documents: list[dict]) -> list[str]:
+        return sorted(json.dumps(d, sort_keys=True) for d in documents)
+
+    assert canonical(published) == canonical(schemas) == canonical(every)
+
+
+def _schema_of(topic: str) -> Draft202012Validator:
+    name = {
+        "samhandling.discharge-ready.v1": "discharge-ready-event",
+        "samhandling.emergency-beds.v1": "emergency-bed-event",
+    }
+    path = SCHEMA_DIR / f"{name.get(topic, 'activity-event')}.schema.json"
+    return Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize(("topic", "event_type"), CASES)
+def test_each_example_is_valid_under_its_published_json_schema(topic: str, event_type: str) -> None:
+    errors = [e.message for e in _schema_of(topic).iter_errors(EXAMPLES[topic][event_type])]
+
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("topic", "event_type", "change"),
+    [
+        ("samhandling.activity.v1", "activity_recorded", {"drg_points": "0.0000001"}),
+        ("samhandling.activity.v1", "activity_recorded", {"drg_points": 0.873}),
+        ("samhandling.activity.v1", "activity_recorded", {"surgical": "no"}),
+        ("samhandling.discharge-ready.v1", "declared_ready", {"occurred_at": "1730000000"}),
+        ("samhandling.discharge-ready.v1", "declared_ready", {"staying_municipality": "0001"}),
+        ("samhandling.discharge-ready.v1", "discharged", {"destination": "elsewhere"}),
+        ("samhandling.emergency-beds.v1", "emergency_bed_admitted", {"stay_id": ""}),
+    ],
+)
+def test_what_the_schema_refuses_in_an_example_intake_refuses_too(
+    topic: str, event_type: str, change: dict[str, object]
+) -> None:
+    message = EXAMPLES[topic][event_type] | change
+    record = RawRecord(topic, 0, 0, b"key", json.dumps(message).encode())
+
+    outcome = validate(
+        record,
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        pseudonymise=Pseudonymiser(b"k" * 32),
+        registry=load_registry(),
+    )
+
+    assert list(_schema_of(topic).iter_errors(message)), "the schema refuses it"
+    assert not isinstance(outcome, Accepted), "and so does intake"
