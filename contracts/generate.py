@@ -69,16 +69,16 @@ def _as_on_the_wire(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-# Which topic's examples (contracts/v1/examples.py) go with which inbound message's schema.
-_TOPIC_OF_SCHEMA = {
-    "discharge-ready-event": topics.DISCHARGE_READY,
-    "emergency-bed-event": topics.EMERGENCY_BEDS,
-    "activity-event": topics.ACTIVITY,
+# Each inbound topic's schema (in MESSAGES), which carries its examples (contracts/v1/examples.py).
+SCHEMA_OF_TOPIC = {
+    topics.DISCHARGE_READY: "discharge-ready-event",
+    topics.EMERGENCY_BEDS: "emergency-bed-event",
+    topics.ACTIVITY: "activity-event",
 }
 
 
 def _examples_of(name: str) -> dict[str, Any]:
-    topic = _TOPIC_OF_SCHEMA.get(name)
+    topic = next((t for t, schema in SCHEMA_OF_TOPIC.items() if schema == name), None)
     return {"examples": list(EXAMPLES[topic].values())} if topic else {}
 
 

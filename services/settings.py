@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.runtime.topics import MAX_MESSAGE_BYTES
+from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 from services.tariffs import DEFAULT_TARIFF_DIR
 
 
@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=25, ge=1)
     # The largest message a producer sends (before compression); the statement topic is
     # created to allow as much (services/runtime/topics.py says why it is large).
-    kafka_max_message_bytes: int = Field(default=MAX_MESSAGE_BYTES, ge=1_048_576)
+    kafka_max_message_bytes: int = Field(default=MAX_MESSAGE_BYTES, ge=SMALLEST_MAX_MESSAGE_BYTES)
     # Close policy (docs/architecture.md): close the month before on this day of the month
     # (1-28) or later, if not closed yet; off unless set. A close first waits up to
     # `close_wait_seconds` for intake to process every event already received.

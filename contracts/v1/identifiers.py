@@ -25,6 +25,8 @@ PATIENT_ID_PATTERN = r"^[0-9]{11}$"
 # (also a no-break one), a dash (also the typographic ones and the minus sign), a dot, and
 # the other separators an id may hold (`_`, `:`, `/`).
 PATIENT_ID_SEPARATORS = " \u00a0\u202f-\u2010\u2011\u2012\u2013\u2014\u2015\u2212._:/"
+# The forms `find_patient_ids` finds, in words, for the messages that refuse them.
+PATIENT_ID_FORMS = "11 digits, or 6 and 5 with a space, dash, dot, _, : or / between, that pass a fødselsnummer's check digits"
 _SEPARATOR_CLASS = "[" + re.escape(PATIENT_ID_SEPARATORS) + "]"
 # 6 and 5 digits with a separator between, or a run of 11 digits or more.
 _PATIENT_ID_CANDIDATE = re.compile(
@@ -40,7 +42,9 @@ _ESCAPED_SEPARATOR = "|".join(
 )
 _SEPARATOR = rf"(?:{_SEPARATOR_CLASS}|{_ESCAPED_SEPARATOR})"
 # A digit or a separator as a JSON escape, alone: what may be left of a number a text was cut in.
-ESCAPED_NUMBER_CHARACTER = re.compile(rf"\\u003[0-9]|{_ESCAPED_SEPARATOR}")
+_ESCAPED_NUMBER_CHARACTER = re.compile(rf"\\u003[0-9]|{_ESCAPED_SEPARATOR}")
+_ESCAPE_CUT_AT_THE_END = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
+_SEPARATORS = frozenset(PATIENT_ID_SEPARATORS)
 _NO_DIGIT_BEFORE, _NO_DIGIT_AFTER = r"(?<!\d)(?<!\\u003[0-9])", r"(?!\d)(?!\\u003[0-9])"
 _ELEVEN_OR_MORE_DIGITS = re.compile(rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{11,}}{_NO_DIGIT_AFTER}")
 _WRITTEN_PATIENT_ID_TO_REDACT = re.compile(
@@ -110,3 +114,21 @@ def redact_patient_ids(text: str) -> str:
     so is one with a digit too many. A digit may be any decimal digit, and a digit or
     separator may be written as a JSON escape."""
     return _WRITTEN_PATIENT_ID_TO_REDACT.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))
+
+
+def without_a_number_at_the_end(text: str) -> str:
+    """`text`, cut somewhere, without the number the cut went through: what is left of it is
+    too short to be redacted, and 9 of a patient id's 11 digits give away the whole of it.
+    Its digits (any decimal digits) and separators go, as themselves or as JSON escapes, and
+    an escape the cut went through. (Taken off from the end, not by a pattern anchored there:
+    that is tried at every position of a long run of digits.)"""
+    cut_escape = _ESCAPE_CUT_AT_THE_END.search(text, max(0, len(text) - 5))
+    end = cut_escape.start() if cut_escape else len(text)
+    while end:
+        if end >= 6 and _ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
+            end -= 6
+        elif text[end - 1].isdecimal() or text[end - 1] in _SEPARATORS:
+            end -= 1
+        else:
+            break
+    return text[:end]

@@ -350,7 +350,7 @@ async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[Pri
               AND (cardinality($4::text[]) = 0 OR municipality = ANY($4::text[]))
               AND ($5::text IS NULL OR health_trust = $5)
             """,
-            w.category,
+            w.category.value,
             w.valid_from,
             w.valid_until,
             municipalities,
@@ -359,7 +359,7 @@ async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[Pri
         found.update(r["subject_key"] for r in rows)
         if w.parameter is Parameter.DISCHARGE_READY_GRACE_HOURS:
             by_event: str | None = _NOTIFIED_EPISODES
-        elif w.category == Category.ACTIVITY_CO_FINANCING.value:
+        elif w.category is Category.ACTIVITY_CO_FINANCING:
             by_event = _ENDED_ACTIVITIES
         else:
             by_event = None

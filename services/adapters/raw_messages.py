@@ -52,3 +52,7 @@ def _readable(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
         )
         return dataclasses.replace(record, headers=headers)
     return record
+
+
+# How both services' brokers read records: the bytes as they came, headers or not text.
+READ_RAW: dict[str, Any] = {"decoder": undecoded, "parser": readable_headers}

@@ -11,14 +11,17 @@ import asyncpg
 from contracts.v1 import topics
 from contracts.v1.outbound import Rejection
 from services.adapters import outbox
-from services.intake.validation import Rejected
+from services.intake.validation import RawRecord, Rejected, payload_digest
 
 _NAMESPACE = uuid.UUID("9a3c1a52-2f55-4a53-8f2b-3b8f2f8a4c01")
 
 
 def rejection_id(rejected: Rejected) -> uuid.UUID:
-    r = rejected.record
-    return uuid.uuid5(_NAMESPACE, f"{r.topic}/{r.partition}/{r.offset}/{rejected.raw_hash.hex()}")
+    return _id_of(rejected.record, rejected.raw_hash)
+
+
+def _id_of(record: RawRecord, digest: bytes) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}/{digest.hex()}")
 
 
 async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: datetime) -> int:
@@ -26,19 +29,22 @@ async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: 
     rejection) and enqueue each new one for the rejection topic."""
     if not rejections:
         return 0
+    # Each payload redacted once: the digest, and so the id, are of it too.
+    payloads = [r.redacted_payload() for r in rejections]
+    digests = [payload_digest(p) for p in payloads]
     messages = [
         Rejection(
-            rejection_id=rejection_id(r),
+            rejection_id=_id_of(r.record, digest),
             topic=r.record.topic,
             partition=r.record.partition,
             offset=r.record.offset,
             key=r.redacted_key(),
-            payload=r.redacted_payload(),
+            payload=payload,
             reason=r.reason,
             message=r.redacted_message(),
             rejected_at=now,
         )
-        for r in rejections
+        for r, payload, digest in zip(rejections, payloads, digests, strict=True)
     ]
     rows = await conn.fetch(
         """
@@ -52,7 +58,7 @@ async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: 
         [m.topic for m in messages],
         [m.partition for m in messages],
         [m.offset for m in messages],
-        [r.raw_hash for r in rejections],
+        digests,
         [m.reason.value for m in messages],
         [m.message for m in messages],
         [m.key for m in messages],

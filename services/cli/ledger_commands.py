@@ -9,7 +9,6 @@ import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
@@ -26,7 +25,7 @@ from contracts.v1.identifiers import (
 )
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.cli.kafka_tools import read_statements
-from services.cli.options import DEFAULT_DATA_DIR, DataDir, parse_month
+from services.cli.options import DEFAULT_DATA_DIR, DataDir, located, parse_month
 from services.cli.stores import connect_database, start_kafka_client
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
@@ -205,16 +204,6 @@ async def _send(bootstrap: str, payload: bytes, key: bytes) -> None:
 dispute_app = typer.Typer(no_args_is_help=True, help="Dispute a line or item of a published statement.")
 
 
-def _bootstrap_servers(data_dir: Path) -> str:
-    """Where to send a dispute command: found as the other commands find their endpoints
-    (the environment, then a running `settlement up`'s data dir), but only the broker."""
-    try:
-        return find_bootstrap_servers(data_dir)
-    except LookupError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from exc
-
-
 # The dispute commands check every option before anything is sent: a typing error must say
 # which option is wrong and what it takes, not end in a traceback or a rejection on the topic.
 
@@ -315,7 +304,11 @@ def open_command(
         reason=reason,
     )
     asyncio.run(
-        _send(_bootstrap_servers(data_dir), command.model_dump_json().encode(), str(dispute_id).encode())
+        _send(
+            located(find_bootstrap_servers, data_dir, console),
+            command.model_dump_json().encode(),
+            str(dispute_id).encode(),
+        )
     )
     console.print(f"dispute {dispute_id} sent; rejections, if any, appear on {topics.REJECTED}")
 
@@ -363,6 +356,10 @@ def resolve_command(
         reason=reason,
     )
     asyncio.run(
-        _send(_bootstrap_servers(data_dir), command.model_dump_json().encode(), str(dispute).encode())
+        _send(
+            located(find_bootstrap_servers, data_dir, console),
+            command.model_dump_json().encode(),
+            str(dispute).encode(),
+        )
     )
     console.print(f"resolution of {dispute} sent")

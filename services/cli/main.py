@@ -6,7 +6,6 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,10 +13,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, parse_month
+from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, located, parse_month
+from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
-    from services.runtime.environment import Endpoints
+    pass
 
 app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
 console = Console()
@@ -102,7 +102,7 @@ def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from services.runtime.environment import find_endpoints
 
     month = parse_month(period)
-    endpoints = _endpoints(find_endpoints, data_dir)
+    endpoints = located(find_endpoints, data_dir, console)
     command = asyncio.run(send_close(endpoints.bootstrap_servers, str(month)))
     console.print(f"close_period {month} sent (command {command.command_id})")
 
@@ -129,7 +129,7 @@ def statements(
     from services.cli.statement_export import as_json_lines, items_as_csv
     from services.runtime.environment import find_endpoints
 
-    endpoints = _endpoints(find_endpoints, data_dir)
+    endpoints = located(find_endpoints, data_dir, console)
     month = parse_month(period)
     found = [
         (statement, raw)
@@ -155,7 +155,7 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from services.cli.stores import connect_database
     from services.runtime.environment import find_endpoints
 
-    endpoints = _endpoints(find_endpoints, data_dir)
+    endpoints = located(find_endpoints, data_dir, console)
 
     async def fetch() -> list[asyncpg.Record]:
         conn = await connect_database(endpoints.database_url)
@@ -217,7 +217,7 @@ def rejections(
     except ValueError as exc:
         raise typer.BadParameter(f"not a date: {since!r}", param_hint="--since") from exc
     which = RejectionFilter(code, topic, day)
-    endpoints = _endpoints(find_endpoints, data_dir)
+    endpoints = located(find_endpoints, data_dir, console)
     found = asyncio.run(fetch_rejections(endpoints.database_url, which, limit))
     if not found.counts:
         console.print("no rejections" + (" of that kind" if reason or topic or since else ""))
@@ -319,7 +319,7 @@ def tariffs(
     if on or not explain:
         console.print(rules_table(book, municipality, health_trust, day))
     if explain:
-        endpoints = _endpoints(find_endpoints, data_dir)
+        endpoints = located(find_endpoints, data_dir, console)
         found = asyncio.run(explain_subject(endpoints.database_url, explain, health_trust, book, console))
         if not found:
             console.print(f"no ledger items for {escape(explain)}")
@@ -377,7 +377,7 @@ def verify(
     from services.cli.ledger_commands import verify as run_verify
     from services.runtime.environment import find_endpoints
 
-    run_verify(_endpoints(find_endpoints, data_dir), municipality, health_trust)
+    run_verify(located(find_endpoints, data_dir, console), municipality, health_trust)
 
 
 @app.command()
@@ -391,7 +391,9 @@ def reconcile(
     from services.cli.ledger_commands import reconcile_command
     from services.runtime.environment import find_endpoints
 
-    reconcile_command(_endpoints(find_endpoints, data_dir), municipality, health_trust, parse_month(period))
+    reconcile_command(
+        located(find_endpoints, data_dir, console), municipality, health_trust, parse_month(period)
+    )
 
 
 @app.command()
@@ -405,32 +407,28 @@ def migrate(
     console.print("database at the newest revision")
 
 
-# The services' own floor (Settings.kafka_max_message_bytes): the topic and the producers
-# must agree on the limit.
-_ONE_MIB = 1_048_576
-
-
 @app.command("create-topics")
 def create_topics(
     bootstrap_servers: Annotated[
         str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="The broker, host:port[,host:port].")
     ],
     max_message_bytes: Annotated[
-        int | None,
+        int,
         typer.Option(
             envvar="KAFKA_MAX_MESSAGE_BYTES",
-            min=_ONE_MIB,
-            help="The largest message the services send, in bytes (as the services read it); default 64 MiB.",
+            # The services' own floor (Settings.kafka_max_message_bytes): the topic and the
+            # producers must agree on the limit.
+            min=SMALLEST_MAX_MESSAGE_BYTES,
+            help="The largest message the services send, in bytes (as the services read it).",
         ),
-    ] = None,
+    ] = MAX_MESSAGE_BYTES,
 ) -> None:
     """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS; the statement topic takes
     messages up to KAFKA_MAX_MESSAGE_BYTES, as the services send them (docs/operations.md)."""
-    from services.runtime.topics import MAX_MESSAGE_BYTES, ensure_topics
+    from services.runtime.topics import ensure_topics
 
-    limit = max_message_bytes or MAX_MESSAGE_BYTES
-    asyncio.run(ensure_topics(bootstrap_servers, max_message_bytes=limit))
-    console.print(f"topics exist (new statement topic: max.message.bytes {limit})")
+    asyncio.run(ensure_topics(bootstrap_servers, max_message_bytes=max_message_bytes))
+    console.print(f"topics exist (new statement topic: max.message.bytes {max_message_bytes})")
 
 
 @app.command()
@@ -455,14 +453,6 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
             name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
             console.print(f"[red]{service}: {escape(name)}: {escape(error['msg'])}[/red]")
         raise typer.Exit(2) from None
-
-
-def _endpoints(find: Callable[[Path], Endpoints], data_dir: Path) -> Endpoints:
-    try:
-        return find(data_dir)
-    except LookupError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from exc
 
 
 _register_dispute_commands()

@@ -1,13 +1,17 @@
 """Options the command modules share: where `settlement up` keeps its state, which the
-commands run beside it read to find the broker and the database; and how a month is read."""
+commands run beside it read to find the broker and the database (`located`); how a month
+is read; how statements are printed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from services.domain.calendar import Month
 
@@ -18,6 +22,18 @@ DataDir = Annotated[
     ),
 ]
 DEFAULT_DATA_DIR = Path(".settlement")
+
+Found = TypeVar("Found")
+
+
+def located(find: Callable[[Path], Found], data_dir: Path, console: Console) -> Found:
+    """The broker and database a command needs (`find`: from the environment, then a running
+    `settlement up`'s data dir), or, when neither says, why, in one line and exit 2."""
+    try:
+        return find(data_dir)
+    except LookupError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
 
 
 def parse_month(text: str) -> Month:

@@ -57,9 +57,11 @@ def explain(item: LedgerItem, book: TariffBook) -> str:
         return f"{head}\n  not payable: {item.not_payable_reason}"
     if item.status is ItemStatus.UNRATED:
         return f"{head}\n  unrated: no tariff in force for these days; held until the operator adds one"
+    # The item's rules as this book has them today (None: no longer loaded), looked up once.
+    rules = {rule_id: _rule(book, rule_id) for rule_id in (item.rule_id or "").split("+")}
+    loaded = [rule for rule in rules.values() if rule is not None]
     parts = []
-    for rule_id in (item.rule_id or "").split("+"):
-        rule = _rule(book, rule_id)
+    for rule_id, rule in rules.items():
         where = (
             f"{rule.scope.value}, {rule.valid_from} – {rule.valid_until or 'open'}, {rule.source}"
             if rule
@@ -69,25 +71,24 @@ def explain(item: LedgerItem, book: TariffBook) -> str:
         parts.append(f"  rule {rule_id}: {rule.parameter.value if rule else '?'}{value} ({where})")
     note = f" ({item.note})" if item.note else ""
     if item.category is Category.ACTIVITY_CO_FINANCING:
-        arithmetic = _co_financing(item, book) or f"  amount {format_nok(item.amount_ore or 0)}{note}"
+        arithmetic = _co_financing(item, loaded) or f"  amount {format_nok(item.amount_ore or 0)}{note}"
     else:  # days: how many, at which rate
         arithmetic = (
             f"  {item.quantity} x {format_nok(item.unit_price_ore or 0)} = "
             f"{format_nok(item.amount_ore or 0)}{note}"
         )
-    return "\n".join([head, *parts, arithmetic, *_earlier_rate(item, book)])
+    return "\n".join([head, *parts, arithmetic, *_earlier_rate(item, loaded)])
 
 
 _DAY_RATES = frozenset({Parameter.DISCHARGE_READY_DAY_RATE_NOK, Parameter.EMERGENCY_BED_DAY_RATE_NOK})
 
 
-def _earlier_rate(item: LedgerItem, book: TariffBook) -> list[str]:
+def _earlier_rate(item: LedgerItem, rules: list[TariffRule]) -> list[str]:
     """A day priced at another rate than its rule's value today: a closed month keeps its
     price (a change is an adjustment), and this command reads the tariff directory of the
     shell it runs in, which need not be the services'."""
-    for rule_id in (item.rule_id or "").split("+"):
-        rule = _rule(book, rule_id)
-        if rule is None or rule.parameter not in _DAY_RATES or item.unit_price_ore is None:
+    for rule in rules:
+        if rule.parameter not in _DAY_RATES or item.unit_price_ore is None:
             continue
         if nok_to_ore(rule.value) != item.unit_price_ore:
             return [
@@ -98,18 +99,19 @@ def _earlier_rate(item: LedgerItem, book: TariffBook) -> list[str]:
     return []
 
 
-def _co_financing(item: LedgerItem, book: TariffBook) -> str | None:
+def _co_financing(item: LedgerItem, rules: list[TariffRule]) -> str | None:
     """An activity's price as domain.md A1 reckons it: share x DRG points (capped) x unit
     price, rounded to the øre. The points are those the item's note gives (rating writes
     them there, capped or not)."""
-    if item.category is not Category.ACTIVITY_CO_FINANCING or not item.note or item.amount_ore is None:
+    if not item.note or item.amount_ore is None:
         return None
     points, found, rest = item.note.partition(" DRG points")
-    rules = {r.parameter: r for r in (_rule(book, i) for i in (item.rule_id or "").split("+")) if r}
-    share, unit = rules.get(Parameter.CO_FINANCING_SHARE), rules.get(Parameter.CO_FINANCING_UNIT_PRICE_NOK)
+    by_parameter = {r.parameter: r for r in rules}
+    share = by_parameter.get(Parameter.CO_FINANCING_SHARE)
+    unit = by_parameter.get(Parameter.CO_FINANCING_UNIT_PRICE_NOK)
     if not found or share is None or unit is None:
         return None
-    cap = rules.get(Parameter.CO_FINANCING_CAP_POINTS)
+    cap = by_parameter.get(Parameter.CO_FINANCING_CAP_POINTS)
     counted = min(Decimal(points), cap.value) if cap else Decimal(points)
     if round_to_ore(share.value * counted * unit.value * 100) != item.amount_ore:
         # The rules' values today are not those the item was priced with (a closed month

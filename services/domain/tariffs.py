@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from services.domain.ledger import Category
+
 # Answers `TariffBook.find` keeps (per parameter, day and pair: about 130,000 a year for
 # activity alone); bounded so an intake replaying years stays well inside its memory.
 FOUND_KEPT = 100_000
@@ -165,12 +167,12 @@ def _signature(rule: TariffRule) -> str:
 
 # What a rule's parameter prices: a change of the rule may change items of that category.
 CATEGORY_OF_PARAMETER = {
-    Parameter.DISCHARGE_READY_DAY_RATE_NOK: "discharge_ready_bed_days",
-    Parameter.DISCHARGE_READY_GRACE_HOURS: "discharge_ready_bed_days",
-    Parameter.EMERGENCY_BED_DAY_RATE_NOK: "emergency_bed_days",
-    Parameter.CO_FINANCING_SHARE: "activity_co_financing",
-    Parameter.CO_FINANCING_UNIT_PRICE_NOK: "activity_co_financing",
-    Parameter.CO_FINANCING_CAP_POINTS: "activity_co_financing",
+    Parameter.DISCHARGE_READY_DAY_RATE_NOK: Category.DISCHARGE_READY_BED_DAYS,
+    Parameter.DISCHARGE_READY_GRACE_HOURS: Category.DISCHARGE_READY_BED_DAYS,
+    Parameter.EMERGENCY_BED_DAY_RATE_NOK: Category.EMERGENCY_BED_DAYS,
+    Parameter.CO_FINANCING_SHARE: Category.ACTIVITY_CO_FINANCING,
+    Parameter.CO_FINANCING_UNIT_PRICE_NOK: Category.ACTIVITY_CO_FINANCING,
+    Parameter.CO_FINANCING_CAP_POINTS: Category.ACTIVITY_CO_FINANCING,
 }
 
 
@@ -190,7 +192,7 @@ class PricedWindow:
         return cls(rule.parameter, rule.valid_from, rule.valid_until, rule.municipalities, rule.health_trust)
 
     @property
-    def category(self) -> str:
+    def category(self) -> Category:
         return CATEGORY_OF_PARAMETER[self.parameter]
 
 

@@ -22,7 +22,7 @@ from contracts.v1 import topics
 from contracts.v1.inbound import ActivityMessage, DischargeReadyMessage, EmergencyBedMessage
 from contracts.v1.outbound import Rejection
 from services.adapters.kafka_broker import ConcurrentStartBroker
-from services.adapters.raw_messages import readable_headers, undecoded
+from services.adapters.raw_messages import READ_RAW
 from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
 from services.intake.service import IntakeDeps, ingest
 from services.intake.validation import RawRecord
@@ -55,7 +55,11 @@ def create_broker(
 ) -> tuple[KafkaBroker, _Runtime]:
     # Three consumer groups, joined together rather than one after another (kafka_broker).
     broker = ConcurrentStartBroker(
-        bootstrap_servers, client_id="samhandling-intake", logger=log, **(producer_options or {})
+        bootstrap_servers,
+        client_id="samhandling-intake",
+        logger=log,
+        **READ_RAW,  # validation reads the raw records; see raw_messages
+        **(producer_options or {}),
     )
     runtime = _Runtime()
 
@@ -92,8 +96,6 @@ def create_broker(
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"intake:{topic}",
             description=description,
-            decoder=undecoded,  # validation reads the raw records; see raw_messages
-            parser=readable_headers,  # and its headers need not be text
             **(group_timing or {}),
         )
 

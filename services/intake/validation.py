@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -19,10 +18,10 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from contracts.v1 import topics
 from contracts.v1.identifiers import (
-    ESCAPED_NUMBER_CHARACTER,
-    PATIENT_ID_SEPARATORS,
+    PATIENT_ID_FORMS,
     find_patient_ids,
     redact_patient_ids,
+    without_a_number_at_the_end,
 )
 from contracts.v1.inbound import (
     TOPIC_TYPES,
@@ -109,19 +108,13 @@ class Rejected:
 
     @property
     def raw_hash(self) -> bytes:
-        """A digest of the payload as it is kept, redacted: it tells apart messages at one
-        position that differ in what is kept, and nothing of a patient id in them. (Of the raw bytes, it was a
-        plain hash of the id for a message that is the id and little else, undone by trying
-        every number; the rejection id, published, is made from it.)"""
-        return hashlib.sha256(self.redacted_payload().encode()).digest()
+        return payload_digest(self.redacted_payload())
 
     def redacted_payload(self) -> str:
         raw = self.record.value or b""
         text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
         if len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4:
-            # A number the cut goes through goes with it: what is left of it is too short to
-            # be redacted, and 9 of a patient id's 11 digits give away the whole of it.
-            text = _without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
+            text = without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
         return redact_patient_ids(text)
 
     def redacted_message(self) -> str:
@@ -135,25 +128,12 @@ class Rejected:
         return redact_patient_ids(_storable(self.record.key.decode("utf-8", errors="replace")))
 
 
-# What may be left of a number a text was cut in: its digits (any decimal digits), and the
-# separators a patient id may be written with between two groups of them, as themselves or
-# as JSON escapes (`\u0033`), and an escape the cut went through. (Taken off from the end,
-# not by a pattern anchored there: that is tried at every position of a long run of digits.)
-_SEPARATORS = frozenset(PATIENT_ID_SEPARATORS)
-_ESCAPE_CUT_AT_THE_END = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
-
-
-def _without_a_number_at_the_end(text: str) -> str:
-    cut_escape = _ESCAPE_CUT_AT_THE_END.search(text, max(0, len(text) - 5))
-    end = cut_escape.start() if cut_escape else len(text)
-    while end:
-        if end >= 6 and ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
-            end -= 6
-        elif text[end - 1].isdecimal() or text[end - 1] in _SEPARATORS:
-            end -= 1
-        else:
-            break
-    return text[:end]
+def payload_digest(redacted_payload: str) -> bytes:
+    """A rejected message's digest, of its payload as it is kept, redacted: it tells apart
+    messages at one position that differ in what is kept, and nothing of a patient id in
+    them. (Of the raw bytes, it was a plain hash of the id for a message that is the id and
+    little else, undone by trying every number; the rejection id, published, is made from it.)"""
+    return hashlib.sha256(redacted_payload.encode()).digest()
 
 
 def _storable(text: str) -> str:
@@ -230,8 +210,7 @@ def _accepted(
         return Rejected(
             record,
             ReasonCode.PATIENT_ID_IN_SUBJECT_ID,
-            f"{holder} holds 11 digits (or 6 and 5 with a space, dash, dot, _, : or / between) that pass a "
-            "fødselsnummer's check digits; an id must not contain a patient identifier",
+            f"{holder} holds {PATIENT_ID_FORMS}; an id must not contain a patient identifier",
         )
     # All fields, and the patient id taken out after: dumping with `exclude` cost more.
     payload = event.model_dump(mode="json")

@@ -109,8 +109,12 @@ def find_bootstrap_servers(data_dir: Path) -> str:
     Unlike `find_endpoints` it needs no database and no pseudonym key."""
     if bootstrap := runtime_values(data_dir).get("KAFKA_BOOTSTRAP_SERVERS"):
         return bootstrap
-    raise LookupError(
-        f"KAFKA_BOOTSTRAP_SERVERS not set, and no `settlement up` is running with data dir {data_dir}"
+    raise _not_found(["KAFKA_BOOTSTRAP_SERVERS"], data_dir)
+
+
+def _not_found(names: list[str], data_dir: Path) -> LookupError:
+    return LookupError(
+        f"{' and '.join(names)} not set, and no `settlement up` is running with data dir {data_dir}"
     )
 
 
@@ -119,9 +123,7 @@ def find_endpoints(data_dir: Path) -> Endpoints:
     values = runtime_values(data_dir)
     missing = [n for n in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") if not values.get(n)]
     if missing:
-        raise LookupError(
-            f"{' and '.join(missing)} not set, and no `settlement up` is running with data dir {data_dir}"
-        )
+        raise _not_found(missing, data_dir)
     # Read, never made: these commands pseudonymise nothing, and a key made here would not
     # be the services' (it also failed where the data dir does not exist).
     key_file = data_dir / "pseudonym.key"

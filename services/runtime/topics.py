@@ -13,6 +13,8 @@ INBOUND_PARTITIONS = 6
 # far over Kafka's default of 1 MB a message. Published compressed (gzip), and the
 # statement topic and the producers allow this much (KAFKA_MAX_MESSAGE_BYTES).
 MAX_MESSAGE_BYTES = 64 * 2**20
+# The least the services take: Kafka's own default, under which no statement of size would fit.
+SMALLEST_MAX_MESSAGE_BYTES = 2**20
 
 
 async def ensure_topics(

@@ -27,7 +27,7 @@ from contracts.v1.outbound import (
 from services.adapters import rejection_repository
 from services.adapters.intake_progress import wait_for_intake
 from services.adapters.postgres import UnitOfWork, retry_transient
-from services.adapters.raw_messages import readable_headers, undecoded
+from services.adapters.raw_messages import READ_RAW
 from services.bootstrap import Resources, configure_logging, utc_now, wire_lifecycle
 from services.domain.calendar import Month, oslo_day
 from services.domain.close_policy import period_to_close
@@ -58,7 +58,11 @@ def create_broker(
     producer_options: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
     broker = KafkaBroker(
-        bootstrap_servers, client_id="samhandling-settlement", logger=log, **(producer_options or {})
+        bootstrap_servers,
+        client_id="samhandling-settlement",
+        logger=log,
+        **READ_RAW,  # the handler reads the raw record; see raw_messages
+        **(producer_options or {}),
     )
     runtime = _Runtime()
 
@@ -70,8 +74,6 @@ def create_broker(
         title="settlement:commands",
         description="Commands to the settlement service: `close_period` closes a month; "
         "`open_dispute` and `resolve_dispute` dispute a published statement's line or item.",
-        decoder=undecoded,  # the handler reads the raw record; see raw_messages
-        parser=readable_headers,  # and its headers need not be text
         **(group_timing or {}),
     )
     async def on_command(body: SkipValidation[Command], message: KafkaMessage) -> None:

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts.v1.identifiers import find_patient_ids
+from contracts.v1.identifiers import PATIENT_ID_FORMS, find_patient_ids
 from contracts.v1.outbound import OpenDispute, ResolveDispute
 from services.adapters.postgres import UnitOfWork
 
@@ -36,8 +36,7 @@ def _refuse_patient_ids(**texts: str) -> None:
     for name, text in texts.items():
         if find_patient_ids(text):
             raise DisputeRefused(
-                f"{name} holds a patient identifier (11 digits, or 6 and 5 with a space, dash, dot, _, : or / "
-                "between, that pass a fødselsnummer's check digits); name the episode, stay or "
+                f"{name} holds a patient identifier ({PATIENT_ID_FORMS}); name the episode, stay or "
                 "activity by its id instead"
             )
 

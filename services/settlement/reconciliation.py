@@ -133,21 +133,21 @@ async def reconcile(
     r.closed = bool(
         await conn.fetchval("SELECT EXISTS (SELECT 1 FROM closed_periods WHERE period = $1)", period)
     )
-    for statement in statements:
+    r.pair_statements = [str(Month.of(s["period"])) for s in statements]
+    for statement, statement_month in zip(statements, r.pair_statements, strict=True):
         body = statement["body"]
         lines = [line for line in body["lines"] if line["service_month"] == month]
         adjustments_to = [a for a in body.get("adjustments", []) if a["corrects_month"] == month]
         # The month's own statement carries it even with nothing of it on it (a month of
         # adjustments to earlier ones only): 0 against 0 is then the proof.
-        if lines or adjustments_to or str(Month.of(statement["period"])) == month:
-            r.statements.append(str(Month.of(statement["period"])))
+        if lines or adjustments_to or statement_month == month:
+            r.statements.append(statement_month)
         r.statements_total_ore += sum(_signed(line["payer_role"], line["amount_ore"]) for line in lines)
         r.statements_total_ore += sum(_signed(a["payer_role"], a["amount_delta_ore"]) for a in adjustments_to)
     r.ledger_total_ore = (
         sum(_signed(i["payer_role"], i["amount_ore"]) for i in r.items) if r.closed else 0
     ) + sum(_signed(a["payer_role"], a["amount_delta_ore"]) for a in r.adjustments if a["statement_id"])
     # The pair: every statement, against everything settled.
-    r.pair_statements = [str(Month.of(s["period"])) for s in statements]
     r.pair_statements_total_ore = sum(
         _signed(line["payer_role"], line["amount_ore"]) for s in statements for line in s["body"]["lines"]
     ) + sum(

@@ -9,20 +9,15 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from contracts.v1 import topics
+from contracts.v1.examples import EXAMPLES
 from services.cli import main
 
 PATIENT = "31129956715"
-DECLARED = {
-    "event_id": "6f1c2b8e-3a4d-4e5f-8a9b-0c1d2e3f4a5b",
-    "type": "declared_ready",
-    "source": "dips.helse-bergen",
+# The contract's own example, noticed late in the evening (Oslo's next day) and naming
+# Bergen's number before the merger of 2020.
+DECLARED = EXAMPLES[topics.DISCHARGE_READY]["declared_ready"] | {
     "occurred_at": "2025-10-02T23:30:00Z",
-    "health_trust": "983974724",
-    "patient_id": PATIENT,
-    "care_area": "somatic",
-    "episode_id": "EP-2025-000123",
     "registered_municipality": "1201",
-    "staying_municipality": "4601",
 }
 
 

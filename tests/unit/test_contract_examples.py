@@ -9,14 +9,25 @@ from datetime import UTC, datetime
 import pytest
 from jsonschema import Draft202012Validator
 
-from contracts.generate import ASYNCAPI_FILE, SCHEMA_DIR
+from contracts.generate import ASYNCAPI_FILE, SCHEMA_DIR, SCHEMA_OF_TOPIC
 from contracts.v1.examples import EXAMPLES
 from contracts.v1.inbound import TOPIC_TYPES
 from services.adapters.municipality_registry import load_registry
 from services.intake.pseudonym import Pseudonymiser
-from services.intake.validation import Accepted, RawRecord, validate
+from services.intake.validation import Accepted, Outcome, RawRecord, validate
 
 CASES = [(topic, event_type) for topic, examples in EXAMPLES.items() for event_type in examples]
+
+
+def _intake(topic: str, message: dict[str, object]) -> Outcome:
+    """What intake's validation makes of `message` on `topic`."""
+    record = RawRecord(topic, 0, 0, b"key", json.dumps(message).encode())
+    return validate(
+        record,
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        pseudonymise=Pseudonymiser(b"k" * 32),
+        registry=load_registry(),
+    )
 
 
 def test_every_type_of_every_inbound_topic_has_an_example() -> None:
@@ -28,14 +39,8 @@ def test_every_type_of_every_inbound_topic_has_an_example() -> None:
 @pytest.mark.parametrize(("topic", "event_type"), CASES)
 def test_each_example_is_accepted_by_intake_as_it_stands(topic: str, event_type: str) -> None:
     example = EXAMPLES[topic][event_type]
-    record = RawRecord(topic, 0, 0, b"key", json.dumps(example).encode())
 
-    outcome = validate(
-        record,
-        now=datetime(2026, 1, 1, tzinfo=UTC),
-        pseudonymise=Pseudonymiser(b"k" * 32),
-        registry=load_registry(),
-    )
+    outcome = _intake(topic, example)
 
     assert isinstance(outcome, Accepted), outcome
     assert outcome.type == event_type == example["type"]
@@ -61,11 +66,7 @@ def test_the_published_documents_carry_the_examples() -> None:
 
 
 def _schema_of(topic: str) -> Draft202012Validator:
-    name = {
-        "samhandling.discharge-ready.v1": "discharge-ready-event",
-        "samhandling.emergency-beds.v1": "emergency-bed-event",
-    }
-    path = SCHEMA_DIR / f"{name.get(topic, 'activity-event')}.schema.json"
+    path = SCHEMA_DIR / f"{SCHEMA_OF_TOPIC[topic]}.schema.json"
     return Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -92,14 +93,8 @@ def test_what_the_schema_refuses_in_an_example_intake_refuses_too(
     topic: str, event_type: str, change: dict[str, object]
 ) -> None:
     message = EXAMPLES[topic][event_type] | change
-    record = RawRecord(topic, 0, 0, b"key", json.dumps(message).encode())
 
-    outcome = validate(
-        record,
-        now=datetime(2026, 1, 1, tzinfo=UTC),
-        pseudonymise=Pseudonymiser(b"k" * 32),
-        registry=load_registry(),
-    )
+    outcome = _intake(topic, message)
 
     assert list(_schema_of(topic).iter_errors(message)), "the schema refuses it"
     assert not isinstance(outcome, Accepted), "and so does intake"
