@@ -7,6 +7,7 @@ privacy scanner uses them to recognise a patient identifier wherever it might le
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from operator import mul
 
@@ -50,6 +51,10 @@ _ELEVEN_OR_MORE_DIGITS = re.compile(rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{11,}}{_NO_DIG
 _WRITTEN_PATIENT_ID_TO_REDACT = re.compile(
     rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{6}}{_SEPARATOR}?{_DIGIT}{{5}}{_NO_DIGIT_AFTER}"
 )
+# A number in exponent form (`3.1129956715e10`), as a JSON number or in text: an id to any
+# JSON reader, though no run of its digits is one.
+# JSON escapes are matched to be passed over: `\u002e56715` holds no number `002e56715`.
+_EXPONENT_NUMBER = re.compile(r"\\u[0-9a-fA-F]{4}|(?<!\d)(\d+(?:\.\d+)?[eE][+-]?\d+)(?!\d)")
 
 
 _ZERO = ord("0")
@@ -109,18 +114,33 @@ def find_patient_ids(text: str) -> list[str]:
 
 
 def redact_patient_ids(text: str) -> str:
-    """Blank out every run of 11 digits or more, and every 6 + 5 digits written with a
-    separator between (`PATIENT_ID_SEPARATORS`), valid or not: a mistyped number is still personal data, and
-    so is one with a digit too many. A digit may be any decimal digit, and a digit or
-    separator may be written as a JSON escape."""
+    """Blank out every run of 11 digits or more, every 6 + 5 digits written with a
+    separator between (`PATIENT_ID_SEPARATORS`), and every number of 11 digits or more in
+    exponent form, valid or not: a mistyped number is still personal data, and so is one
+    with a digit too many. A digit may be any decimal digit, and a digit or separator may be
+    written as a JSON escape."""
+    text = _EXPONENT_NUMBER.sub(_redact_if_eleven_digits_or_more, text)
     return _WRITTEN_PATIENT_ID_TO_REDACT.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))
+
+
+def _redact_if_eleven_digits_or_more(number: re.Match[str]) -> str:
+    """Exponent forms of small numbers (`1e-3`, a DRG weight) are kept: only a number of 11
+    digits or more before its point may be an id (or as much personal data as a mistyped one)."""
+    written = number.group(1)
+    if written is None:  # a JSON escape
+        return number.group()
+    try:  # compared by the place of its first digit: arithmetic would overflow on `1e99999999`
+        value = Decimal(written)
+    except InvalidOperation:  # digits of other scripts mixed in a way Decimal refuses
+        return "[redacted]"
+    return "[redacted]" if value.adjusted() >= 10 and not value.is_zero() else written
 
 
 def without_a_number_at_the_end(text: str) -> str:
     """`text`, cut somewhere, without the number the cut went through: what is left of it is
     too short to be redacted, and 9 of a patient id's 11 digits give away the whole of it.
-    Its digits (any decimal digits) and separators go, as themselves or as JSON escapes, and
-    an escape the cut went through. (Taken off from the end, not by a pattern anchored there:
+    Its digits (any decimal digits) and separators go, as themselves or as JSON escapes, an
+    exponent's `e` and `+`, and an escape the cut went through. (Taken off from the end, not by a pattern anchored there:
     that is tried at every position of a long run of digits.)"""
     cut_escape = _ESCAPE_CUT_AT_THE_END.search(text, max(0, len(text) - 5))
     end = cut_escape.start() if cut_escape else len(text)
@@ -128,6 +148,10 @@ def without_a_number_at_the_end(text: str) -> str:
         if end >= 6 and _ESCAPED_NUMBER_CHARACTER.fullmatch(text, end - 6, end):
             end -= 6
         elif text[end - 1].isdecimal() or text[end - 1] in _SEPARATORS:
+            end -= 1
+        elif text[end - 1] in "eE" and end >= 2 and text[end - 2].isdecimal():
+            end -= 1  # cut in an exponent: the number's digits before it go too
+        elif text[end - 1] == "+" and end >= 3 and text[end - 2] in "eE" and text[end - 3].isdecimal():
             end -= 1
         else:
             break

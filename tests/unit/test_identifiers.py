@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -322,3 +323,30 @@ def test_a_patient_id_written_with_any_separator_is_found_and_redacted(separator
     assert find_patient_ids(f"EP{separator}{written}") == [EXAMPLE]
     for text in (written, escaped, shouted):
         assert redact_patient_ids(f"note: {text}.") == "note: [redacted].", text
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param("3.1129956715e10", id="one-digit-before-the-point"),
+        pytest.param("3.1129956715E+10", id="capital-and-sign"),
+        pytest.param("311299.56715e5", id="six-and-five-digits-around-the-point"),
+        pytest.param("3112995671.5e1", id="ten-and-one"),
+        pytest.param("0.031129956715e12", id="leading-zeros"),
+        pytest.param("-3.1129956715e10", id="negative"),
+    ],
+)
+def test_a_patient_id_written_as_a_number_in_exponent_form_is_redacted(written: str) -> None:
+    # A JSON reader reads the id's value from it; no run of its digits is 11 long.
+    assert f"{float(written.lstrip('-')):.0f}" == EXAMPLE
+
+    redacted = redact_patient_ids(f'{{"patient_id": {written}, "note": "{written}."}}')
+
+    assert not re.search(r"\d", redacted), redacted
+
+
+@pytest.mark.parametrize("kept", ["1e-3", "2.5e2", "9.99e9", "0e20", "1.2e3x"])
+def test_small_numbers_in_exponent_form_and_escapes_like_one_are_kept(kept: str) -> None:
+    text = f"weight {kept}, letter \\u1e10"  # the escape of Ḑ, no number 1e10
+
+    assert redact_patient_ids(text) == text

@@ -124,6 +124,34 @@ def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_t
     assert not re.search(r"\d", payload[len(head) :]), payload[-12:]
 
 
+EXPONENT_FORM = "3.1129956715e+10"  # EXAMPLE, to a JSON reader
+
+
+@pytest.mark.parametrize("kept", range(1, len(EXPONENT_FORM)))
+def test_a_patient_id_in_exponent_form_the_64_kib_cut_goes_through_leaves_none_of_its_digits(
+    kept: int,
+) -> None:
+    head = '{"type": "no_such_type", "n": '
+    filler = " " * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    outcome = _validate(topics.DISCHARGE_READY, (head + filler + EXPONENT_FORM + "}").encode())
+
+    assert isinstance(outcome, Rejected)
+    assert not re.search(r"\d", outcome.redacted_payload()[len(head) :])
+
+
+def test_a_patient_id_sent_as_a_number_in_exponent_form_is_redacted_in_the_rejection() -> None:
+    template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
+    text = json.dumps(template.value | {"patient_id": "ID"}).replace('"ID"', EXPONENT_FORM)
+    assert f"{json.loads(text)['patient_id']:.0f}" == EXAMPLE
+
+    outcome = _validate(topics.DISCHARGE_READY, text.encode())
+
+    assert isinstance(outcome, Rejected) and outcome.reason == ReasonCode.SCHEMA_VIOLATION
+    assert '"patient_id": [redacted]' in outcome.redacted_payload()
+    for stored in (outcome.redacted_payload(), outcome.redacted_message()):
+        assert EXAMPLE not in stored.replace(".", "") and "1129956715" not in stored, stored
+
+
 def test_a_patient_id_written_with_json_escapes_is_redacted_in_a_rejected_payload() -> None:
     # A JSON reader sees the digits: the payload is kept as the text it came as.
     template = next(t for t in TEMPLATES if t.topic == topics.DISCHARGE_READY)
