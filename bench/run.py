@@ -254,7 +254,7 @@ async def timed_pipeline(
     often took a third of a core from the pipeline it was timing: a scan of the events table
     ten times a second.) The ledger is counted once at the end, to be sure."""
     cpu = CpuAccount(pipeline_parts(environment, replicas))
-    async with IntakeProgress(endpoints.bootstrap_servers, intake_groups(INTAKE_GROUP_PREFIX)) as progress:
+    async with IntakeProgress(endpoints.kafka, intake_groups(INTAKE_GROUP_PREFIX)) as progress:
         cpu.start()
         sending = asyncio.create_task(send())
         started = time.perf_counter()

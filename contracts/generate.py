@@ -89,6 +89,7 @@ def _dump(document: Any) -> str:
 def documents() -> dict[Path, str]:
     from faststream.specification import AsyncAPI
 
+    from services.adapters.kafka_connection import KafkaConnection
     from services.intake.app import create_broker as intake_broker
     from services.settlement.app import create_broker as settlement_broker
 
@@ -103,7 +104,7 @@ def documents() -> dict[Path, str]:
     servers = "kafka:9092"
     spec: dict[str, Any] = {}
     for broker_factory in (intake_broker, settlement_broker):
-        broker, _ = broker_factory(servers)
+        broker, _ = broker_factory(KafkaConnection(servers))
         doc = (
             AsyncAPI(
                 broker,

@@ -6,16 +6,26 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from services.adapters.kafka_connection import KafkaConnection, KafkaSecuritySettings
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 from services.tariffs import DEFAULT_TARIFF_DIR
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+class KafkaSettings(KafkaSecuritySettings):
+    """The brokers, and how to reach them (TLS, SASL: services/adapters/kafka_connection.py)."""
 
     kafka_bootstrap_servers: str = Field(description="host:port[,host:port]")
+
+    def kafka(self) -> KafkaConnection:
+        """Made at start-up: a TLS context reads its certificate files here."""
+        return self.connection(self.kafka_bootstrap_servers)
+
+
+class Settings(KafkaSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
     database_url: str = Field(description="postgresql://user:password@host:port/db")
     pseudonym_key: SecretStr = Field(
         min_length=32, description="HMAC key for patient pseudonyms; at least 32 characters."
@@ -95,7 +105,7 @@ def load_settings() -> Settings:
     return Settings()  # fields come from the environment
 
 
-class LagMonitorSettings(BaseSettings):
+class LagMonitorSettings(KafkaSettings):
     """The lag monitor reads only Kafka: it gets no database and no pseudonym key.
 
     The group names are the services' own settings (same environment variables), so the
@@ -103,7 +113,6 @@ class LagMonitorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    kafka_bootstrap_servers: str = Field(description="host:port[,host:port]")
     intake_group_prefix: str = "samhandling-intake"
     settlement_group: str = "samhandling-settlement"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

@@ -20,6 +20,7 @@ def read_raw(bootstrap: str, topic: str) -> list[Raw]:
     """Everything on `topic` so far, in partition order."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from services.adapters.kafka_connection import KafkaConnection
     from services.adapters.kafka_log_ends import log_end_offsets
 
     async def run() -> list[Raw]:
@@ -31,7 +32,9 @@ def read_raw(bootstrap: str, topic: str) -> list[Raw]:
             partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
-            ends = await log_end_offsets(bootstrap, partitions)  # Tansu's end_offsets() can fall short
+            ends = await log_end_offsets(
+                KafkaConnection(bootstrap), partitions
+            )  # Tansu's end_offsets() can fall short
             out: list[Raw] = []
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
                 for records in (await consumer.getmany(timeout_ms=500)).values():

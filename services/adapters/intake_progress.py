@@ -19,25 +19,26 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.kafka_log_ends import log_end_offsets
 
 
 class IntakeProgress:
     """One reader per intake group, opened once and asked as often as needed."""
 
-    def __init__(self, bootstrap_servers: str, groups_by_topic: Mapping[str, str]) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection, groups_by_topic: Mapping[str, str]) -> None:
+        self._kafka = kafka
         self._groups = dict(groups_by_topic)
         self._probe: AIOKafkaConsumer | None = None
         self._readers: dict[str, AIOKafkaConsumer] = {}
 
     async def __aenter__(self) -> IntakeProgress:
         try:
-            self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            self._probe = AIOKafkaConsumer(**self._kafka.client_options(), enable_auto_commit=False)
             await self._probe.start()
             for topic, group in self._groups.items():
                 reader = AIOKafkaConsumer(
-                    bootstrap_servers=self._bootstrap, group_id=group, enable_auto_commit=False
+                    **self._kafka.client_options(), group_id=group, enable_auto_commit=False
                 )
                 await reader.start()
                 self._readers[topic] = reader
@@ -69,7 +70,7 @@ class IntakeProgress:
                 self._probe.partitions_for_topic(topic) or (await _partitions(self._probe, topic))
             )
         ]
-        return await log_end_offsets(self._bootstrap, partitions)
+        return await log_end_offsets(self._kafka, partitions)
 
     async def unprocessed(self, ends: Mapping[TopicPartition, int]) -> int:
         """How many of the records up to `ends` the intake groups have not committed yet."""
@@ -85,14 +86,14 @@ class IntakeProgress:
 
 
 async def wait_for_intake(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     groups_by_topic: Mapping[str, str],
     timeout_seconds: float,
     poll_seconds: float = 0.5,
 ) -> int:
     """Wait until intake has processed everything received so far; returns what is left
     unprocessed when `timeout_seconds` ran out (0: caught up)."""
-    async with IntakeProgress(bootstrap_servers, groups_by_topic) as progress:
+    async with IntakeProgress(kafka, groups_by_topic) as progress:
         ends = await progress.ends()
         deadline = time.monotonic() + timeout_seconds
         while True:

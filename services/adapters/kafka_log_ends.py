@@ -17,16 +17,18 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.adapters.kafka_connection import KafkaConnection
+
 
 class LogEndUnknown(RuntimeError):
     """The broker did not answer a fetch for every partition in time."""
 
 
 async def log_end_offsets(
-    bootstrap_servers: str, partitions: Sequence[TopicPartition], *, timeout_seconds: float = 10.0
+    kafka: KafkaConnection, partitions: Sequence[TopicPartition], *, timeout_seconds: float = 10.0
 ) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.client_options(),
         enable_auto_commit=False,
         fetch_max_wait_ms=10,  # an empty fetch (Apache Kafka, at the end) need not wait
         auto_offset_reset="latest",  # an offset already deleted: any position answers as well

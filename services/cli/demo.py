@@ -55,9 +55,7 @@ async def _run(endpoints: Endpoints, period: Month, group: ServiceGroup, console
     try:
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(f"hospital publishes {period}", total=len(events))
-            await publish_events(
-                endpoints.bootstrap_servers, iter_encoded(events), lambda n: progress.advance(task, n)
-            )
+            await publish_events(endpoints.kafka, iter_encoded(events), lambda n: progress.advance(task, n))
 
             async def settled_events() -> int:
                 accepted = await conn.fetchval("SELECT count(*) FROM inbound_events")
@@ -65,7 +63,7 @@ async def _run(endpoints: Endpoints, period: Month, group: ServiceGroup, console
                 return int(accepted) + int(rejected)
 
             await _wait_for("intake validates, records, prices", settled_events, len(events), progress, group)
-            await send_close(endpoints.bootstrap_servers, str(period))
+            await send_close(endpoints.kafka, str(period))
 
             async def closed() -> int:
                 return int(
@@ -80,10 +78,10 @@ async def _run(endpoints: Endpoints, period: Month, group: ServiceGroup, console
             )
 
             async def published() -> int:
-                return len(await read_statements(endpoints.bootstrap_servers, period=str(period)))
+                return len(await read_statements(endpoints.kafka, period=str(period)))
 
             await _wait_for("statements published to both parties", published, 2 * pairs, progress, group)
-        statements = await read_statements(endpoints.bootstrap_servers, period=str(period))
+        statements = await read_statements(endpoints.kafka, period=str(period))
     finally:
         await conn.close()
     print_statements(console, statements)

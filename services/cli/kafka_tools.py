@@ -10,15 +10,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.v1 import topics
 from contracts.v1.outbound import ClosePeriod, SettlementStatement
+from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.kafka_log_ends import log_end_offsets
 from services.cli.stores import start_kafka_client
 
 
 async def publish_events(
-    bootstrap: str, events: Iterable[tuple[str, bytes, bytes]], progress: Callable[[int], None] | None = None
+    kafka: KafkaConnection,
+    events: Iterable[tuple[str, bytes, bytes]],
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, client_id="simulated-hospital")
-    await start_kafka_client(producer, bootstrap)
+    producer = AIOKafkaProducer(**kafka.client_options(), linger_ms=5, client_id="simulated-hospital")
+    await start_kafka_client(producer, kafka)
     count = 0
     try:
         futures = []
@@ -36,10 +39,10 @@ async def publish_events(
     return count
 
 
-async def send_close(bootstrap: str, period: str) -> ClosePeriod:
+async def send_close(kafka: KafkaConnection, period: str) -> ClosePeriod:
     command = ClosePeriod(type="close_period", period=period, command_id=uuid.uuid4())
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="settlement-cli")
-    await start_kafka_client(producer, bootstrap)
+    producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli")
+    await start_kafka_client(producer, kafka)
     try:
         await producer.send_and_wait(topics.COMMANDS, command.model_dump_json().encode(), key=period.encode())
     finally:
@@ -47,19 +50,19 @@ async def send_close(bootstrap: str, period: str) -> ClosePeriod:
     return command
 
 
-async def read_statements(bootstrap: str, *, period: str | None = None) -> list[SettlementStatement]:
+async def read_statements(kafka: KafkaConnection, *, period: str | None = None) -> list[SettlementStatement]:
     """Every statement on the topic so far (no consumer group: reads, commits nothing)."""
-    return [statement for statement, _ in await read_published(bootstrap, period=period)]
+    return [statement for statement, _ in await read_published(kafka, period=period)]
 
 
 async def read_published(
-    bootstrap: str, *, period: str | None = None
+    kafka: KafkaConnection, *, period: str | None = None
 ) -> list[tuple[SettlementStatement, bytes]]:
     """Every statement on the topic so far, with the bytes it was published as."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="settlement-cli"
+        **kafka.client_options(), enable_auto_commit=False, client_id="settlement-cli"
     )
-    await start_kafka_client(consumer, bootstrap)
+    await start_kafka_client(consumer, kafka)
     try:
         partitions = [
             TopicPartition(topics.SETTLEMENTS, p)
@@ -67,7 +70,7 @@ async def read_published(
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await log_end_offsets(bootstrap, partitions)  # Tansu's end_offsets() can fall short
+        ends = await log_end_offsets(kafka, partitions)  # Tansu's end_offsets() can fall short
         found: list[tuple[SettlementStatement, bytes]] = []
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from services.adapters.kafka_connection import KafkaConnection
 from services.lagmonitor.domain import Thresholds
 from services.lagmonitor.service import LagMonitor, project_groups, report_json
 
@@ -51,16 +52,13 @@ def from_monitor(url: str, timeout: float = 2.0) -> Report | None:
 
 @asynccontextmanager
 async def direct_reader(
-    bootstrap_servers: str, *, intake_group_prefix: str, settlement_group: str, window_seconds: float
+    kafka: KafkaConnection, *, intake_group_prefix: str, settlement_group: str, window_seconds: float
 ) -> AsyncIterator[Callable[[], Awaitable[Report]]]:
     """Polls the broker in this process; each call returns a fresh report."""
     from services.lagmonitor.kafka_offsets import KafkaOffsets
 
     offsets = KafkaOffsets(
-        bootstrap_servers,
-        project_groups(
-            bootstrap_servers, intake_group_prefix=intake_group_prefix, settlement_group=settlement_group
-        ),
+        kafka, project_groups(intake_group_prefix=intake_group_prefix, settlement_group=settlement_group)
     )
     monitor = LagMonitor(offsets, Thresholds(window_seconds=window_seconds))
     await offsets.start()
@@ -153,7 +151,7 @@ async def run(
     console: Console,
     *,
     monitor_url: str | None,
-    bootstrap_servers: str | None,
+    kafka: KafkaConnection | None,
     direct: dict[str, Any],
     once: bool,
     as_json: bool,
@@ -168,8 +166,8 @@ async def run(
             async def poll() -> Report | None:
                 return await asyncio.to_thread(from_monitor, url)
 
-        elif bootstrap_servers:
-            poll = await stack.enter_async_context(direct_reader(bootstrap_servers, **direct))
+        elif kafka is not None:
+            poll = await stack.enter_async_context(direct_reader(kafka, **direct))
         else:
             console.print("[red]no lag monitor answered and no broker is known[/red]: start `settlement up`")
             return 2

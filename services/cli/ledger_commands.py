@@ -24,12 +24,13 @@ from contracts.v1.identifiers import (
     is_well_formed_municipality_number,
 )
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
+from services.adapters.kafka_connection import KafkaConnection
 from services.cli.kafka_tools import read_statements
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, located, parse_month
 from services.cli.stores import connect_database, start_kafka_client
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
-from services.runtime.environment import Endpoints, find_bootstrap_servers
+from services.runtime.environment import Endpoints, find_kafka
 from services.settlement.reconciliation import reconcile
 from services.settlement.verification import compare, verify_database, verify_published
 
@@ -51,7 +52,7 @@ async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) ->
         ]
     finally:
         await conn.close()
-    messages = [s.model_dump(mode="json") for s in await read_statements(endpoints.bootstrap_servers)]
+    messages = [s.model_dump(mode="json") for s in await read_statements(endpoints.kafka)]
     published, topic_problems = verify_published(messages, municipality, health_trust)
     pair_messages = [
         m for m in messages if {m["recipient"]["id"], m["counterparty"]["id"]} == {municipality, health_trust}
@@ -192,9 +193,9 @@ def reconcile_command(endpoints: Endpoints, municipality: str, health_trust: str
         raise typer.Exit(1)
 
 
-async def _send(bootstrap: str, payload: bytes, key: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="settlement-cli")
-    await start_kafka_client(producer, bootstrap)
+async def _send(kafka: KafkaConnection, payload: bytes, key: bytes) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli")
+    await start_kafka_client(producer, kafka)
     try:
         await producer.send_and_wait(topics.COMMANDS, payload, key=key)
     finally:
@@ -305,7 +306,7 @@ def open_command(
     )
     asyncio.run(
         _send(
-            located(find_bootstrap_servers, data_dir, console),
+            located(find_kafka, data_dir, console),
             command.model_dump_json().encode(),
             str(dispute_id).encode(),
         )
@@ -357,7 +358,7 @@ def resolve_command(
     )
     asyncio.run(
         _send(
-            located(find_bootstrap_servers, data_dir, console),
+            located(find_kafka, data_dir, console),
             command.model_dump_json().encode(),
             str(dispute).encode(),
         )

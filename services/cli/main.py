@@ -17,7 +17,7 @@ from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, loc
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
-    pass
+    from pydantic import ValidationError
 
 app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
 console = Console()
@@ -103,7 +103,7 @@ def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
     month = parse_month(period)
     endpoints = located(find_endpoints, data_dir, console)
-    command = asyncio.run(send_close(endpoints.bootstrap_servers, str(month)))
+    command = asyncio.run(send_close(endpoints.kafka, str(month)))
     console.print(f"close_period {month} sent (command {command.command_id})")
 
 
@@ -133,7 +133,7 @@ def statements(
     month = parse_month(period)
     found = [
         (statement, raw)
-        for statement, raw in asyncio.run(read_published(endpoints.bootstrap_servers, period=str(month)))
+        for statement, raw in asyncio.run(read_published(endpoints.kafka, period=str(month)))
         if party is None or statement.recipient.id == party
     ]
     if output is StatementFormat.JSON:
@@ -351,7 +351,7 @@ def lag(
             run_lag(
                 console,
                 monitor_url=monitor or values.get("LAGMONITOR_URL"),
-                bootstrap_servers=direct.kafka_bootstrap_servers or None,
+                kafka=direct.kafka() if direct.kafka_bootstrap_servers else None,
                 direct={
                     "intake_group_prefix": direct.intake_group_prefix,
                     "settlement_group": direct.settlement_group,
@@ -423,11 +423,14 @@ def create_topics(
         ),
     ] = MAX_MESSAGE_BYTES,
 ) -> None:
-    """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS; the statement topic takes
-    messages up to KAFKA_MAX_MESSAGE_BYTES, as the services send them (docs/operations.md)."""
+    """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS (with the services' TLS and
+    SASL settings); the statement topic takes messages up to KAFKA_MAX_MESSAGE_BYTES, as the
+    services send them (docs/operations.md)."""
+    from services.adapters.kafka_connection import KafkaSecuritySettings
     from services.runtime.topics import ensure_topics
 
-    asyncio.run(ensure_topics(bootstrap_servers, max_message_bytes=max_message_bytes))
+    kafka = KafkaSecuritySettings().connection(bootstrap_servers)
+    asyncio.run(ensure_topics(kafka, max_message_bytes=max_message_bytes))
     console.print(f"topics exist (new statement topic: max.message.bytes {max_message_bytes})")
 
 
@@ -447,12 +450,18 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
     except ValidationError as exc:
         if not exc.title.endswith("Settings"):
             raise
-        # Settings that fail fast, in words an operator acts on (the environment variable
-        # and what is wrong), not a page of traceback in a crash-looping container's log.
-        for error in exc.errors(include_url=False, include_input=False):
-            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-            console.print(f"[red]{service}: {escape(name)}: {escape(error['msg'])}[/red]")
+        _print_settings_errors(service, exc)
         raise typer.Exit(2) from None
+
+
+def _print_settings_errors(who: str, exc: ValidationError) -> None:
+    """Settings that fail fast, in words an operator acts on (the environment variable and
+    what is wrong), not a page of traceback in a crash-looping container's log."""
+    for error in exc.errors(include_url=False, include_input=False):
+        name = "_".join(map(str, error["loc"])).upper()
+        where = f"{name}: " if name else ""  # a check across variables names them in its message
+        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        console.print(f"[red]{who}: {escape(where)}{escape(message)}[/red]")
 
 
 _register_dispute_commands()
@@ -462,6 +471,9 @@ def main() -> None:
     """The `settlement` command: the app, with a store it cannot reach said in one line."""
     import logging
 
+    from pydantic import ValidationError
+
+    from services.adapters.kafka_connection import KafkaSecurityUnusable
     from services.cli.stores import Unreachable
 
     # The clients' own log lines (aiokafka's "Unable connect to ...") would only repeat, in
@@ -472,6 +484,14 @@ def main() -> None:
         app()
     except Unreachable as exc:
         console.print(f"[red]could not reach {escape(str(exc))}[/red]")
+        raise SystemExit(2) from None
+    except KafkaSecurityUnusable as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise SystemExit(2) from None
+    except ValidationError as exc:  # TLS or SASL settings a command read (the services' are `run`'s)
+        if not exc.title.endswith("Settings"):
+            raise
+        _print_settings_errors("settlement", exc)
         raise SystemExit(2) from None
 
 

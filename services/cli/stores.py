@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 from aiokafka.errors import KafkaConnectionError
 
+from services.adapters.kafka_connection import KafkaConnection
+
 # What connecting can fail with when the server is away, refuses us, or has no such database.
 _DATABASE_AWAY = (
     OSError,  # refused, no route, unknown host, timed out (TimeoutError is an OSError)
@@ -38,13 +40,13 @@ async def connect_database(url: str) -> asyncpg.Connection:
         raise Unreachable(f"the database at {database_location(url)}: {exc}") from exc
 
 
-async def start_kafka_client(client: _Startable, bootstrap: str) -> None:
+async def start_kafka_client(client: _Startable, kafka: KafkaConnection) -> None:
     try:
         await client.start()
     except (KafkaConnectionError, OSError) as exc:
         with contextlib.suppress(Exception):
             await client.stop()  # or it warns of itself as unclosed when collected
-        raise Unreachable(f"the broker at {bootstrap}: {exc}") from exc
+        raise Unreachable(f"the broker at {kafka}: {exc}") from exc
 
 
 def database_location(url: str) -> str:

@@ -22,6 +22,7 @@ from contracts.v1 import topics
 from contracts.v1.inbound import ActivityMessage, DischargeReadyMessage, EmergencyBedMessage
 from contracts.v1.outbound import Rejection
 from services.adapters.kafka_broker import ConcurrentStartBroker
+from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.raw_messages import READ_RAW
 from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
 from services.intake.service import IntakeDeps, ingest
@@ -46,7 +47,7 @@ def _records(message: Any) -> list[RawRecord]:
 
 
 def create_broker(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     *,
     group_prefix: str = "samhandling-intake",
     max_batch: int = 2000,
@@ -55,7 +56,8 @@ def create_broker(
 ) -> tuple[KafkaBroker, _Runtime]:
     # Three consumer groups, joined together rather than one after another (kafka_broker).
     broker = ConcurrentStartBroker(
-        bootstrap_servers,
+        kafka.bootstrap_servers,
+        security=kafka.security,
         client_id="samhandling-intake",
         logger=log,
         **READ_RAW,  # validation reads the raw records; see raw_messages
@@ -130,7 +132,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
     """The app, and the HTTP endpoints to serve beside it (metrics, health, readiness)."""
     settings = settings or load_settings()
     broker, runtime = create_broker(
-        settings.kafka_bootstrap_servers,
+        settings.kafka(),
         group_prefix=settings.intake_group_prefix,
         max_batch=settings.intake_max_batch,
         group_timing=settings.consumer_group_timing(),

@@ -30,16 +30,17 @@ log = logging.getLogger("services.lagmonitor")
 
 def create_service(settings: LagMonitorSettings | None = None) -> tuple[FastStream, list[http.Route]]:
     settings = settings or load_lag_monitor_settings()
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="samhandling-lagmonitor", logger=log)
+    kafka = settings.kafka()
+    broker = KafkaBroker(
+        kafka.bootstrap_servers, security=kafka.security, client_id="samhandling-lagmonitor", logger=log
+    )
     app = FastStream(broker, logger=log)
     registry = new_registry()
     metrics = LagMetrics(registry)
     groups = project_groups(
-        settings.kafka_bootstrap_servers,
-        intake_group_prefix=settings.intake_group_prefix,
-        settlement_group=settings.settlement_group,
+        intake_group_prefix=settings.intake_group_prefix, settlement_group=settings.settlement_group
     )
-    offsets = KafkaOffsets(settings.kafka_bootstrap_servers, groups)
+    offsets = KafkaOffsets(kafka, groups)
     monitor = LagMonitor(
         offsets,
         Thresholds(window_seconds=settings.lag_window_seconds),

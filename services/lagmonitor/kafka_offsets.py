@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.kafka_log_ends import log_end_offsets
 from services.lagmonitor.domain import PartitionKey, Reading, Sample
 
@@ -28,8 +29,8 @@ _FETCH_TIMEOUT_MS = 2000
 class KafkaOffsets:
     """Created and started at start-up; one committed-offset client per watched group."""
 
-    def __init__(self, bootstrap_servers: str, groups: Mapping[str, Sequence[str]]) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection, groups: Mapping[str, Sequence[str]]) -> None:
+        self._kafka = kafka
         self._groups = {group: tuple(topics) for group, topics in groups.items()}
         self._offsets: dict[str, AIOKafkaConsumer] = {}
         self._reader: AIOKafkaConsumer | None = None
@@ -38,7 +39,7 @@ class KafkaOffsets:
         self._timestamps: dict[tuple[str, int, int], float] = {}
 
     async def start(self) -> None:
-        common = {"bootstrap_servers": self._bootstrap, "enable_auto_commit": False}
+        common = {**self._kafka.client_options(), "enable_auto_commit": False}
         self._reader = AIOKafkaConsumer(
             client_id="samhandling-lagmonitor",
             # An offset already deleted by retention lands on the oldest message still there.
@@ -79,7 +80,7 @@ class KafkaOffsets:
         }
         # Every watched partition's end in one go (one fetch each: see kafka_log_ends).
         ends = await log_end_offsets(
-            self._bootstrap, sorted({tp for tps in partitions_of.values() for tp in tps})
+            self._kafka, sorted({tp for tps in partitions_of.values() for tp in tps})
         )
         return [
             Reading(group, await self._read_group(group, tps, ends)) for group, tps in partitions_of.items()

@@ -18,17 +18,18 @@ class OffsetSource(Protocol):
     async def read(self) -> Sequence[Reading]: ...
 
 
-def project_groups(
-    bootstrap_servers: str, *, intake_group_prefix: str, settlement_group: str
-) -> dict[str, tuple[str, ...]]:
+def project_groups(*, intake_group_prefix: str, settlement_group: str) -> dict[str, tuple[str, ...]]:
     """Group -> topics, taken from the services' own subscribers, so the monitor cannot
-    watch a group name the services stopped using."""
+    watch a group name the services stopped using. (The brokers are made to be read, never
+    connected.)"""
+    from services.adapters.kafka_connection import KafkaConnection
     from services.intake.app import create_broker as intake_broker
     from services.settlement.app import create_broker as settlement_broker
 
+    unconnected = KafkaConnection("unconnected:9092")
     brokers = [
-        intake_broker(bootstrap_servers, group_prefix=intake_group_prefix)[0],
-        settlement_broker(bootstrap_servers, group_id=settlement_group)[0],
+        intake_broker(unconnected, group_prefix=intake_group_prefix)[0],
+        settlement_broker(unconnected, group_id=settlement_group)[0],
     ]
     groups: dict[str, tuple[str, ...]] = {}
     for broker in brokers:

@@ -11,6 +11,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from faststream.security import BaseSecurity
+
+from services.adapters.kafka_connection import KafkaConnection, KafkaSecuritySettings, KafkaSecurityUnusable
 from services.adapters.migrations import upgrade
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.runtime.topics import ensure_topics
@@ -24,6 +27,13 @@ class Endpoints:
     database_url: str
     pseudonym_key: str
     embedded: bool
+    # TLS and SASL for the broker (KAFKA_SECURITY_PROTOCOL and the rest, from the
+    # environment); the services started with these endpoints read the same variables.
+    kafka_security: BaseSecurity | None = None
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        return KafkaConnection(self.bootstrap_servers, self.kafka_security)
 
     def as_env(self) -> dict[str, str]:
         return {
@@ -55,9 +65,16 @@ class Environment:
 
     def __enter__(self) -> Endpoints:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        security = KafkaSecuritySettings()
+        kafka_security = security.security()  # before anything is started: it may refuse a file
         try:
             bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
             if not bootstrap:
+                if security.configured:
+                    raise KafkaSecurityUnusable(
+                        f"KAFKA_SECURITY_PROTOCOL={security.kafka_security_protocol} is set, but "
+                        "KAFKA_BOOTSTRAP_SERVERS is not: the embedded broker takes plaintext only"
+                    )
                 self.broker = self._stack.enter_context(EmbeddedBroker(log_file=self.data_dir / "broker.log"))
                 bootstrap = self.broker.bootstrap_servers
             database_url = os.environ.get("DATABASE_URL")
@@ -69,7 +86,9 @@ class Environment:
         except BaseException:
             self._stack.close()
             raise
-        endpoints = Endpoints(bootstrap, database_url, _pseudonym_key(self.data_dir), self.broker is not None)
+        endpoints = Endpoints(
+            bootstrap, database_url, _pseudonym_key(self.data_dir), self.broker is not None, kafka_security
+        )
         runtime_file = self.data_dir / RUNTIME_FILE
         runtime_file.write_text(
             f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nDATABASE_URL={database_url}\n", encoding="utf-8"
@@ -84,7 +103,7 @@ class Environment:
 def prepare(endpoints: Endpoints) -> None:
     """Migrate the database and create the topics; both are safe to repeat."""
     upgrade(endpoints.database_url)
-    asyncio.run(ensure_topics(endpoints.bootstrap_servers))
+    asyncio.run(ensure_topics(endpoints.kafka))
 
 
 def record_runtime(data_dir: Path, values: dict[str, str]) -> None:
@@ -104,11 +123,12 @@ def runtime_values(data_dir: Path) -> dict[str, str]:
     return values
 
 
-def find_bootstrap_servers(data_dir: Path) -> str:
-    """For commands that only publish: the broker, from the environment or runtime.env.
-    Unlike `find_endpoints` it needs no database and no pseudonym key."""
+def find_kafka(data_dir: Path) -> KafkaConnection:
+    """For commands that only publish: the broker, from the environment or runtime.env (TLS
+    and SASL from the environment only). Unlike `find_endpoints` it needs no database and no
+    pseudonym key."""
     if bootstrap := runtime_values(data_dir).get("KAFKA_BOOTSTRAP_SERVERS"):
-        return bootstrap
+        return KafkaSecuritySettings().connection(bootstrap)
     raise _not_found(["KAFKA_BOOTSTRAP_SERVERS"], data_dir)
 
 
@@ -132,4 +152,5 @@ def find_endpoints(data_dir: Path) -> Endpoints:
         values["DATABASE_URL"],
         values.get("PSEUDONYM_KEY") or (key_file.read_text().strip() if key_file.exists() else ""),
         embedded=False,
+        kafka_security=KafkaSecuritySettings().security(),
     )

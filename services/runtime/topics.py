@@ -6,6 +6,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from contracts.v1 import topics
+from services.adapters.kafka_connection import KafkaConnection
 
 INBOUND_PARTITIONS = 6
 # A statement carries every item of a pair's month, about 330 bytes each: a large
@@ -18,12 +19,12 @@ SMALLEST_MAX_MESSAGE_BYTES = 2**20
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     *,
     inbound_partitions: int = INBOUND_PARTITIONS,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="samhandling-admin")
+    admin = AIOKafkaAdminClient(client_id="samhandling-admin", **kafka.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

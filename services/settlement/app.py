@@ -26,6 +26,7 @@ from contracts.v1.outbound import (
 )
 from services.adapters import rejection_repository
 from services.adapters.intake_progress import wait_for_intake
+from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.postgres import UnitOfWork, retry_transient
 from services.adapters.raw_messages import READ_RAW
 from services.bootstrap import Resources, configure_logging, utc_now, wire_lifecycle
@@ -46,19 +47,21 @@ _COMMAND: TypeAdapter[ClosePeriod | OpenDispute | ResolveDispute] = TypeAdapter(
 class _Runtime:
     resources: Resources | None = None
     settings: Settings | None = None
+    kafka: KafkaConnection | None = None
     crash_after_close_commit = False
     metrics: SettlementMetrics | None = None
 
 
 def create_broker(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     *,
     group_id: str = "samhandling-settlement",
     group_timing: Mapping[str, Any] | None = None,
     producer_options: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
     broker = KafkaBroker(
-        bootstrap_servers,
+        kafka.bootstrap_servers,
+        security=kafka.security,
         client_id="samhandling-settlement",
         logger=log,
         **READ_RAW,  # the handler reads the raw record; see raw_messages
@@ -156,11 +159,9 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
 async def _wait_for_intake(runtime: _Runtime, period: Month) -> None:
     """No event already received may be left out of the month being closed."""
     settings = runtime.settings
-    if settings is None:
+    if settings is None or runtime.kafka is None:
         return
-    left = await wait_for_intake(
-        settings.kafka_bootstrap_servers, settings.intake_groups(), settings.close_wait_seconds
-    )
+    left = await wait_for_intake(runtime.kafka, settings.intake_groups(), settings.close_wait_seconds)
     if left:
         raise PeriodNotClosable(
             f"intake has {left} received events not processed yet; {period} was not closed: "
@@ -231,14 +232,16 @@ def create_app(settings: Settings | None = None) -> FastStream:
 def create_service(settings: Settings | None = None) -> tuple[FastStream, list[http.Route]]:
     """The app, and the HTTP endpoints to serve beside it (metrics, health, readiness)."""
     settings = settings or load_settings()
+    kafka = settings.kafka()
     broker, runtime = create_broker(
-        settings.kafka_bootstrap_servers,
+        kafka,
         group_id=settings.settlement_group,
         group_timing=settings.consumer_group_timing(),
         producer_options=settings.producer_options(),
     )
     runtime.crash_after_close_commit = settings.fault_crash_after_close_commit
     runtime.settings = settings
+    runtime.kafka = kafka
     registry = new_registry()
     instrument_broker(broker, registry, "settlement")
     runtime.metrics = SettlementMetrics(registry)

@@ -4,6 +4,9 @@ Tansu advertises the proxy's port, so every client (services and test clients al
 to the broker through it. `cut()` resets every open connection and closes the listening
 socket, so new connections are refused: to a client the broker is gone, as when its host
 drops off the network. `restore()` listens again on the same port.
+
+With `tls`, the proxy is the broker's TLS listener (it decrypts and forwards), so clients
+must speak TLS to it, and present a certificate if the context asks for one.
 """
 
 from __future__ import annotations
@@ -11,15 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 import threading
 
 
 class TcpProxy:
-    def __init__(self, listen_port: int, target_port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        listen_port: int,
+        target_port: int,
+        host: str = "127.0.0.1",
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.listen_port = listen_port
         self.target_port = target_port
         self.host = host
+        self._tls = tls
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="broker-proxy", daemon=True)
         self._server: asyncio.Server | None = None
@@ -49,7 +61,7 @@ class TcpProxy:
     async def _listen(self) -> None:
         if self._server is None:
             self._server = await asyncio.start_server(
-                self._accept, self.host, self.listen_port, reuse_address=True
+                self._accept, self.host, self.listen_port, reuse_address=True, ssl=self._tls
             )
 
     async def _cut(self) -> None:

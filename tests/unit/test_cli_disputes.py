@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from services.adapters.kafka_connection import KafkaConnection
 from services.cli import ledger_commands
 from services.cli.main import app
 
@@ -34,8 +35,8 @@ def outbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Sent:
     run in an empty directory, so the default data dir .settlement does not exist."""
     calls: Sent = []
 
-    async def send(bootstrap: str, payload: bytes, key: bytes) -> None:
-        calls.append((bootstrap, json.loads(payload), key))
+    async def send(kafka: KafkaConnection, payload: bytes, key: bytes) -> None:
+        calls.append((kafka.bootstrap_servers, json.loads(payload), key))
 
     monkeypatch.setattr(ledger_commands, "_send", send)
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "PSEUDONYM_KEY", "SETTLEMENT_DATA_DIR"):

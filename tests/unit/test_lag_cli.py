@@ -38,7 +38,7 @@ def _once(monkeypatch: pytest.MonkeyPatch, report: dict[str, Any], *, as_json: b
         lag.run(
             console,
             monitor_url="http://monitor",
-            bootstrap_servers=None,
+            kafka=None,
             direct={},
             once=True,
             as_json=as_json,

@@ -14,6 +14,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from contracts.v1 import topics
+from services.adapters.kafka_connection import KafkaConnection
 from services.intake.app import create_broker
 from services.observability.metrics import (
     IntakeMetrics,
@@ -50,7 +51,7 @@ def exported() -> set[str]:
     SettlementMetrics(registry)
     OutboxMetrics(registry, topics.SETTLEMENTS)
     LagMetrics(registry)
-    broker, _ = create_broker("localhost:9092")
+    broker, _ = create_broker(KafkaConnection("localhost:9092"))
     instrument_broker(broker, registry, "intake")
     return _series_names(registry)
 
