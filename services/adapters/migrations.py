@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
@@ -11,19 +11,17 @@ from alembic.config import Config
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def sqlalchemy_url(database_url: str) -> str:
-    """asyncpg's URL spelled for SQLAlchemy's asyncpg dialect."""
-    parts = urlsplit(database_url)
-    if parts.scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
-        raise ValueError(f"not a PostgreSQL URL: {parts.scheme}://...")
-    return urlunsplit(("postgresql+asyncpg", *parts[1:]))
-
-
 def alembic_config(database_url: str) -> Config:
+    """The migrations connect with `database_url` as the services do: asyncpg reads it
+    itself, libpq's parameters and all (`sslmode`, `sslrootcert`, `host` of a socket).
+    SQLAlchemy, given the URL, handed those to `asyncpg.connect()` as keywords it does not
+    take: a URL that asked for TLS could not be migrated."""
+    scheme = urlsplit(database_url).scheme
+    if scheme not in {"postgresql", "postgres"}:
+        raise ValueError(f"not a PostgreSQL URL: {scheme}://...")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    # ConfigParser treats % as interpolation; a URL-encoded password must survive it.
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
+    config.attributes["database_url"] = database_url  # read by env.py
     return config
 
 

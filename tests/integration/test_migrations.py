@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 
 from services.adapters.ledger_repository import payloads_by_subject
 from services.adapters.migrations import alembic_config, upgrade
@@ -214,3 +215,14 @@ def test_the_subject_hash_index_may_be_built_beforehand(server: str) -> None:
     }
     assert "USING hash (subject_key)" in indexes["inbound_events_subject_hash"]
     assert "inbound_events_subject" not in indexes
+
+
+def test_a_url_with_libpq_parameters_is_migrated_as_the_services_connect_with_it(server: str) -> None:
+    # `sslmode` is how a database that requires TLS is asked for. asyncpg reads it; given to
+    # SQLAlchemy, it became a keyword asyncpg.connect() does not take, and nothing migrated.
+    url = f"{server}&sslmode=disable&application_name=samhandling-migrate"
+
+    upgrade(url)
+
+    [row] = asyncio.run(_sql(url, "SELECT version_num FROM alembic_version"))
+    assert row["version_num"] == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
