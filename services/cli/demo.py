@@ -48,7 +48,9 @@ async def _wait_for(
         await asyncio.sleep(0.25)
 
 
-async def _run(endpoints: Endpoints, period: Month, group: ServiceGroup, console: Console) -> None:
+async def run_month(endpoints: Endpoints, period: Month, group: ServiceGroup, console: Console) -> None:
+    """A simulated hospital month through running services: published, recorded, closed,
+    and both copies of every statement on the topic; `DemoFailed` if any step is not."""
     events = Hospital(period, seed=2012).month(emergency_heavy=frozenset({"5501"}))
     conn = await asyncpg.connect(endpoints.database_url)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -108,4 +110,4 @@ def run_demo(period: Month, console: Console, data_dir: Path | None = None) -> N
             tariffs = os.pathsep.join(map(str, (DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)))
             env = endpoints.as_env() | {"TARIFF_DIR": tariffs}
             with ServiceGroup(env, state / "logs") as group:
-                asyncio.run(_run(endpoints, period, group, console))
+                asyncio.run(run_month(endpoints, period, group, console))

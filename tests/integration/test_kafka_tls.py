@@ -98,7 +98,7 @@ def test_the_services_and_commands_settle_a_month_over_tls_with_client_certifica
             # The demo's run: publish a hospital month, wait for intake, close (the close
             # first waits for intake through its own readers), wait for both copies of every
             # statement on the topic. Any service that dies on the way fails it.
-            asyncio.run(demo._run(endpoints, period, group, Console(file=io.StringIO())))
+            asyncio.run(demo.run_month(endpoints, period, group, Console(file=io.StringIO())))
             statements = asyncio.run(read_statements(endpoints.kafka, period=str(period)))
             lag = asyncio.run(_lag_report(endpoints.kafka))
             assert not group.dead(), [p.log_path.read_text()[-2000:] for p in group.dead()]

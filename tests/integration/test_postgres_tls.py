@@ -129,7 +129,7 @@ def test_the_services_migrate_and_settle_a_month_against_a_database_that_takes_t
         prepare(endpoints)  # the migrations, over TLS
         tariffs = os.pathsep.join(map(str, (DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)))
         with ServiceGroup(endpoints.as_env() | {"TARIFF_DIR": tariffs}, tmp_path / "logs") as group:
-            asyncio.run(demo._run(endpoints, period, group, Console(file=io.StringIO())))
+            asyncio.run(demo.run_month(endpoints, period, group, Console(file=io.StringIO())))
             assert not group.dead()
         figures = asyncio.run(_figures(tls_database_url, period))
 
