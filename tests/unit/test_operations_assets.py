@@ -100,6 +100,15 @@ def test_every_metric_in_the_alert_rules_is_exported_and_every_status_alerts(exp
     assert all(rule["labels"]["severity"] in {"page", "ticket", "info"} for rule in rules)
 
 
+def test_every_alert_links_to_its_section_of_the_runbook() -> None:
+    # The person paged at night starts from the alert: its link must lead to what to do.
+    runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    sections = {line[3:].strip() for line in runbook.splitlines() if line.startswith("## ")}
+    for rule in _alert_rules():
+        assert rule["alert"] in sections, f"no runbook section for {rule['alert']}"
+        assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{rule['alert'].lower()}"
+
+
 def test_prometheus_scrapes_every_service_where_docker_compose_serves_its_metrics() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     prometheus = yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
