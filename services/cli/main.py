@@ -342,10 +342,10 @@ def lag(
     a live table until Ctrl-C, or `--once --json` for scripts."""
     from services.cli.lag import run as run_lag
     from services.runtime.environment import runtime_values
-    from services.settings import LagMonitorSettings
+    from services.settings import load_lag_monitor_settings
 
     values = runtime_values(data_dir)
-    direct = LagMonitorSettings(kafka_bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS", ""))
+    direct = load_lag_monitor_settings(kafka_bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS", ""))
     try:
         code = asyncio.run(
             run_lag(
@@ -426,10 +426,10 @@ def create_topics(
     """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS (with the services' TLS and
     SASL settings); the statement topic takes messages up to KAFKA_MAX_MESSAGE_BYTES, as the
     services send them (docs/operations.md)."""
-    from services.adapters.kafka_connection import KafkaSecuritySettings
     from services.runtime.topics import ensure_topics
+    from services.settings import load_kafka_security
 
-    kafka = KafkaSecuritySettings().connection(bootstrap_servers)
+    kafka = load_kafka_security().connection(bootstrap_servers)
     asyncio.run(ensure_topics(kafka, max_message_bytes=max_message_bytes))
     console.print(f"topics exist (new statement topic: max.message.bytes {max_message_bytes})")
 
@@ -473,8 +473,8 @@ def main() -> None:
 
     from pydantic import ValidationError
 
-    from services.adapters.kafka_connection import KafkaSecurityUnusable
     from services.cli.stores import Unreachable
+    from services.settings import KafkaSecurityUnusable
 
     # The clients' own log lines (aiokafka's "Unable connect to ...") would only repeat, in
     # their words, what the command says itself; the services log theirs as they run.

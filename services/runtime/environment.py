@@ -13,10 +13,11 @@ from pathlib import Path
 
 from faststream.security import BaseSecurity
 
-from services.adapters.kafka_connection import KafkaConnection, KafkaSecuritySettings, KafkaSecurityUnusable
+from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.migrations import upgrade
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.runtime.topics import ensure_topics
+from services.settings import KafkaSecurityUnusable, load_kafka_security, secrets_dir
 
 RUNTIME_FILE = "runtime.env"
 
@@ -65,7 +66,7 @@ class Environment:
 
     def __enter__(self) -> Endpoints:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        security = KafkaSecuritySettings()
+        security = load_kafka_security()
         kafka_security = security.security()  # before anything is started: it may refuse a file
         try:
             bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -113,8 +114,13 @@ def record_runtime(data_dir: Path, values: dict[str, str]) -> None:
 
 
 def runtime_values(data_dir: Path) -> dict[str, str]:
-    """The environment first, then what a running `settlement up` recorded."""
+    """The environment first, then the files of SECRETS_DIR (as the services read them),
+    then what a running `settlement up` recorded."""
     values = dict(os.environ)
+    if folder := secrets_dir():
+        for path in sorted(Path(folder).glob("[!.]*")):  # not Kubernetes' ..data links
+            if path.is_file():
+                values.setdefault(path.name.upper(), path.read_text(encoding="utf-8").strip())
     runtime_file = data_dir / RUNTIME_FILE
     if runtime_file.exists():
         for line in runtime_file.read_text(encoding="utf-8").splitlines():
@@ -128,7 +134,7 @@ def find_kafka(data_dir: Path) -> KafkaConnection:
     and SASL from the environment only). Unlike `find_endpoints` it needs no database and no
     pseudonym key."""
     if bootstrap := runtime_values(data_dir).get("KAFKA_BOOTSTRAP_SERVERS"):
-        return KafkaSecuritySettings().connection(bootstrap)
+        return load_kafka_security().connection(bootstrap)
     raise _not_found(["KAFKA_BOOTSTRAP_SERVERS"], data_dir)
 
 
@@ -152,5 +158,5 @@ def find_endpoints(data_dir: Path) -> Endpoints:
         values["DATABASE_URL"],
         values.get("PSEUDONYM_KEY") or (key_file.read_text().strip() if key_file.exists() else ""),
         embedded=False,
-        kafka_security=KafkaSecuritySettings().security(),
+        kafka_security=load_kafka_security().security(),
     )

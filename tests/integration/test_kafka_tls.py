@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 from rich.console import Console
 
-from services.adapters.kafka_connection import KafkaConnection, KafkaSecuritySettings
+from services.adapters.kafka_connection import KafkaConnection
 from services.cli import demo
 from services.cli.kafka_tools import read_statements
 from services.cli.lag import direct_reader
@@ -32,6 +32,7 @@ from services.domain.calendar import Month
 from services.runtime.embedded import EmbeddedBroker, free_port
 from services.runtime.environment import Environment, prepare
 from services.runtime.processes import ServiceGroup
+from services.settings import KafkaSecuritySettings
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.faults.proxy import TcpProxy
 

@@ -16,9 +16,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from services.adapters.kafka_connection import KafkaSecuritySettings, KafkaSecurityUnusable
 from services.cli.main import app
-from services.settings import Settings
+from services.settings import KafkaSecuritySettings, KafkaSecurityUnusable, Settings
 
 SECRET = "s3cret-password-never-shown"
 
