@@ -45,7 +45,7 @@ class Endpoints:
 
 
 def _pseudonym_key(data_dir: Path) -> str:
-    if key := os.environ.get("PSEUDONYM_KEY"):
+    if key := configured("PSEUDONYM_KEY"):
         return key
     path = data_dir / "pseudonym.key"
     if not path.exists():
@@ -69,7 +69,7 @@ class Environment:
         security = load_kafka_security()
         kafka_security = security.security()  # before anything is started: it may refuse a file
         try:
-            bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            bootstrap = configured("KAFKA_BOOTSTRAP_SERVERS")
             if not bootstrap:
                 if security.configured:
                     raise KafkaSecurityUnusable(
@@ -78,7 +78,7 @@ class Environment:
                     )
                 self.broker = self._stack.enter_context(EmbeddedBroker(log_file=self.data_dir / "broker.log"))
                 bootstrap = self.broker.bootstrap_servers
-            database_url = os.environ.get("DATABASE_URL")
+            database_url = configured("DATABASE_URL")
             if not database_url:
                 self.postgres = self._stack.enter_context(
                     EmbeddedPostgres(self.data_dir / "pgdata", delete_on_stop=self._fresh)
@@ -113,14 +113,27 @@ def record_runtime(data_dir: Path, values: dict[str, str]) -> None:
         f.writelines(f"{name}={value}\n" for name, value in values.items())
 
 
+def configured(name: str) -> str | None:
+    """A setting as the services read it: the environment, else its file in SECRETS_DIR."""
+    return os.environ.get(name) or _secret_files().get(name)
+
+
+def _secret_files() -> dict[str, str]:
+    """The files of SECRETS_DIR by the variable each stands for (`database_url`: DATABASE_URL)."""
+    folder = secrets_dir()
+    if folder is None:
+        return {}
+    return {
+        path.name.upper(): path.read_text(encoding="utf-8").strip()
+        for path in sorted(Path(folder).glob("[!.]*"))  # not Kubernetes' ..data links
+        if path.is_file()
+    }
+
+
 def runtime_values(data_dir: Path) -> dict[str, str]:
     """The environment first, then the files of SECRETS_DIR (as the services read them),
     then what a running `settlement up` recorded."""
-    values = dict(os.environ)
-    if folder := secrets_dir():
-        for path in sorted(Path(folder).glob("[!.]*")):  # not Kubernetes' ..data links
-            if path.is_file():
-                values.setdefault(path.name.upper(), path.read_text(encoding="utf-8").strip())
+    values = _secret_files() | dict(os.environ)
     runtime_file = data_dir / RUNTIME_FILE
     if runtime_file.exists():
         for line in runtime_file.read_text(encoding="utf-8").splitlines():

@@ -98,3 +98,28 @@ def test_the_commands_find_the_database_and_the_key_in_files_too(
 
     assert endpoints.database_url == "postgresql://settlement:pw@db.example/settlement"
     assert endpoints.pseudonym_key == KEY
+
+
+def test_settlement_up_uses_the_broker_database_and_key_of_the_files_and_starts_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.runtime.environment import Environment
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    _secrets(
+        secrets,
+        monkeypatch,
+        kafka_bootstrap_servers="kafka.example:9092",
+        database_url="postgresql://settlement:pw@db.example/settlement",
+        pseudonym_key=KEY,
+    )
+
+    with Environment(tmp_path / "state") as endpoints:
+        assert (endpoints.bootstrap_servers, endpoints.database_url, endpoints.pseudonym_key) == (
+            "kafka.example:9092",
+            "postgresql://settlement:pw@db.example/settlement",
+            KEY,
+        )
+        assert not endpoints.embedded
+    assert not (tmp_path / "state" / "pseudonym.key").exists()  # the services' key, not one made here
