@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 
 from services.adapters.municipality_registry import load_registry
 from services.adapters.outbox import OutboxRelay
-from services.adapters.postgres import create_pool
+from services.adapters.stores import create_pool_or_say_where
 from services.adapters.tariff_files import load_tariffs, tariff_dirs
 from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook
@@ -45,7 +45,7 @@ async def open_resources(settings: Settings) -> Resources:
     municipalities = (
         load_registry(settings.municipality_registry) if settings.municipality_registry else load_registry()
     )
-    pool = await create_pool(settings.database_url)
+    pool = await create_pool_or_say_where(settings.database_url)
     return Resources(settings=settings, pool=pool, tariffs=tariffs, municipalities=municipalities)
 
 

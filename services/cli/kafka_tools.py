@@ -12,7 +12,7 @@ from contracts.v1 import topics
 from contracts.v1.outbound import ClosePeriod, SettlementStatement
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.kafka_log_ends import log_end_offsets
-from services.cli.stores import start_kafka_client
+from services.adapters.stores import start_kafka_client
 
 
 async def publish_events(

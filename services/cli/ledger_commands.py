@@ -25,9 +25,9 @@ from contracts.v1.identifiers import (
 )
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.adapters.kafka_connection import KafkaConnection
+from services.adapters.stores import connect_database, start_kafka_client
 from services.cli.kafka_tools import read_statements
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, located, parse_month
-from services.cli.stores import connect_database, start_kafka_client
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
 from services.runtime.environment import Endpoints, find_kafka

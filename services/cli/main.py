@@ -152,7 +152,7 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     import asyncpg
     from rich.table import Table
 
-    from services.cli.stores import connect_database
+    from services.adapters.stores import connect_database
     from services.runtime.environment import find_endpoints
 
     endpoints = located(find_endpoints, data_dir, console)
@@ -437,8 +437,10 @@ def create_topics(
 @app.command()
 def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmonitor")]) -> None:
     """Run one service in this process (for containers)."""
+    from aiokafka.errors import KafkaConnectionError
     from pydantic import ValidationError
 
+    from services.adapters.stores import Unreachable
     from services.runtime.processes import SERVICES
 
     if service not in SERVICES:
@@ -451,6 +453,12 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
         if not exc.title.endswith("Settings"):
             raise
         _print_settings_errors(service, exc)
+        raise typer.Exit(2) from None
+    except (Unreachable, KafkaConnectionError) as exc:
+        # A store away at start-up: said in a line, exit 2; the supervisor starts it again
+        # (docs/runbook.md, ServiceDown). Once running, an outage is waited out instead.
+        what = "" if isinstance(exc, Unreachable) else "the broker: "
+        console.print(f"[red]{service}: could not reach {what}{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -473,7 +481,7 @@ def main() -> None:
 
     from pydantic import ValidationError
 
-    from services.cli.stores import Unreachable
+    from services.adapters.stores import Unreachable
     from services.settings import KafkaSecurityUnusable
 
     # The clients' own log lines (aiokafka's "Unable connect to ...") would only repeat, in

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contracts.v1.outbound import ReasonCode
-from services.cli.stores import connect_database
+from services.adapters.stores import connect_database
 from services.domain.calendar import OSLO
 
 

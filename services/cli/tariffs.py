@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.adapters import ledger_repository as repo
-from services.cli.stores import connect_database
+from services.adapters.stores import connect_database
 from services.domain.calendar import oslo_day
 from services.domain.ledger import Category, ItemStatus, LedgerItem
 from services.domain.money import format_nok, nok_to_ore, round_to_ore

@@ -24,10 +24,10 @@ import pytest
 from rich.console import Console
 
 from services.adapters.kafka_connection import KafkaConnection
+from services.adapters.stores import Unreachable
 from services.cli import demo
 from services.cli.kafka_tools import read_statements
 from services.cli.lag import direct_reader
-from services.cli.stores import Unreachable
 from services.domain.calendar import Month
 from services.runtime.embedded import EmbeddedBroker, free_port
 from services.runtime.environment import Environment, prepare

@@ -73,3 +73,17 @@ def test_the_lag_window_must_span_three_polls(poll: float, window: float, ok: bo
     else:
         with pytest.raises(ValidationError, match="must span at least three polls"):
             settings()
+
+
+def test_a_service_whose_database_is_away_at_start_up_says_where_in_a_line_and_exits_2() -> None:
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "DATABASE_URL": "postgresql://settlement:s3cret@127.0.0.1:1/ledger",
+        "PSEUDONYM_KEY": "k" * 32,
+        "COLUMNS": "200",
+    }
+    result = runner.invoke(app, ["run", "intake"], env=env)
+
+    assert result.exit_code == 2, result.output
+    assert "intake: could not reach the database at 127.0.0.1:1/ledger" in result.output
+    assert "s3cret" not in result.output and "Traceback" not in result.output

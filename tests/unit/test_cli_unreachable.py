@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from services.cli.stores import database_location
+from services.adapters.stores import database_location
 
 NOWHERE = {
     "DATABASE_URL": "postgresql://finance:s3cret@127.0.0.1:1/ledger",

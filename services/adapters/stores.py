@@ -1,6 +1,7 @@
-"""Connecting the commands to the database and the broker, with one named error when either
-cannot be reached: the command then says so in a line (`main`), not in a traceback of the
-driver's internals. Where it is said, a database URL never shows its password."""
+"""Connecting to the database and the broker, with one named error when either cannot be
+reached: a command, or a service starting, then says so in a line (`services.cli.main`), not
+in a traceback of the driver's internals. Where it is said, a database URL never shows its
+password."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncpg
 from aiokafka.errors import KafkaConnectionError
 
 from services.adapters.kafka_connection import KafkaConnection
+from services.adapters.postgres import create_pool
 
 # What connecting can fail with when the server is away, refuses us, or has no such database.
 _DATABASE_AWAY = (
@@ -31,6 +33,14 @@ class _Startable(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+async def create_pool_or_say_where(url: str) -> asyncpg.Pool:
+    """The services' pool, at start-up: a database that is away is `Unreachable`."""
+    try:
+        return await create_pool(url)
+    except _DATABASE_AWAY as exc:
+        raise Unreachable(f"the database at {database_location(url)}: {exc}") from exc
 
 
 async def connect_database(url: str) -> asyncpg.Connection:
