@@ -446,6 +446,11 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
     if service not in SERVICES:
         raise typer.BadParameter(f"one of {', '.join(SERVICES)}")
     import importlib
+    import logging
+
+    # `main` keeps the clients' own lines out of the commands' output; a service's log is
+    # where they belong (a broker refusing a login says why only there).
+    logging.getLogger("aiokafka").propagate = True
 
     try:
         importlib.import_module(SERVICES[service]).main()

@@ -34,4 +34,6 @@ def test_a_service_started_while_the_broker_is_away_says_so_in_a_line(database: 
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{service}: could not reach the broker: KafkaConnectionError" in result.stdout
+    # and the client's own account of it in the service's log (the commands keep it out of theirs)
+    assert 'Unable connect to "127.0.0.1:1"' in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
