@@ -75,7 +75,7 @@ class KafkaSecuritySettings(BaseSettings):
         return self
 
     @property
-    def configured(self) -> bool:
+    def secured(self) -> bool:
         """Whether anything but plaintext was asked for."""
         return self.kafka_security_protocol != "PLAINTEXT"
 

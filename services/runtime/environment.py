@@ -71,7 +71,7 @@ class Environment:
         try:
             bootstrap = configured("KAFKA_BOOTSTRAP_SERVERS")
             if not bootstrap:
-                if security.configured:
+                if security.secured:
                     raise KafkaSecurityUnusable(
                         f"KAFKA_SECURITY_PROTOCOL={security.kafka_security_protocol} is set, but "
                         "KAFKA_BOOTSTRAP_SERVERS is not: the embedded broker takes plaintext only"
