@@ -6,6 +6,7 @@ password."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,19 +36,23 @@ class _Startable(Protocol):
     async def stop(self) -> None: ...
 
 
-async def create_pool_or_say_where(url: str) -> asyncpg.Pool:
-    """The services' pool, at start-up: a database that is away is `Unreachable`."""
+@contextlib.contextmanager
+def _database_named(url: str) -> Iterator[None]:
     try:
-        return await create_pool(url)
+        yield
     except _DATABASE_AWAY as exc:
         raise Unreachable(f"the database at {database_location(url)}: {exc}") from exc
+
+
+async def create_pool_or_say_where(url: str) -> asyncpg.Pool:
+    """The services' pool, at start-up: a database that is away is `Unreachable`."""
+    with _database_named(url):
+        return await create_pool(url)
 
 
 async def connect_database(url: str) -> asyncpg.Connection:
-    try:
+    with _database_named(url):
         return await asyncpg.connect(url)
-    except _DATABASE_AWAY as exc:
-        raise Unreachable(f"the database at {database_location(url)}: {exc}") from exc
 
 
 async def start_kafka_client(client: _Startable, kafka: KafkaConnection) -> None:
