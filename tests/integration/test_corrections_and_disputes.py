@@ -37,6 +37,18 @@ def episode(episode_id: str, *milestones: tuple[str, str]) -> list[tuple[str, di
     ]
 
 
+def ten_days_in_january(episode_id: str) -> list[tuple[str, dict]]:
+    """A stay discharge-ready from 11 January 2025, the municipality able to receive on the
+    21st: 10 payable days, 11-20 January."""
+    return episode(
+        episode_id,
+        ("admission_notified", "2025-01-05T10:00:00+01:00"),
+        ("declared_ready", "2025-01-11T09:00:00+01:00"),
+        ("municipality_notified", "2025-01-11T11:00:00+01:00"),
+        ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
+    )
+
+
 def activity(
     activity_id: str, kind: str, at: str, points: str = "1.0", ended: str = "2025-01-15T12:00:00+01:00"
 ) -> tuple[str, dict]:
@@ -278,13 +290,7 @@ async def test_disputes_of_an_item_or_its_line_never_claim_more_than_is_still_ow
     # 305 031 line). Each claim is weighed against what the others claim and what late
     # events changed since.
     await ledger.send(
-        *episode(
-            "EP-X",
-            ("admission_notified", "2025-01-05T10:00:00+01:00"),
-            ("declared_ready", "2025-01-11T09:00:00+01:00"),
-            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
-            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
-        ),  # 11-20 Jan: 10 days
+        *ten_days_in_january("EP-X"),  # 11-20 Jan: 10 days
         *episode(
             "EP-Y",
             ("admission_notified", "2025-01-02T10:00:00+01:00"),
@@ -335,15 +341,7 @@ async def test_a_dispute_whose_free_text_holds_a_patient_id_is_refused_and_none_
     # that of a resolution too (the adjustment's note), and both are kept in the dispute log
     # with who resolved it: a patient's number written in one of them was stored and sent to
     # both parties.
-    await ledger.send(
-        *episode(
-            "EP-P",
-            ("admission_notified", "2025-01-05T10:00:00+01:00"),
-            ("declared_ready", "2025-01-11T09:00:00+01:00"),
-            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
-            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
-        )
-    )
+    await ledger.send(*ten_days_in_january("EP-P"))
     await ledger.close("2025-01")
     [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
     claim = partial(
@@ -387,13 +385,7 @@ async def test_a_rate_corrected_for_days_already_priced_reaches_every_subject_it
     # the stays still running: a corrected rate for days already priced reached only the
     # subjects a new event happened to re-rate, and then as caused by that event.
     await ledger.send(
-        *episode(
-            "EP-P",
-            ("admission_notified", "2025-01-05T10:00:00+01:00"),
-            ("declared_ready", "2025-01-11T09:00:00+01:00"),
-            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
-            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
-        ),  # 11-20 Jan: 10 days, priced and settled in January
+        *ten_days_in_january("EP-P"),  # 11-20 Jan: 10 days, priced and settled in January
         *episode(
             "EP-Q",
             ("admission_notified", "2025-01-20T10:00:00+01:00"),
@@ -498,15 +490,7 @@ async def test_a_close_retried_with_the_book_it_had_given_up_prices_by_that_book
     # A close commits its re-rating, then its statements. Should the statements fail and
     # the operator go back to the earlier book, the retry compared that book with the last
     # close's (the same) and issued statements priced by the book given up.
-    await ledger.send(
-        *episode(
-            "EP-R",
-            ("admission_notified", "2025-01-05T10:00:00+01:00"),
-            ("declared_ready", "2025-01-11T09:00:00+01:00"),
-            ("municipality_notified", "2025-01-11T11:00:00+01:00"),
-            ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
-        )
-    )
+    await ledger.send(*ten_days_in_january("EP-R"))
     await ledger.close("2025-01")
     before = ledger.tariffs
     rate = next(r for r in before.rules if r.id == "national.discharge-ready.2025")

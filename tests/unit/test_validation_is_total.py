@@ -115,13 +115,19 @@ def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_t
     # Redacting what is left after the cut missed the number it cut: 9 of its 11 digits
     # give away the whole of it (the other two are check digits).
     head = '{"type": "no_such_type", "note": "'
-    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
-    outcome = _validate(topics.DISCHARGE_READY, (head + filler + written + '"}').encode())
+    payload, kept_whole = _cut_through(head, written, kept)
 
-    assert isinstance(outcome, Rejected)
-    payload = outcome.redacted_payload()
-    assert payload.startswith(head + filler)
+    assert payload.startswith(kept_whole)
     assert not re.search(r"\d", payload[len(head) :]), payload[-12:]
+
+
+def _cut_through(head: str, written: str, kept: int, *, fill: str = "x", tail: str = '"}') -> tuple[str, str]:
+    """The redacted payload of a rejected message whose 64 KiB cut goes through `written`,
+    `kept` characters of it before the cut; and all of it that is before `written`."""
+    filler = fill * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
+    outcome = _validate(topics.DISCHARGE_READY, (head + filler + written + tail).encode())
+    assert isinstance(outcome, Rejected)
+    return outcome.redacted_payload(), head + filler
 
 
 EXPONENT_FORM = "3.1129956715e+10"  # EXAMPLE, to a JSON reader
@@ -132,11 +138,9 @@ def test_a_patient_id_in_exponent_form_the_64_kib_cut_goes_through_leaves_none_o
     kept: int,
 ) -> None:
     head = '{"type": "no_such_type", "n": '
-    filler = " " * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
-    outcome = _validate(topics.DISCHARGE_READY, (head + filler + EXPONENT_FORM + "}").encode())
+    payload, _ = _cut_through(head, EXPONENT_FORM, kept, fill=" ", tail="}")
 
-    assert isinstance(outcome, Rejected)
-    assert not re.search(r"\d", outcome.redacted_payload()[len(head) :])
+    assert not re.search(r"\d", payload[len(head) :])
 
 
 def test_a_patient_id_sent_as_a_number_in_exponent_form_is_redacted_in_the_rejection() -> None:
@@ -176,12 +180,9 @@ def test_a_patient_id_written_with_json_escapes_the_64_kib_cut_goes_through_leav
     escaped: str, kept: int
 ) -> None:
     head = '{"type": "no_such_type", "note": "'
-    filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
-    outcome = _validate(topics.DISCHARGE_READY, (head + filler + escaped + '"}').encode())
+    payload, kept_whole = _cut_through(head, escaped, kept)
 
-    assert isinstance(outcome, Rejected)
-    payload = outcome.redacted_payload()
-    assert payload.startswith(head + filler)
+    assert payload.startswith(kept_whole)
     assert payload[len(head) :].strip("x") == "", payload[-12:]
 
 
