@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 
 from services.adapters.municipality_registry import load_registry
 from services.adapters.outbox import OutboxRelay
-from services.adapters.stores import create_pool_or_say_where
+from services.adapters.stores import create_pool_or_say_where, reach_broker
 from services.adapters.tariff_files import load_tariffs, tariff_dirs
 from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook
@@ -76,6 +76,7 @@ def wire_lifecycle(
     @app.on_startup
     async def open_all() -> None:
         state["resources"] = resources = await open_resources(settings)
+        await reach_broker(settings.kafka())
         on_ready(resources)
 
     @app.after_startup

@@ -11,6 +11,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError
 
 from services.adapters.kafka_connection import KafkaConnection
@@ -62,6 +63,19 @@ async def start_kafka_client(client: _Startable, kafka: KafkaConnection) -> None
         with contextlib.suppress(Exception):
             await client.stop()  # or it warns of itself as unclosed when collected
         raise Unreachable(f"the broker at {kafka}: {exc}") from exc
+
+
+async def reach_broker(kafka: KafkaConnection) -> None:
+    """Bootstrap from the broker once, and let go: a service starting checks that its broker
+    answers before FastStream makes its clients. A producer FastStream made for a broker that
+    is away is never closed (FastStream keeps it only once it has started) and complains of it
+    in the log when it is collected, after the service's one line. Raises aiokafka's
+    `KafkaConnectionError`, as FastStream's own start would."""
+    client = AIOKafkaClient(client_id="samhandling-start", **kafka.client_options())
+    try:
+        await client.bootstrap()
+    finally:
+        await client.close()
 
 
 def database_location(url: str) -> str:

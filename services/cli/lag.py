@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from services.adapters.kafka_connection import KafkaConnection
+from services.cli.options import say_error
 from services.lagmonitor.domain import Thresholds
 from services.lagmonitor.service import LagMonitor, project_groups, report_json
 
@@ -169,13 +170,13 @@ async def run(
         elif kafka is not None:
             poll = await stack.enter_async_context(direct_reader(kafka, **direct))
         else:
-            console.print("[red]no lag monitor answered and no broker is known[/red]: start `settlement up`")
+            say_error("no lag monitor answered and no broker is known: start `settlement up`")
             return 2
 
         if once:
             report = await poll()
             if report is None:
-                console.print("[red]the lag monitor stopped answering[/red]")
+                say_error("the lag monitor stopped answering")
                 return 2
             if as_json:
                 print(json.dumps(report, indent=2))

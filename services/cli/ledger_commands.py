@@ -306,7 +306,7 @@ def open_command(
     )
     asyncio.run(
         _send(
-            located(find_kafka, data_dir, console),
+            located(find_kafka, data_dir),
             command.model_dump_json().encode(),
             str(dispute_id).encode(),
         )
@@ -358,7 +358,7 @@ def resolve_command(
     )
     asyncio.run(
         _send(
-            located(find_kafka, data_dir, console),
+            located(find_kafka, data_dir),
             command.model_dump_json().encode(),
             str(dispute).encode(),
         )

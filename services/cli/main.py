@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, located, parse_month
+from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, located, parse_month, say_error
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def demo(
     try:
         run_demo(parse_month(period), console)
     except DemoFailed as exc:
-        console.print(f"[red]demo failed:[/red] {escape(str(exc))}")
+        say_error(f"demo failed: {exc}")
         raise typer.Exit(1) from exc
 
 
@@ -87,9 +87,7 @@ def up(
             console.print("  `settlement lag` shows consumer lag and status")
             while not stop:
                 if dead := group.dead():
-                    console.print(
-                        f"[red]{dead[0].name} exited ({dead[0].returncode()}); see {escape(str(dead[0].log_path))}[/red]"
-                    )
+                    say_error(f"{dead[0].name} exited ({dead[0].returncode()}); see {dead[0].log_path}")
                     break
                 time.sleep(0.5)
             console.print("stopping services, then broker and database")
@@ -102,7 +100,7 @@ def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from services.runtime.environment import find_endpoints
 
     month = parse_month(period)
-    endpoints = located(find_endpoints, data_dir, console)
+    endpoints = located(find_endpoints, data_dir)
     command = asyncio.run(send_close(endpoints.kafka, str(month)))
     console.print(f"close_period {month} sent (command {command.command_id})")
 
@@ -129,7 +127,7 @@ def statements(
     from services.cli.statement_export import as_json_lines, items_as_csv
     from services.runtime.environment import find_endpoints
 
-    endpoints = located(find_endpoints, data_dir, console)
+    endpoints = located(find_endpoints, data_dir)
     month = parse_month(period)
     found = [
         (statement, raw)
@@ -155,7 +153,7 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from services.adapters.stores import connect_database
     from services.runtime.environment import find_endpoints
 
-    endpoints = located(find_endpoints, data_dir, console)
+    endpoints = located(find_endpoints, data_dir)
 
     async def fetch() -> list[asyncpg.Record]:
         conn = await connect_database(endpoints.database_url)
@@ -217,7 +215,7 @@ def rejections(
     except ValueError as exc:
         raise typer.BadParameter(f"not a date: {since!r}", param_hint="--since") from exc
     which = RejectionFilter(code, topic, day)
-    endpoints = located(find_endpoints, data_dir, console)
+    endpoints = located(find_endpoints, data_dir)
     found = asyncio.run(fetch_rejections(endpoints.database_url, which, limit))
     if not found.counts:
         console.print("no rejections" + (" of that kind" if reason or topic or since else ""))
@@ -319,7 +317,7 @@ def tariffs(
     if on or not explain:
         console.print(rules_table(book, municipality, health_trust, day))
     if explain:
-        endpoints = located(find_endpoints, data_dir, console)
+        endpoints = located(find_endpoints, data_dir)
         found = asyncio.run(explain_subject(endpoints.database_url, explain, health_trust, book, console))
         if not found:
             console.print(f"no ledger items for {escape(explain)}")
@@ -377,7 +375,7 @@ def verify(
     from services.cli.ledger_commands import verify as run_verify
     from services.runtime.environment import find_endpoints
 
-    run_verify(located(find_endpoints, data_dir, console), municipality, health_trust)
+    run_verify(located(find_endpoints, data_dir), municipality, health_trust)
 
 
 @app.command()
@@ -391,9 +389,7 @@ def reconcile(
     from services.cli.ledger_commands import reconcile_command
     from services.runtime.environment import find_endpoints
 
-    reconcile_command(
-        located(find_endpoints, data_dir, console), municipality, health_trust, parse_month(period)
-    )
+    reconcile_command(located(find_endpoints, data_dir), municipality, health_trust, parse_month(period))
 
 
 @app.command()
@@ -463,7 +459,7 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
         # A store away at start-up: said in a line, exit 2; the supervisor starts it again
         # (docs/runbook.md, ServiceDown). Once running, an outage is waited out instead.
         what = "" if isinstance(exc, Unreachable) else "the broker: "
-        console.print(f"[red]{service}: could not reach {what}{escape(str(exc))}[/red]")
+        say_error(f"{service}: could not reach {what}{exc}")
         raise typer.Exit(2) from None
 
 
@@ -474,7 +470,7 @@ def _print_settings_errors(who: str, exc: ValidationError) -> None:
         name = "_".join(map(str, error["loc"])).upper()
         where = f"{name}: " if name else ""  # a check across variables names them in its message
         message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
-        console.print(f"[red]{who}: {escape(where)}{escape(message)}[/red]")
+        say_error(f"{who}: {where}{message}")
 
 
 _register_dispute_commands()
@@ -496,10 +492,10 @@ def main() -> None:
     try:
         app()
     except Unreachable as exc:
-        console.print(f"[red]could not reach {escape(str(exc))}[/red]")
+        say_error(f"could not reach {exc}")
         raise SystemExit(2) from None
     except KafkaSecurityUnusable as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
+        say_error(str(exc))
         raise SystemExit(2) from None
     except ValidationError as exc:  # TLS or SASL settings a command read (the services' are `run`'s)
         if not exc.title.endswith("Settings"):

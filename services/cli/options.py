@@ -25,14 +25,25 @@ DEFAULT_DATA_DIR = Path(".settlement")
 
 Found = TypeVar("Found")
 
+# Why a command or a service refuses to go on: on standard error, so that what a command
+# prints for a file or a pipe (`statements --format csv > month.csv`) never carries it, and
+# in one line however narrow the terminal, or however wide no terminal at all is (a
+# container's log, where rich would otherwise wrap at 80 columns).
+errors = Console(stderr=True, soft_wrap=True)
 
-def located(find: Callable[[Path], Found], data_dir: Path, console: Console) -> Found:
+
+def say_error(text: str) -> None:
+    """`text` (plain, not markup) in red on standard error, in one line."""
+    errors.print(f"[red]{escape(text)}[/red]")
+
+
+def located(find: Callable[[Path], Found], data_dir: Path) -> Found:
     """The broker and database a command needs (`find`: from the environment, then a running
     `settlement up`'s data dir), or, when neither says, why, in one line and exit 2."""
     try:
         return find(data_dir)
     except LookupError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
+        say_error(str(exc))
         raise typer.Exit(2) from exc
 
 

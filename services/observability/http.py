@@ -10,13 +10,14 @@ application (uvicorn underneath) when the service has a metrics port.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
+import uvicorn
 from faststream import FastStream
 from faststream.asgi import AsgiResponse, get
-from faststream.asgi.types import ASGIApp, Scope
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,75 @@ def routes(registry: CollectorRegistry, ready: ReadinessCheck, extra: Sequence[R
 
 async def serve(app: FastStream, host: str, port: int | None, http_routes: Sequence[Route]) -> None:
     """Run the app; with a port, behind its HTTP endpoints. Without one, exactly as before:
-    no listening socket nobody asked for."""
+    no listening socket nobody asked for.
+
+    A start that fails (the database or the broker away) raises its error, for the `run`
+    command to say in a line and exit 2, and leaves nothing open behind it. With a port,
+    the app is started before the endpoints are served, not by FastStream's ASGI lifespan:
+    that one reports the start complete before the broker has connected, so a broker away
+    at start-up left a process serving `/healthz` 200 for ever with nothing consuming, which
+    no supervisor restarts; and a database away ended in uvicorn's traceback and exit 3.
+    """
     if port is None:
-        await app.run()
+        started = asyncio.Event()
+        app.after_startup(started.set)
+        try:
+            await app.run()
+        except Exception:
+            if not started.is_set():
+                await _close_a_failed_start(app)
+            raise
         return
-    log.info("metrics and health on http://%s:%d/metrics", host, port)
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": "false"}
-    await app.as_asgi(asgi_routes=list(http_routes)).run(logging.WARNING, options)
+    # Made before the start: FastStream's ASGI app configures the broker it shares, and once
+    # its subscribers run, a new configuration leaves their handlers without their context.
+    endpoints = app.as_asgi(asgi_routes=list(http_routes))
+    log.info("starting")
+    try:
+        await app.start()
+    except Exception:
+        await _close_a_failed_start(app)
+        raise
+    log.info("started; metrics and health on http://%s:%d/metrics", host, port)
+    asgi = _StopsOnShutdown(app, endpoints)
+    config = uvicorn.Config(
+        asgi, host=host, port=port, access_log=False, log_level=logging.WARNING, lifespan="on"
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def _close_a_failed_start(app: FastStream) -> None:
+    """Close what a start that failed half way had opened (the broker's producer when its
+    consumers could not connect, the database pool when the broker was away): the process
+    then ends with its one line, not with clients complaining they were left open."""
+    try:
+        await app.stop()
+    except Exception as exc:  # the error that matters is the start's, raised by the caller
+        log.warning("closing after a failed start: %s: %s", type(exc).__name__, exc)
+
+
+class _StopsOnShutdown:
+    """The app's endpoints, and uvicorn's lifespan: the app is already running when the
+    server starts, and is stopped when the server shuts down (a signal, or a port it cannot
+    listen on). Uvicorn re-raises a signal it handled once it has shut down, so the app must
+    be stopped within the server's shutdown, not after it."""
+
+    def __init__(self, app: FastStream, endpoints: ASGIApp) -> None:
+        self._app = app
+        self._endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self._endpoints(scope, receive, send)
+            return
+        await receive()  # lifespan.startup: the app started before the server
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        log.info("stopping")
+        try:
+            await self._app.stop()
+        except Exception as exc:
+            log.exception("stopping failed")
+            await send({"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: {exc}"})
+        else:
+            log.info("stopped")
+            await send({"type": "lifespan.shutdown.complete"})

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from services.cli import demo, ledger_commands, main, tariffs
+from services.cli import demo, ledger_commands, main, options, tariffs
 from services.cli.render import print_statements
 from services.domain.calendar import Month
 from services.domain.ledger import Category, LedgerItem, PayerRole
@@ -44,11 +44,12 @@ def recording() -> Console:
 
 @pytest.fixture
 def printed(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Console]:
-    """Replace a command module's console with one that records what it prints."""
+    """Replace a command module's console (or another of its consoles: `options.errors`)
+    with one that records what it prints."""
 
-    def record(module: Any) -> Console:
+    def record(module: Any, name: str = "console") -> Console:
         console = recording()
-        monkeypatch.setattr(module, "console", console)
+        monkeypatch.setattr(module, name, console)
         return console
 
     return record
@@ -274,7 +275,7 @@ def test_pending_prints_subjects_and_causes_as_written(
 def test_a_data_dir_with_brackets_is_named_as_written(
     environment: None, tmp_path: Path, printed: Callable[[Any], Console]
 ) -> None:
-    console = printed(main)
+    console = printed(options, "errors")
     data_dir = tmp_path / "[state]"
     result = CliRunner().invoke(main.app, ["verify", BERGEN, HELSE_BERGEN, "--data-dir", str(data_dir)])
     assert result.exit_code == 2
@@ -284,7 +285,7 @@ def test_a_data_dir_with_brackets_is_named_as_written(
 def test_a_failed_demo_names_its_log_as_written(
     monkeypatch: pytest.MonkeyPatch, printed: Callable[[Any], Console]
 ) -> None:
-    console = printed(main)
+    console = printed(options, "errors")
 
     def fail(*args: object) -> None:
         raise demo.DemoFailed("the intake service stopped; see /tmp/[demo]/logs/intake.log")

@@ -76,7 +76,7 @@ def test_the_rules_table_is_for_a_day_asked_for_not_today_when_an_item_is_explai
 
     monkeypatch.setattr(tariffs, "explain_subject", explained)
     monkeypatch.setattr(
-        main, "located", lambda find, data_dir, console: Endpoints("k:9092", "postgresql://x", "", False)
+        main, "located", lambda find, data_dir: Endpoints("k:9092", "postgresql://x", "", False)
     )
 
     result = CliRunner().invoke(main.app, ["tariffs", BERGEN, HELSE_BERGEN, *options], env={"COLUMNS": "200"})

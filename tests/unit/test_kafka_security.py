@@ -234,12 +234,12 @@ def test_a_command_with_unusable_security_settings_says_why_in_a_line(
 
     result = subprocess.run(
         [sys.executable, "-m", "services.cli.main", *args, "--data-dir", str(tmp_path / "state")],
-        env=base | env | {"COLUMNS": "200"},
+        env=base | env,
         capture_output=True,
         text=True,
         timeout=60,
     )
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert says in result.stdout, result.stdout
+    assert says in result.stderr, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
