@@ -7,7 +7,6 @@ privacy scanner uses them to recognise a patient identifier wherever it might le
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from operator import mul
 
@@ -52,9 +51,18 @@ _WRITTEN_PATIENT_ID_TO_REDACT = re.compile(
     rf"{_NO_DIGIT_BEFORE}{_DIGIT}{{6}}{_SEPARATOR}?{_DIGIT}{{5}}{_NO_DIGIT_AFTER}"
 )
 # A number in exponent form (`3.1129956715e10`), as a JSON number or in text: an id to any
-# JSON reader, though no run of its digits is one.
-# JSON escapes are matched to be passed over: `\u002e56715` holds no number `002e56715`.
-_EXPONENT_NUMBER = re.compile(r"\\u[0-9a-fA-F]{4}|(?<!\d)(\d+(?:\.\d+)?[eE][+-]?\d+)(?!\d)")
+# JSON reader, though no run of its digits is one. Only a token read as a number: no part
+# of a word or a longer number (a letter, digit, `_` or `.` glued on its left, a letter or
+# digit on its right), nor of a run joined by dashes, as a UUID's hex parts are
+# (`86b7-a2e68730a4a5`; `100072e5-9631-...`, though 10007200000 passes the check digits).
+# A JSON escape is passed over as well: `\u002e56715` has a letter before `002e56715`.
+# The whole part, fraction and exponent are caught apart, for `_eleven_digit_value`.
+_EXPONENT_NUMBER = re.compile(r"(?<![\w.])(?<!\w-)(\d+)(?:\.(\d+))?[eE]([+-]?\d+)(?![^\W_])(?!-\w)")
+# A digit (any decimal digit or a digit's JSON escape) or any other JSON escape, one at a time.
+_DIGIT_OR_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\d")
+_DIGIT_ESCAPE = re.compile(r"\\u003[0-9]")
+# Eleven zeros pass the check digits (every weighted sum is 0), but are no one's id.
+_ELEVEN_ZEROS = "0" * 11
 
 
 _ZERO = ord("0")
@@ -107,33 +115,77 @@ def find_patient_ids(text: str) -> list[str]:
     found: list[str] = []
     for first, rest, run in _PATIENT_ID_CANDIDATE.findall(text):
         if run:
-            found.extend(w for w in (run[i : i + 11] for i in range(len(run) - 10)) if is_valid_patient_id(w))
-        elif is_valid_patient_id(first + rest):
+            found.extend(w for w in (run[i : i + 11] for i in range(len(run) - 10)) if _is_patient_id(w))
+        elif _is_patient_id(first + rest):
             found.append(first + rest)
     return found
 
 
+def _is_patient_id(digits: str) -> bool:
+    """11 ASCII digits that pass the check digits and are not all zeros (`00000000000`
+    passes them trivially, and is no one's id: the nil UUID's last part holds it)."""
+    return digits != _ELEVEN_ZEROS and is_valid_patient_id(digits)
+
+
 def redact_patient_ids(text: str) -> str:
-    """Blank out every run of 11 digits or more, every 6 + 5 digits written with a
-    separator between (`PATIENT_ID_SEPARATORS`), and every number of 11 digits or more in
-    exponent form, valid or not: a mistyped number is still personal data, and so is one
-    with a digit too many. A digit may be any decimal digit, and a digit or separator may be
-    written as a JSON escape."""
-    text = _EXPONENT_NUMBER.sub(_redact_if_eleven_digits_or_more, text)
-    return _WRITTEN_PATIENT_ID_TO_REDACT.sub("[redacted]", _ELEVEN_OR_MORE_DIGITS.sub("[redacted]", text))
+    """Blank out every run of 11 digits or more, and every 6 + 5 digits written with a
+    separator between (`PATIENT_ID_SEPARATORS`), valid or not: a mistyped number is still
+    personal data, and so is one with a digit too many. A digit may be any decimal digit,
+    and a digit or separator may be written as a JSON escape. Digits that are all zeros
+    are kept: they are no one's id (a nil UUID's last part is twelve of them).
+
+    Blanked too is a number in exponent form that is read as a patient id: a token a JSON
+    reader (or a person) reads as a number, not a fragment of a word, a longer number or a
+    UUID, whose value is an integer of exactly 11 digits that passes the check digits
+    (`3.1129956715e10` is 31129956715). Other numbers in exponent form (`2.5e2`, a DRG
+    weight; `2e68730`) are kept."""
+    text = _EXPONENT_NUMBER.sub(_redact_if_a_patient_id, text)
+    text = _ELEVEN_OR_MORE_DIGITS.sub(_redact_unless_all_zeros, text)
+    return _WRITTEN_PATIENT_ID_TO_REDACT.sub(_redact_unless_all_zeros, text)
 
 
-def _redact_if_eleven_digits_or_more(number: re.Match[str]) -> str:
-    """Exponent forms of small numbers (`1e-3`, a DRG weight) are kept: only a number of 11
-    digits or more before its point may be an id (or as much personal data as a mistyped one)."""
-    written = number.group(1)
-    if written is None:  # a JSON escape
-        return number.group()
-    try:  # compared by the place of its first digit: arithmetic would overflow on `1e99999999`
-        value = Decimal(written)
-    except InvalidOperation:  # digits of other scripts mixed in a way Decimal refuses
-        return "[redacted]"
-    return "[redacted]" if value.adjusted() >= 10 and not value.is_zero() else written
+def _redact_unless_all_zeros(written: re.Match[str]) -> str:
+    for token in _DIGIT_OR_ESCAPE.findall(written.group()):
+        if token.startswith("\\"):  # a JSON escape: a digit's, or a separator's
+            if _DIGIT_ESCAPE.fullmatch(token) and token[-1] != "0":
+                return "[redacted]"
+        elif int(token) != 0:  # any decimal digit
+            return "[redacted]"
+    return written.group()
+
+
+def _redact_if_a_patient_id(number: re.Match[str]) -> str:
+    whole, fraction, exponent = number.group(1, 2, 3)
+    value = _eleven_digit_value(whole, fraction or "", exponent)
+    return "[redacted]" if value is not None and _is_patient_id(value) else number.group()
+
+
+def _eleven_digit_value(whole: str, fraction: str, exponent: str) -> str | None:
+    """The value of the number `whole.fraction` x 10^`exponent` (decimal digits of any script),
+    in 11 ASCII digits, if it is an integer of exactly 11 digits (10^10 <= value < 10^11).
+
+    Exact, in integers: the value is `significant` x 10^`scale`, the mantissa's digits without
+    its leading and trailing zeros times a power of ten, and it is such an integer exactly when
+    `scale` is 11 less the number of those digits (never negative: at most 11 of them). No
+    float, which rounds (`3112995671.50000000001e1` is no integer) and overflows; no power
+    is computed either: `2e68730`, or an exponent of 5000 digits, is refused by its length."""
+    mantissa = _ascii_digits(whole + fraction)
+    significant = mantissa.strip("0")
+    if not significant or len(significant) > 11:  # zero; more digits than 11, or a fraction
+        return None
+    magnitude = _ascii_digits(exponent.lstrip("+-")).lstrip("0") or "0"
+    if len(magnitude) > 18:  # beyond what any text's length could make up for (and int() refuses 4300)
+        return None
+    trailing_zeros = len(mantissa) - len(mantissa.rstrip("0"))
+    scale = (-int(magnitude) if exponent.startswith("-") else int(magnitude)) - len(fraction) + trailing_zeros
+    if scale != 11 - len(significant):
+        return None
+    return significant + "0" * scale
+
+
+def _ascii_digits(digits: str) -> str:
+    """Decimal digits of any script (`３`, `٣`) as ASCII ones."""
+    return digits if digits.isascii() else "".join(chr(_ZERO + int(d)) for d in digits)
 
 
 def without_a_number_at_the_end(text: str) -> str:

@@ -350,3 +350,83 @@ def test_small_numbers_in_exponent_form_and_escapes_like_one_are_kept(kept: str)
     text = f"weight {kept}, letter \\u1e10"  # the escape of Ḑ, no number 1e10
 
     assert redact_patient_ids(text) == text
+
+
+# ---------------------------------------------------------------- UUIDs, zeros and other numbers: worked examples
+
+
+def kept_as_is(text: str, name: str) -> object:
+    return pytest.param(text, text, id=name)
+
+
+# Each a text and what redaction makes of it. A number in exponent form is an id only as a
+# token read as a number (no letter, digit, `_` or `.` glued on its left, no letter or digit
+# on its right, no piece of a dashed hex run such as a UUID) whose value is an integer of
+# exactly 11 digits that passes the check digits; eleven zeros are no one's id.
+REDACTION_WORKED_EXAMPLES = [
+    # The audit: a Kafka key and a message of `settlement rejections`, shown with a hole.
+    kept_as_is("b815ec41-9631-425a-86b7-a2e68730a4a5", name="uuid-with-2e68730-in-a-hex-run"),
+    kept_as_is("no statement 00000000-0000-0000-0000-000000000000", name="nil-uuid"),
+    # UUIDs with an `e` between digits, wherever it falls in them.
+    kept_as_is("event 0f3a9e12-7c4b-4d1e-9a2b-c3e45f6a7b8d", name="uuid-9e12-after-a-letter"),
+    kept_as_is("event 6e10b2c4-8d1f-4a3e-b5c7-9e2d4f6a8b0c", name="uuid-starting-6e10"),
+    kept_as_is("event d1e2f3a4-5b6c-4d7e-8f90-1a2b3c4d5e66", name="uuid-ending-5e66"),
+    kept_as_is("event 5e3b7c10-1e10-4a2b-9c3d-4e5f6a7b8c9d", name="uuid-part-1e10-between-dashes"),
+    # 10007200000 and 31129957770 pass the check digits: as UUID parts they are no numbers.
+    kept_as_is(
+        "dispute 100072e5-9631-425a-86b7-a2e68730a4a5", name="uuid-first-part-a-valid-id-in-exponent-form"
+    ),
+    kept_as_is(
+        "dispute b815ec41-9631-425a-86b7-3112995777e1", name="uuid-last-part-a-valid-id-in-exponent-form"
+    ),
+    kept_as_is('{"key": "b815ec41-9631-425a-86b7-a2e68730a4a5", "n": 1}', name="uuid-in-json"),
+    # Numbers in exponent form whose value is not a patient id.
+    kept_as_is('{"n": 2e68730}', name="2e68730-as-a-json-number"),
+    kept_as_is('{"weight": 1.5e3}', name="1.5e3"),
+    kept_as_is('{"n": 1.5e10}', name="eleven-digits-failing-the-check-digits"),
+    kept_as_is('{"n": 3.1129956716e10}', name="a-mistyped-id-in-exponent-form-fails-the-check-digits"),
+    kept_as_is("5e" + "0" * 5000, name="an-exponent-of-5000-zeros"),
+    pytest.param("1e" + "9" * 5000, "1e[redacted]", id="an-exponent-of-5000-digits-is-a-run-of-them"),
+    # Eleven zeros and more pass the check digits, but are no one's id.
+    kept_as_is("run 00000000000 and 000000000000000", name="zeros"),
+    kept_as_is("000000-00000, 000000\\u002d00000", name="zeros-six-and-five"),
+    kept_as_is("\\u0030" * 11, name="zeros-as-json-escapes"),
+    kept_as_is("٠" * 12, name="arabic-indic-zeros"),
+    # Still redacted: an id in exponent form, read as a number ...
+    pytest.param('{"patient_id": 3.1129956715e10}', '{"patient_id": [redacted]}', id="json-number"),
+    pytest.param('{"n": 31129956715e0}', '{"n": [redacted]}', id="eleven-digits-e0"),
+    pytest.param('{"n": 3112995671.5e1}', '{"n": [redacted]}', id="ten-and-one-digits"),
+    pytest.param('{"n": 311299.56715E+5}', '{"n": [redacted]}', id="six-and-five-digits-capital-e"),
+    pytest.param('{"n": 3112995671500e-2}', '{"n": [redacted]}', id="negative-exponent"),
+    pytest.param("[-3.1129956715e10,1]", "[-[redacted],1]", id="negative-in-an-array"),
+    pytest.param(
+        "key b815ec41-9631-425a-86b7-a2e68730a4a5: 3.1129956715e10.",
+        "key b815ec41-9631-425a-86b7-a2e68730a4a5: [redacted].",
+        id="beside-a-uuid-in-text",
+    ),
+    # ... and a run of digits with zeros in it that is not only zeros, valid or not.
+    pytest.param("run 000000000001.", "run [redacted].", id="zeros-and-a-one"),
+    pytest.param(f"x 00000000000{EXAMPLE} y", "x [redacted] y", id="an-id-after-eleven-zeros"),
+    pytest.param("000000-00001", "[redacted]", id="six-and-five-not-all-zeros"),
+]
+
+
+@pytest.mark.parametrize(("text", "redacted"), REDACTION_WORKED_EXAMPLES)
+def test_redaction_of_uuids_zeros_and_numbers_in_exponent_form(text: str, redacted: str) -> None:
+    assert redact_patient_ids(text) == redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        pytest.param("no statement 00000000-0000-0000-0000-000000000000", [], id="nil-uuid"),
+        pytest.param("00000000000 or 000000-00000", [], id="zeros"),
+        pytest.param(f"00000000000{EXAMPLE}", [EXAMPLE], id="an-id-after-eleven-zeros"),
+    ],
+)
+def test_eleven_zeros_are_not_found_as_a_patient_id(text: str, found: list[str]) -> None:
+    assert find_patient_ids(text) == found
+
+
+def test_eleven_zeros_pass_the_check_digits_which_is_why_they_are_excluded_apart() -> None:
+    assert is_valid_patient_id("00000000000")  # the contract models' rule, unchanged
