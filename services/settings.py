@@ -8,7 +8,7 @@ import ssl
 from typing import Any, Literal
 
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.adapters.kafka_connection import KafkaConnection
@@ -18,6 +18,8 @@ from services.tariffs import DEFAULT_TARIFF_DIR
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
+# The pseudonym key's least length: an HMAC-SHA-256 key of fewer bytes than its output is weaker.
+PSEUDONYM_KEY_CHARACTERS = 32
 _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 
 
@@ -127,15 +129,22 @@ class Settings(KafkaSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
     database_url: str = Field(description="postgresql://user:password@host:port/db")
-    pseudonym_key: SecretStr = Field(
-        min_length=32, description="HMAC key for patient pseudonyms; at least 32 characters."
-    )
+    pseudonym_key: SecretStr = Field(description="HMAC key for patient pseudonyms; at least 32 characters.")
     # One or more directories of tariff files, separated like PATH.
     tariff_dir: str = str(DEFAULT_TARIFF_DIR)
     # The municipality-number registry (CSV, docs/municipalities.md); default: the shipped one.
     municipality_registry: str | None = None
     intake_group_prefix: str = "samhandling-intake"
     settlement_group: str = "samhandling-settlement"
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr) -> SecretStr:
+        # In characters: pydantic's own length check speaks of "items".
+        if (length := len(key.get_secret_value())) < PSEUDONYM_KEY_CHARACTERS:
+            raise ValueError(f"must be at least {PSEUDONYM_KEY_CHARACTERS} characters, not {length}")
+        return key
+
     intake_max_batch: int = Field(default=2000, ge=1)
     # /metrics, /healthz and /readyz; no HTTP listener at all unless a port is given.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

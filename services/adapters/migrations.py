@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from alembic import command
 from alembic.config import Config
 
+from services.adapters.stores import database_named
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -26,5 +28,8 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    """Bring the schema to the newest revision. Safe to run on every start."""
-    command.upgrade(alembic_config(database_url), "head")
+    """Bring the schema to the newest revision. Safe to run on every start. A database that
+    is away is `Unreachable`."""
+    config = alembic_config(database_url)
+    with database_named(database_url):
+        command.upgrade(config, "head")

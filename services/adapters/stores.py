@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,21 +39,38 @@ class _Startable(Protocol):
 
 
 @contextlib.contextmanager
-def _database_named(url: str) -> Iterator[None]:
+def database_named(url: str) -> Iterator[None]:
+    """A database that is away, within, is `Unreachable`, named by `database_location`."""
     try:
         yield
     except _DATABASE_AWAY as exc:
-        raise Unreachable(f"the database at {database_location(url)}: {exc}") from exc
+        missing = _missing_files(url) if isinstance(exc, FileNotFoundError) else []
+        # asyncpg does not say which file it looked for: a certificate the URL names, not the
+        # server, is what is missing then
+        why = f"no such file: {', '.join(missing)}" if missing else str(exc)
+        raise Unreachable(f"the database at {database_location(url)}: {why}") from exc
+
+
+def _missing_files(url: str) -> list[str]:
+    """The files a database URL names for TLS (libpq's `sslrootcert`, `sslcert`, `sslkey`)
+    that do not exist, as `name=path`."""
+    query = parse_qs(urlsplit(url).query)
+    return [
+        f"{name}={path}"
+        for name in ("sslrootcert", "sslcert", "sslkey")
+        for path in query.get(name, [])
+        if not Path(path).expanduser().exists()
+    ]
 
 
 async def create_pool_or_say_where(url: str) -> asyncpg.Pool:
     """The services' pool, at start-up: a database that is away is `Unreachable`."""
-    with _database_named(url):
+    with database_named(url):
         return await create_pool(url)
 
 
 async def connect_database(url: str) -> asyncpg.Connection:
-    with _database_named(url):
+    with database_named(url):
         return await asyncpg.connect(url)
 
 
@@ -69,11 +87,13 @@ async def reach_broker(kafka: KafkaConnection) -> None:
     """Bootstrap from the broker once, and let go: a service starting checks that its broker
     answers before FastStream makes its clients. A producer FastStream made for a broker that
     is away is never closed (FastStream keeps it only once it has started) and complains of it
-    in the log when it is collected, after the service's one line. Raises aiokafka's
-    `KafkaConnectionError`, as FastStream's own start would."""
+    in the log when it is collected, after the service's one line. A broker that is away is
+    `Unreachable`."""
     client = AIOKafkaClient(client_id="samhandling-start", **kafka.client_options())
     try:
         await client.bootstrap()
+    except (KafkaConnectionError, OSError) as exc:
+        raise Unreachable(f"the broker at {kafka}: {exc}") from exc
     finally:
         await client.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -95,19 +96,36 @@ async def run_month(endpoints: Endpoints, period: Month, group: ServiceGroup, co
 
 
 def run_demo(period: Month, console: Console, data_dir: Path | None = None) -> None:
-    with tempfile.TemporaryDirectory(prefix="settlement-demo-") as tmp:
-        state = data_dir or Path(tmp)
-        with (
-            console.status("starting the broker (Tansu) and PostgreSQL"),
-            Environment(state, fresh_database=True) as endpoints,
-        ):
-            console.print(
-                f"broker {endpoints.bootstrap_servers} · database ready · logs in {escape(str(state))}"
-            )
-            prepare(endpoints)
-            # The shipped national tariffs plus the example agreements and trial, so the demo
-            # shows all three families priced and a pair where the trust is the net payer.
-            tariffs = os.pathsep.join(map(str, (DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)))
-            env = endpoints.as_env() | {"TARIFF_DIR": tariffs}
-            with ServiceGroup(env, state / "logs") as group:
-                asyncio.run(run_month(endpoints, period, group, console))
+    state = data_dir or Path(tempfile.mkdtemp(prefix="settlement-demo-"))
+    failed = False
+    try:
+        _demo(period, console, state)
+    except DemoFailed:
+        failed = True
+        raise
+    finally:
+        if data_dir is None:
+            # A failure names a service's log: those are kept, the broker's and the
+            # database's state is not.
+            for path in state.iterdir() if failed else [state]:
+                if path.name == "logs" and failed:
+                    continue
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+
+def _demo(period: Month, console: Console, state: Path) -> None:
+    with (
+        console.status("starting the broker (Tansu) and PostgreSQL"),
+        Environment(state, fresh_database=True) as endpoints,
+    ):
+        console.print(f"broker {endpoints.bootstrap_servers} · database ready · logs in {escape(str(state))}")
+        prepare(endpoints)
+        # The shipped national tariffs plus the example agreements and trial, so the demo
+        # shows all three families priced and a pair where the trust is the net payer.
+        tariffs = os.pathsep.join(map(str, (DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)))
+        env = endpoints.as_env() | {"TARIFF_DIR": tariffs}
+        with ServiceGroup(env, state / "logs") as group:
+            asyncio.run(run_month(endpoints, period, group, console))

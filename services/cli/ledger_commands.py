@@ -58,6 +58,15 @@ async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) ->
         m for m in messages if {m["recipient"]["id"], m["counterparty"]["id"]} == {municipality, health_trust}
     ]
     console.print(f"database: {stored} statements; topic {topics.SETTLEMENTS}: {published} per party")
+    if not stored and not published:
+        # A ✓ over nothing proves nothing: a mistyped pair must not pass for a verified one.
+        why = (
+            "; ".join(_malformed(municipality, health_trust))
+            or "is a number mistyped, or no month closed yet?"
+        )
+        return [
+            f"no statement of {municipality} / {health_trust}, stored or published: nothing to verify; {why}"
+        ]
     return (
         [f"database: {p}" for p in db_problems]
         + [f"topic: {p}" for p in topic_problems]

@@ -59,15 +59,27 @@ def up(
     topics, migrations and the services; run until Ctrl-C."""
     from services.runtime.embedded import free_port
     from services.runtime.environment import Environment, prepare, record_runtime
+    from services.runtime.lock import DataDirInUse, DataDirLock
     from services.runtime.processes import SERVICES, ServiceGroup
 
+    # One `up` per data dir, taken before anything is started: a second one would share the
+    # first one's database and, stopping, stop it and delete its runtime.env. It says so in a
+    # line and exits 2, touching nothing.
+    try:
+        lock = DataDirLock(data_dir).acquire()
+    except DataDirInUse as exc:
+        say_error(str(exc))
+        raise typer.Exit(2) from None
+
     stop = False
+    died = False
 
     def _stop(*_: object) -> None:
         nonlocal stop
         stop = True
 
-    with Environment(data_dir) as endpoints:
+    # Held until the database is stopped and runtime.env removed; the OS drops it if we die.
+    with lock, Environment(data_dir) as endpoints:
         prepare(endpoints)
         ports = {
             name: metrics_port_base + i if metrics_port_base else free_port()
@@ -88,20 +100,31 @@ def up(
             while not stop:
                 if dead := group.dead():
                     say_error(f"{dead[0].name} exited ({dead[0].returncode()}); see {dead[0].log_path}")
+                    died = True
                     break
                 time.sleep(0.5)
             console.print("stopping services, then broker and database")
+    if died:
+        raise typer.Exit(1)  # the rest stopped as on Ctrl-C, but a supervisor must see the failure
 
 
 @app.command()
 def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Close a month: publish `close_period` on the command topic."""
+    from datetime import UTC, datetime
+
     from services.cli.kafka_tools import send_close
-    from services.runtime.environment import find_endpoints
+    from services.domain.calendar import oslo_day
+    from services.runtime.environment import find_kafka
 
     month = parse_month(period)
-    endpoints = located(find_endpoints, data_dir)
-    command = asyncio.run(send_close(endpoints.kafka, str(month)))
+    today = oslo_day(datetime.now(UTC))
+    if month.last_day >= today:
+        # The service would refuse it (period_not_closable, among the rejections): say so here.
+        say_error(f"{month} has not ended yet (today is {today} in Oslo): nothing sent")
+        raise typer.Exit(2)
+    kafka = located(find_kafka, data_dir)  # the broker alone: a close is the service's to make
+    command = asyncio.run(send_close(kafka, str(month)))
     console.print(f"close_period {month} sent (command {command.command_id})")
 
 
@@ -125,13 +148,13 @@ def statements(
     from services.cli.kafka_tools import read_published
     from services.cli.render import print_statements
     from services.cli.statement_export import as_json_lines, items_as_csv
-    from services.runtime.environment import find_endpoints
+    from services.runtime.environment import find_kafka
 
-    endpoints = located(find_endpoints, data_dir)
+    kafka = located(find_kafka, data_dir)  # read from the topic, as the parties read them
     month = parse_month(period)
     found = [
         (statement, raw)
-        for statement, raw in asyncio.run(read_published(endpoints.kafka, period=str(month)))
+        for statement, raw in asyncio.run(read_published(kafka, period=str(month)))
         if party is None or statement.recipient.id == party
     ]
     if output is StatementFormat.JSON:
@@ -304,10 +327,15 @@ def tariffs(
 
     from services.adapters.tariff_files import load_tariffs, tariff_dirs
     from services.cli.tariffs import explain_subject, rules_table
+    from services.domain.tariffs import TariffError
     from services.runtime.environment import find_endpoints
     from services.tariffs import DEFAULT_TARIFF_DIR
 
-    book = load_tariffs(*tariff_dirs(tariff_dir or DEFAULT_TARIFF_DIR))
+    try:
+        book = load_tariffs(*tariff_dirs(tariff_dir or DEFAULT_TARIFF_DIR))
+    except TariffError as exc:
+        say_error(str(exc))
+        raise typer.Exit(2) from None
     try:
         day = date.fromisoformat(on) if on else date.today()
     except ValueError as exc:
@@ -394,20 +422,44 @@ def reconcile(
 
 @app.command()
 def migrate(
-    database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="The PostgreSQL to migrate.")],
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DATABASE_URL",
+            show_envvar=True,
+            help="The PostgreSQL to migrate (else `database_url` in SECRETS_DIR).",
+        ),
+    ] = None,
 ) -> None:
     """Apply the database migrations to DATABASE_URL."""
     from services.adapters.migrations import upgrade
 
-    upgrade(database_url)
+    upgrade(_setting(database_url, "DATABASE_URL"))
     console.print("database at the newest revision")
+
+
+def _setting(given: str | None, name: str) -> str:
+    """An option given (or its variable), else the setting's file in SECRETS_DIR, as the
+    services read it; neither: said in a line, exit 2."""
+    from services.runtime.environment import configured
+
+    value = given or configured(name)
+    if not value:
+        say_error(f"{name} not set (nor a {name.lower()} file in SECRETS_DIR)")
+        raise typer.Exit(2)
+    return value
 
 
 @app.command("create-topics")
 def create_topics(
     bootstrap_servers: Annotated[
-        str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="The broker, host:port[,host:port].")
-    ],
+        str | None,
+        typer.Option(
+            envvar="KAFKA_BOOTSTRAP_SERVERS",
+            show_envvar=True,
+            help="The broker, host:port[,host:port] (else `kafka_bootstrap_servers` in SECRETS_DIR).",
+        ),
+    ] = None,
     max_message_bytes: Annotated[
         int,
         typer.Option(
@@ -422,12 +474,19 @@ def create_topics(
     """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS (with the services' TLS and
     SASL settings); the statement topic takes messages up to KAFKA_MAX_MESSAGE_BYTES, as the
     services send them (docs/operations.md)."""
+    from contracts.v1 import topics
     from services.runtime.topics import ensure_topics
     from services.settings import load_kafka_security
 
-    kafka = load_kafka_security().connection(bootstrap_servers)
-    asyncio.run(ensure_topics(kafka, max_message_bytes=max_message_bytes))
-    console.print(f"topics exist (new statement topic: max.message.bytes {max_message_bytes})")
+    kafka = load_kafka_security().connection(_setting(bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS"))
+    created = asyncio.run(ensure_topics(kafka, max_message_bytes=max_message_bytes))
+    if not created:
+        # An existing topic keeps its configuration: say so rather than a limit not applied.
+        console.print("topics exist already; none created, none changed")
+    else:
+        console.print(f"created {', '.join(created)}")
+        if topics.SETTLEMENTS in created:
+            console.print(f"{topics.SETTLEMENTS}: max.message.bytes {max_message_bytes}")
 
 
 @app.command()
@@ -437,6 +496,8 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
     from pydantic import ValidationError
 
     from services.adapters.stores import Unreachable
+    from services.domain.municipalities import RegistryError
+    from services.domain.tariffs import TariffError
     from services.runtime.processes import SERVICES
 
     if service not in SERVICES:
@@ -461,6 +522,12 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
         what = "" if isinstance(exc, Unreachable) else "the broker: "
         say_error(f"{service}: could not reach {what}{exc}")
         raise typer.Exit(2) from None
+    except (TariffError, RegistryError) as exc:
+        # Refused at start-up before anything else is touched; the message names the file.
+        say_error(
+            f"{service}: {'TARIFF_DIR' if isinstance(exc, TariffError) else 'MUNICIPALITY_REGISTRY'}: {exc}"
+        )
+        raise typer.Exit(2) from None
 
 
 def _print_settings_errors(who: str, exc: ValidationError) -> None:
@@ -483,6 +550,8 @@ def main() -> None:
     from pydantic import ValidationError
 
     from services.adapters.stores import Unreachable
+    from services.domain.municipalities import RegistryError
+    from services.domain.tariffs import TariffError
     from services.settings import KafkaSecurityUnusable
 
     # The clients' own log lines (aiokafka's "Unable connect to ...") would only repeat, in
@@ -494,7 +563,7 @@ def main() -> None:
     except Unreachable as exc:
         say_error(f"could not reach {exc}")
         raise SystemExit(2) from None
-    except KafkaSecurityUnusable as exc:
+    except (KafkaSecurityUnusable, TariffError, RegistryError) as exc:
         say_error(str(exc))
         raise SystemExit(2) from None
     except ValidationError as exc:  # TLS or SASL settings a command read (the services' are `run`'s)

@@ -18,7 +18,9 @@ from services.domain.calendar import Month
 DataDir = Annotated[
     Path,
     typer.Option(
-        "--data-dir", envvar="SETTLEMENT_DATA_DIR", help="State of the embedded broker and database."
+        "--data-dir",
+        envvar="SETTLEMENT_DATA_DIR",
+        help="State of `settlement up`: its embedded database, key, logs (the broker keeps nothing).",
     ),
 ]
 DEFAULT_DATA_DIR = Path(".settlement")

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.kafka_log_ends import log_end_offsets
+from services.adapters.stores import start_kafka_client
 from services.lagmonitor.domain import PartitionKey, Reading, Sample
 
 log = logging.getLogger(__name__)
@@ -39,19 +40,26 @@ class KafkaOffsets:
         self._timestamps: dict[tuple[str, int, int], float] = {}
 
     async def start(self) -> None:
+        """The clients, started; a broker that is away is `Unreachable`, and whatever had
+        started is stopped again."""
         common = {**self._kafka.client_options(), "enable_auto_commit": False}
-        self._reader = AIOKafkaConsumer(
-            client_id="samhandling-lagmonitor",
-            # An offset already deleted by retention lands on the oldest message still there.
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=64 * 1024,
-            **common,
-        )
-        await self._reader.start()
-        for group in self._groups:
-            client = AIOKafkaConsumer(group_id=group, client_id="samhandling-lagmonitor", **common)
-            await client.start()
-            self._offsets[group] = client
+        try:
+            reader = AIOKafkaConsumer(
+                client_id="samhandling-lagmonitor",
+                # An offset already deleted by retention lands on the oldest message still there.
+                auto_offset_reset="earliest",
+                max_partition_fetch_bytes=64 * 1024,
+                **common,
+            )
+            await start_kafka_client(reader, self._kafka)
+            self._reader = reader
+            for group in self._groups:
+                client = AIOKafkaConsumer(group_id=group, client_id="samhandling-lagmonitor", **common)
+                await start_kafka_client(client, self._kafka)
+                self._offsets[group] = client
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         for client in [*self._offsets.values(), self._reader]:

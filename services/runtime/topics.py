@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from contracts.v1 import topics
 from services.adapters.kafka_connection import KafkaConnection
+from services.adapters.stores import Unreachable
 
 INBOUND_PARTITIONS = 6
 # A statement carries every item of a pair's month, about 330 bytes each: a large
@@ -23,9 +24,15 @@ async def ensure_topics(
     *,
     inbound_partitions: int = INBOUND_PARTITIONS,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
-) -> None:
+) -> list[str]:
+    """The contract's topics that did not exist, created (an existing topic is left as it
+    is, its `max.message.bytes` too); a broker that is away is `Unreachable`."""
     admin = AIOKafkaAdminClient(client_id="samhandling-admin", **kafka.client_options())
-    await admin.start()
+    try:
+        await admin.start()
+    except (KafkaConnectionError, OSError) as exc:
+        await admin.close()  # or it warns of itself as unclosed when collected
+        raise Unreachable(f"the broker at {kafka}: {exc}") from exc
     try:
         existing = set(await admin.list_topics())
         wanted = [
@@ -45,5 +52,6 @@ async def ensure_topics(
                 await admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
+        return [topic.name for topic in wanted]
     finally:
         await admin.close()

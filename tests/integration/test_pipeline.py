@@ -485,6 +485,11 @@ def test_a_pairs_chain_verifies_from_database_and_topic_and_disputes_go_through_
     )
     assert asyncio.run(_verify(endpoints, "4601", "983974724")) == []
     assert asyncio.run(_reconcile(endpoints, "4601", "983974724", period))
+    # a pair nothing is known of is not verified: a ✓ over no statements would prove nothing
+    [unknown] = asyncio.run(_verify(endpoints, "9999", "983974724"))
+    assert "no statement of 9999 / 983974724" in unknown and "nothing to verify" in unknown
+    [mistyped] = asyncio.run(_verify(endpoints, "4601", "98397472"))
+    assert "98397472 is not an organisation number" in mistyped
 
     item = next(
         i for i in statement["items"] if i["category"] == "discharge_ready_bed_days" and i["amount_ore"]

@@ -47,7 +47,7 @@ def test_a_service_started_while_the_broker_is_away_says_so_in_a_line(
     assert result.returncode == 2, output
     said = [line for line in result.stderr.splitlines() if "could not reach" in line]
     assert said == [
-        f"{service}: could not reach the broker: KafkaConnectionError: Unable to bootstrap from "
+        f"{service}: could not reach the broker at 127.0.0.1:1: KafkaConnectionError: Unable to bootstrap from "
         "[('127.0.0.1', 1, <AddressFamily.AF_INET: 2>)]"
     ], output
     # and the client's own account of it in the service's log (the commands keep it out of theirs)

@@ -3,6 +3,8 @@ not a traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
@@ -87,3 +89,51 @@ def test_a_service_whose_database_is_away_at_start_up_says_where_in_a_line_and_e
     assert result.exit_code == 2, result.output
     assert "intake: could not reach the database at 127.0.0.1:1/ledger" in result.output
     assert "s3cret" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"MUNICIPALITY_REGISTRY": "/nonexistent.csv"},
+            "intake: MUNICIPALITY_REGISTRY: /nonexistent.csv: cannot read the municipality registry",
+        ),
+        ({"TARIFF_DIR": "{bogus}"}, "intake: TARIFF_DIR: tariff rule 'x': 'bogus' is not a valid Parameter"),
+        ({"TARIFF_DIR": "/nonexistent"}, "intake: TARIFF_DIR: no tariff files (*.toml) in /nonexistent"),
+        ({"PSEUDONYM_KEY": "short"}, "intake: PSEUDONYM_KEY: must be at least 32 characters, not 5"),
+    ],
+)
+def test_a_service_refuses_bad_reference_data_or_key_in_a_line(
+    env: dict[str, str], says: str, tmp_path: Path
+) -> None:
+    bogus = tmp_path / "tariffs"
+    bogus.mkdir()
+    (bogus / "a.toml").write_text(
+        '[[rule]]\nid = "x"\nparameter = "bogus"\nvalue = "1"\nvalid_from = 2025-01-01\nscope = "national"\n'
+    )
+    env = {name: value.replace("{bogus}", str(bogus)) for name, value in env.items()}
+    base = {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "DATABASE_URL": "postgresql://settlement@127.0.0.1:1/ledger",
+        "PSEUDONYM_KEY": "k" * 32,
+        "COLUMNS": "200",
+    }
+    result = runner.invoke(app, ["run", "intake"], env=base | env)
+
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_tariffs_command_names_a_tariff_dir_without_files_in_a_line() -> None:
+    result = runner.invoke(app, ["tariffs", "4601", "983974724", "--tariff-dir", "/nonexistent"])
+
+    assert result.exit_code == 2, result.output
+    assert "no tariff files (*.toml) in /nonexistent" in result.output
+
+
+def test_a_close_of_a_month_not_ended_is_refused_before_anything_is_sent() -> None:
+    result = runner.invoke(app, ["close", "2999-01"], env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+
+    assert result.exit_code == 2, result.output
+    assert "2999-01 has not ended yet (today is " in result.output and "nothing sent" in result.output

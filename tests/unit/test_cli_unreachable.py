@@ -40,6 +40,11 @@ def _settlement(*args: str) -> subprocess.CompletedProcess[str]:
         (["statements", "2025-10"], "could not reach the broker at 127.0.0.1:1: "),
         # not a line of the CSV a finance office redirects into a file
         (["statements", "2025-10", "--format", "csv"], "could not reach the broker at 127.0.0.1:1: "),
+        (["migrate"], "could not reach the database at 127.0.0.1:1/ledger: "),
+        (["create-topics"], "could not reach the broker at 127.0.0.1:1: "),
+        (["lag", "--once"], "could not reach the broker at 127.0.0.1:1: "),
+        (["lag", "--json"], "could not reach the broker at 127.0.0.1:1: "),
+        (["close", "2025-10"], "could not reach the broker at 127.0.0.1:1: "),
     ],
 )
 def test_a_store_that_is_away_is_named_in_one_line(args: list[str], says: str) -> None:
@@ -64,3 +69,35 @@ def test_a_store_that_is_away_is_named_in_one_line(args: list[str], says: str) -
 )
 def test_a_database_is_named_by_where_it_is_never_by_its_password(url: str, where: str) -> None:
     assert database_location(url) == where
+
+
+def test_a_certificate_the_database_url_names_that_is_missing_is_named_not_the_server() -> None:
+    url = "postgresql://finance:s3cret@127.0.0.1:1/ledger?sslmode=verify-full&sslrootcert=/nowhere/ca.pem"
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "migrate"],
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        "could not reach the database at 127.0.0.1:1/ledger: no such file: sslrootcert=/nowhere/ca.pem"
+    )
+
+
+@pytest.mark.parametrize("args", [["close", "2025-10"], ["statements", "2025-10"]])
+def test_the_commands_that_read_or_write_only_the_topics_need_no_database(args: list[str]) -> None:
+    environment = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "DATABASE_URL", "SECRETS_DIR"}}
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args, "--data-dir", "/nonexistent"],
+        env=environment | {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    # it went for the broker, not asking for DATABASE_URL first
+    assert result.stderr.startswith("could not reach the broker at 127.0.0.1:1: "), result.stderr
