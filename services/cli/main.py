@@ -498,6 +498,7 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
     from services.adapters.stores import Unreachable
     from services.domain.municipalities import RegistryError
     from services.domain.tariffs import TariffError
+    from services.observability.http import CannotListen
     from services.runtime.processes import SERVICES
 
     if service not in SERVICES:
@@ -521,6 +522,9 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
         # (docs/runbook.md, ServiceDown). Once running, an outage is waited out instead.
         what = "" if isinstance(exc, Unreachable) else "the broker: "
         say_error(f"{service}: could not reach {what}{exc}")
+        raise typer.Exit(2) from None
+    except CannotListen as exc:
+        say_error(f"{service}: {exc}")
         raise typer.Exit(2) from None
     except (TariffError, RegistryError) as exc:
         # Refused at start-up before anything else is touched; the message names the file.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 
 import uvicorn
@@ -70,21 +71,39 @@ async def serve(app: FastStream, host: str, port: int | None, http_routes: Seque
                 await _close_a_failed_start(app)
             raise
         return
+    # The port first: one that is taken is said in a line before anything is started (uvicorn
+    # found it only after the start, and ended in exit 3).
+    listening = _listening(host, port)
     # Made before the start: FastStream's ASGI app configures the broker it shares, and once
     # its subscribers run, a new configuration leaves their handlers without their context.
     endpoints = app.as_asgi(asgi_routes=list(http_routes))
     log.info("starting")
     try:
         await app.start()
-    except Exception:
+    except BaseException:
+        listening.close()
         await _close_a_failed_start(app)
         raise
     log.info("started; metrics and health on http://%s:%d/metrics", host, port)
     asgi = _StopsOnShutdown(app, endpoints)
-    config = uvicorn.Config(
-        asgi, host=host, port=port, access_log=False, log_level=logging.WARNING, lifespan="on"
-    )
-    await uvicorn.Server(config).serve()
+    config = uvicorn.Config(asgi, access_log=False, log_level=logging.WARNING, lifespan="on")
+    await uvicorn.Server(config).serve(sockets=[listening])
+
+
+class CannotListen(OSError):
+    """The metrics port cannot be listened on (taken, or an address not this machine's)."""
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise CannotListen(f"cannot listen on {host}:{port} (METRICS_PORT): {exc.strerror or exc}") from exc
+    return listening
 
 
 async def _close_a_failed_start(app: FastStream) -> None:

@@ -36,7 +36,8 @@ class ServiceProcess:
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self._log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self._process = subprocess.Popen(
-            [sys.executable, "-m", SERVICES[self.name]],
+            # As a container runs it (docker-compose): a start that fails says why in a line.
+            [sys.executable, "-m", "services.cli.main", "run", self.name],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -7,6 +7,7 @@ With and without a metrics port: docker-compose and `settlement up` give one."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -74,3 +75,25 @@ def test_a_service_started_while_the_database_is_away_says_so_in_a_line(
     assert len(said) == 1, output
     assert said[0].startswith(f"{service}: could not reach the database at 127.0.0.1:1/ledger: "), output
     assert "Traceback" not in output and "s3cret" not in output
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_a_service_whose_metrics_port_is_taken_says_so_in_a_line_before_starting(service: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # never reached: the port is refused first
+            "DATABASE_URL": "postgresql://settlement@127.0.0.1:1/ledger",
+            "METRICS_PORT": str(port),
+        }
+
+        result = _run(service, env)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{service}: cannot listen on 127.0.0.1:{port} (METRICS_PORT): Address already in use"
+    ), output
+    assert "Traceback" not in output and "could not reach" not in output
