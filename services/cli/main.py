@@ -326,7 +326,7 @@ def tariffs(
     from datetime import date
 
     from services.adapters.tariff_files import load_tariffs, tariff_dirs
-    from services.cli.tariffs import explain_subject, rules_table
+    from services.cli.tariffs import explain_subject, rules_table, unpriced_note
     from services.domain.tariffs import TariffError
     from services.runtime.environment import find_endpoints
     from services.tariffs import DEFAULT_TARIFF_DIR
@@ -344,11 +344,14 @@ def tariffs(
     # (and today may have no rate at all): each item names its own rules and values.
     if on or not explain:
         console.print(rules_table(book, municipality, health_trust, day))
+        if note := unpriced_note(book, municipality, health_trust, day):
+            console.print(note)
     if explain:
         endpoints = located(find_endpoints, data_dir)
         found = asyncio.run(explain_subject(endpoints.database_url, explain, health_trust, book, console))
         if not found:
             console.print(f"no ledger items for {escape(explain)}")
+            raise typer.Exit(1)
 
 
 @app.command()

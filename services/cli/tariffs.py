@@ -42,6 +42,19 @@ def rules_table(book: TariffBook, municipality: str, health_trust: str, day: dat
     return table
 
 
+def unpriced_note(book: TariffBook, municipality: str, health_trust: str, day: date) -> str | None:
+    """What the rules in force leave unpriced, when it is the discharge-ready rate (a rate
+    every day of a discharge-ready patient needs; the others are priced by agreement, or were
+    in force for a few years only): without it the table does not say that days are held."""
+    parameters = {rule.parameter for rule in book.for_pair(day, municipality, health_trust)}
+    if Parameter.DISCHARGE_READY_DAY_RATE_NOK in parameters:
+        return None
+    return (
+        f"No {Parameter.DISCHARGE_READY_DAY_RATE_NOK.value} in force on {day}: a discharge-ready day then "
+        "is held as unrated until a rule for it is added (docs/tariffs.md), and priced by the next close."
+    )
+
+
 def _rule(book: TariffBook, rule_id: str) -> TariffRule | None:
     return next((r for r in book.rules if r.id == rule_id), None)
 

@@ -150,3 +150,48 @@ def test_days_show_their_note_beside_the_arithmetic() -> None:
     last = explain(item, build_book([rate])).splitlines()[-1].strip()
 
     assert last == "3 x 2 000.00 NOK = 6 000.00 NOK (mapped 1201 to 4601)"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "day", "noted"),
+    [
+        ([Parameter.DISCHARGE_READY_DAY_RATE_NOK], date(2025, 6, 1), False),
+        ([Parameter.EMERGENCY_BED_DAY_RATE_NOK], date(2025, 6, 1), True),
+        ([], date(2025, 6, 1), True),
+        ([Parameter.DISCHARGE_READY_DAY_RATE_NOK], date(2024, 12, 31), True),  # before the rule
+    ],
+)
+def test_a_day_without_the_discharge_ready_rate_is_said_to_hold_its_days(
+    parameters: list[Parameter], day: date, noted: bool
+) -> None:
+    from services.cli.tariffs import unpriced_note
+
+    book = build_book([_rule(parameter, "5000") for parameter in parameters])
+
+    note = unpriced_note(book, BERGEN, HELSE_BERGEN, day)
+
+    assert (note is not None) is noted
+    if note:
+        assert f"No discharge_ready_day_rate_nok in force on {day}" in note and "held as unrated" in note
+
+
+def test_explaining_an_episode_with_no_items_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import main, tariffs
+    from services.runtime.environment import Endpoints
+
+    async def nothing(
+        database_url: str, subject_id: str, health_trust: str, book: object, console: object
+    ) -> int:
+        return 0
+
+    monkeypatch.setattr(tariffs, "explain_subject", nothing)
+    monkeypatch.setattr(
+        main, "located", lambda find, data_dir: Endpoints("k:9092", "postgresql://x", "", False)
+    )
+
+    result = CliRunner().invoke(main.app, ["tariffs", BERGEN, HELSE_BERGEN, "--explain", "EP-NOPE"])
+
+    assert result.exit_code == 1, result.output
+    assert "no ledger items for EP-NOPE" in result.output
