@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from services.cli.tariffs import explain
 from services.domain.activity import ActivityFact, rate_activity
@@ -57,6 +59,23 @@ def test_an_activitys_price_is_explained_as_share_times_points_times_unit_price(
     assert text.splitlines()[-1].strip() == says
 
 
+def _tariffs_command(monkeypatch: pytest.MonkeyPatch, items: int, *options: str) -> Result:
+    """`settlement tariffs` for Bergen's pair, an `--explain` finding `items` items (no database)."""
+    from services.cli import main, tariffs
+    from services.runtime.environment import Endpoints
+
+    async def explained(
+        database_url: str, subject_id: str, health_trust: str, book: object, console: object
+    ) -> int:
+        return items
+
+    monkeypatch.setattr(tariffs, "explain_subject", explained)
+    monkeypatch.setattr(
+        main, "located", lambda find, data_dir: Endpoints("k:9092", "postgresql://x", "", False)
+    )
+    return CliRunner().invoke(main.app, ["tariffs", BERGEN, HELSE_BERGEN, *options], env={"COLUMNS": "200"})
+
+
 @pytest.mark.parametrize(
     ("options", "table_shown"),
     [([], True), (["--explain", "EP-1"], False), (["--explain", "EP-1", "--on", "2024-05-01"], True)],
@@ -64,22 +83,7 @@ def test_an_activitys_price_is_explained_as_share_times_points_times_unit_price(
 def test_the_rules_table_is_for_a_day_asked_for_not_today_when_an_item_is_explained(
     options: list[str], table_shown: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
-    from services.cli import main, tariffs
-    from services.runtime.environment import Endpoints
-
-    async def explained(
-        database_url: str, subject_id: str, health_trust: str, book: object, console: object
-    ) -> int:
-        return 1
-
-    monkeypatch.setattr(tariffs, "explain_subject", explained)
-    monkeypatch.setattr(
-        main, "located", lambda find, data_dir: Endpoints("k:9092", "postgresql://x", "", False)
-    )
-
-    result = CliRunner().invoke(main.app, ["tariffs", BERGEN, HELSE_BERGEN, *options], env={"COLUMNS": "200"})
+    result = _tariffs_command(monkeypatch, 1, *options)
 
     assert result.exit_code == 0, result.output
     assert ("Rules in force on" in result.output) is table_shown
@@ -176,22 +180,7 @@ def test_a_day_without_the_discharge_ready_rate_is_said_to_hold_its_days(
 
 
 def test_explaining_an_episode_with_no_items_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
-    from services.cli import main, tariffs
-    from services.runtime.environment import Endpoints
-
-    async def nothing(
-        database_url: str, subject_id: str, health_trust: str, book: object, console: object
-    ) -> int:
-        return 0
-
-    monkeypatch.setattr(tariffs, "explain_subject", nothing)
-    monkeypatch.setattr(
-        main, "located", lambda find, data_dir: Endpoints("k:9092", "postgresql://x", "", False)
-    )
-
-    result = CliRunner().invoke(main.app, ["tariffs", BERGEN, HELSE_BERGEN, "--explain", "EP-NOPE"])
+    result = _tariffs_command(monkeypatch, 0, "--explain", "EP-NOPE")
 
     assert result.exit_code == 1, result.output
     assert "no ledger items for EP-NOPE" in result.output
