@@ -118,9 +118,9 @@ async def _close_a_failed_start(app: FastStream) -> None:
 
 class _StopsOnShutdown:
     """The app's endpoints, and uvicorn's lifespan: the app is already running when the
-    server starts, and is stopped when the server shuts down (a signal, or a port it cannot
-    listen on). Uvicorn re-raises a signal it handled once it has shut down, so the app must
-    be stopped within the server's shutdown, not after it."""
+    server starts, and is stopped when the server shuts down (on SIGTERM or SIGINT). Uvicorn
+    re-raises a signal it handled once it has shut down, so the app must be stopped within
+    the server's shutdown, not after it."""
 
     def __init__(self, app: FastStream, endpoints: ASGIApp) -> None:
         self._app = app
