@@ -16,6 +16,7 @@ from faststream.security import BaseSecurity
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.migrations import upgrade
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.runtime.lock import holder_gone
 from services.runtime.topics import ensure_topics
 from services.settings import KafkaSecurityUnusable, load_kafka_security, secrets_dir
 
@@ -132,10 +133,11 @@ def _secret_files() -> dict[str, str]:
 
 def runtime_values(data_dir: Path) -> dict[str, str]:
     """The environment first, then the files of SECRETS_DIR (as the services read them),
-    then what a running `settlement up` recorded."""
+    then what a running `settlement up` recorded: not what one that was killed left behind,
+    whose broker and database are gone with it."""
     values = _secret_files() | dict(os.environ)
     runtime_file = data_dir / RUNTIME_FILE
-    if runtime_file.exists():
+    if runtime_file.exists() and not holder_gone(data_dir):
         for line in runtime_file.read_text(encoding="utf-8").splitlines():
             name, _, value = line.partition("=")
             values.setdefault(name, value)

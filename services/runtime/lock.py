@@ -71,3 +71,20 @@ def _holder(fd: int) -> int | None:
         return int(os.pread(fd, 32, 0).decode().strip())
     except (OSError, ValueError):
         return None  # the holder has not written its pid yet
+
+
+def holder_gone(data_dir: Path) -> bool:
+    """Whether the `settlement up` that last held the data dir's lock has ended: its pid, in
+    the lock file, names no process. False when unsure (no lock file: a data dir of an older
+    `up`; no pid in it; a process of that pid that is not ours to signal)."""
+    try:
+        pid = int((data_dir / LOCK_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

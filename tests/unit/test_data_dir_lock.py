@@ -53,3 +53,20 @@ def test_a_holder_killed_leaves_no_stale_lock(tmp_path: Path) -> None:
         holder.wait()
     with DataDirLock(tmp_path).acquire():
         assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+
+
+def test_what_a_killed_up_left_in_runtime_env_is_not_read(tmp_path: Path) -> None:
+    from services.runtime.environment import RUNTIME_FILE, find_kafka
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that names no process now
+    (tmp_path / "up.lock").write_text(f"{gone.pid}\n")
+    (tmp_path / RUNTIME_FILE).write_text("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1\n")
+    environment = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "environ", environment)
+        with pytest.raises(LookupError, match="no `settlement up` is running with data dir"):
+            find_kafka(tmp_path)
+        (tmp_path / "up.lock").write_text(f"{os.getpid()}\n")  # a running one's is read
+        assert str(find_kafka(tmp_path)) == "127.0.0.1:1"
