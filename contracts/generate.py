@@ -45,7 +45,10 @@ def _as_on_the_wire(spec: dict[str, Any]) -> dict[str, Any]:
     """FastStream's document as a producer needs it. Intake subscribes in batches, so its
     payloads came out as arrays of events, while each message on an inbound topic is one
     event (an array is rejected, `not_an_object`): the array is taken off. Each message
-    gets its key, and intake's the correlation header dropped (intake does not read it)."""
+    gets its key. No message promises a correlation header: intake does not read one, and
+    the `correlation_id` FastStream stamps on what the services publish is new on every
+    send (the two copies of a statement carry two), so it correlates nothing; a statement
+    is told by its `statement_id`, a rejection by its `rejection_id`."""
     schemas = spec["components"]["schemas"]
     for message in spec["components"]["messages"].values():
         channel = spec["channels"][message["title"].rsplit(":", 1)[0]]
@@ -56,10 +59,10 @@ def _as_on_the_wire(spec: dict[str, Any]) -> dict[str, Any]:
                 items = payload.pop("items")
                 del payload["type"]
                 payload.update(items)
-            message.pop("correlationId", None)
             message["examples"] = [
                 {"name": event_type, "payload": example} for event_type, example in EXAMPLES[topic].items()
             ]
+        message.pop("correlationId", None)
         message["bindings"] = {
             "kafka": {
                 "bindingVersion": "0.4.0",

@@ -285,6 +285,10 @@ def _diagnose(record: RawRecord, raw: bytes) -> AnyInbound | Rejected:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return reject(ReasonCode.NOT_UTF8, f"not UTF-8 at byte {exc.start}")
+    if not text.strip():  # a tombstone, or a producer that sent nothing
+        return reject(
+            ReasonCode.NOT_JSON, "not JSON: the message is empty" + (" but for whitespace" if text else "")
+        )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

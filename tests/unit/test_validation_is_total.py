@@ -58,6 +58,21 @@ def test_json_that_python_refuses_to_read_is_rejected_as_not_json(case: str, val
     assert outcome.reason.value == "not_json"
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (None, "not JSON: the message is empty"),  # a tombstone
+        (b"", "not JSON: the message is empty"),
+        (b" \r\n\t", "not JSON: the message is empty but for whitespace"),
+    ],
+)
+def test_an_empty_message_is_said_to_be_empty(value: bytes | None, says: str) -> None:
+    outcome = _validate(topics.DISCHARGE_READY, value)
+
+    assert isinstance(outcome, Rejected) and outcome.reason.value == "not_json"
+    assert outcome.message == says
+
+
 def test_a_nul_byte_in_a_rejected_payload_or_key_is_replaced_so_the_rejection_can_be_stored() -> None:
     # PostgreSQL text cannot hold NUL: storing it raised, and the batch was redelivered forever.
     outcome = _validate(topics.DISCHARGE_READY, b'{"type": \x00 }', key=b"key\x00with nul")
