@@ -8,6 +8,7 @@ endpoints; its broker has no subscribers and is there for `/readyz` (the broker 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -62,7 +63,9 @@ def create_service(settings: LagMonitorSettings | None = None) -> tuple[FastStre
     async def stop_polling() -> None:
         if "stop" in state:
             state["stop"].set()
-            await state["task"]
+            # A poll the broker does not answer would hold the stop up to its timeout: cancelled.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state["task"], timeout=5)
         await offsets.stop()
 
     async def ready() -> bool:

@@ -78,13 +78,27 @@ class LagMonitor:
             level = logging.INFO if report.status is GroupStatus.OK else logging.WARNING
             log.log(level, "group %s is %s %s", report.group, report.status, detail)
 
-    async def run(self, stop: asyncio.Event, poll_seconds: float, on_error: Callable[[], None]) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event,
+        poll_seconds: float,
+        on_error: Callable[[], None],
+        *,
+        poll_timeout: float | None = None,
+    ) -> None:
+        """Poll every `poll_seconds` until `stop`. A poll that fails, or takes longer than
+        `poll_timeout` (by default, as long as the reading stays fresh: a broker frozen
+        rather than away answers nothing and refuses nothing), counts as failed."""
+        timeout = poll_timeout if poll_timeout is not None else 3 * poll_seconds + 10
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                reports = await self.poll()
+                reports = await asyncio.wait_for(self.poll(), timeout=timeout)
                 if self._on_reports is not None:
                     self._on_reports(reports, time.perf_counter() - started)
+            except TimeoutError:
+                log.warning("lag poll failed: no answer from the broker in %.0f s", timeout)
+                on_error()
             except Exception:
                 # The broker may be away; the window keeps what it has, and the next poll retries.
                 log.warning("lag poll failed", exc_info=True)
