@@ -74,13 +74,23 @@ async def connect_database(url: str) -> asyncpg.Connection:
         return await asyncpg.connect(url)
 
 
+@contextlib.contextmanager
+def broker_named(kafka: KafkaConnection) -> Iterator[None]:
+    """A broker that is away, within, is `Unreachable`, named by its bootstrap servers."""
+    try:
+        yield
+    except (KafkaConnectionError, OSError) as exc:
+        raise Unreachable(f"the broker at {kafka}: {exc}") from exc
+
+
 async def start_kafka_client(client: _Startable, kafka: KafkaConnection) -> None:
     try:
-        await client.start()
-    except (KafkaConnectionError, OSError) as exc:
+        with broker_named(kafka):
+            await client.start()
+    except Unreachable:
         with contextlib.suppress(Exception):
             await client.stop()  # or it warns of itself as unclosed when collected
-        raise Unreachable(f"the broker at {kafka}: {exc}") from exc
+        raise
 
 
 async def reach_broker(kafka: KafkaConnection) -> None:
@@ -91,9 +101,8 @@ async def reach_broker(kafka: KafkaConnection) -> None:
     `Unreachable`."""
     client = AIOKafkaClient(client_id="samhandling-start", **kafka.client_options())
     try:
-        await client.bootstrap()
-    except (KafkaConnectionError, OSError) as exc:
-        raise Unreachable(f"the broker at {kafka}: {exc}") from exc
+        with broker_named(kafka):
+            await client.bootstrap()
     finally:
         await client.close()
 

@@ -96,24 +96,24 @@ async def run_month(endpoints: Endpoints, period: Month, group: ServiceGroup, co
 
 
 def run_demo(period: Month, console: Console, data_dir: Path | None = None) -> None:
-    state = data_dir or Path(tempfile.mkdtemp(prefix="settlement-demo-"))
-    failed = False
+    if data_dir is not None:
+        _demo(period, console, data_dir)
+        return
+    state = Path(tempfile.mkdtemp(prefix="settlement-demo-"))
     try:
         _demo(period, console, state)
     except DemoFailed:
-        failed = True
+        # The failure names a service's log: the logs are kept, the database's files not.
+        for path in state.iterdir():
+            if path.is_dir() and path.name != "logs":
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file():
+                path.unlink()
         raise
-    finally:
-        if data_dir is None:
-            # A failure names a service's log: those are kept, the broker's and the
-            # database's state is not.
-            for path in state.iterdir() if failed else [state]:
-                if path.name == "logs" and failed:
-                    continue
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+    except BaseException:
+        shutil.rmtree(state, ignore_errors=True)
+        raise
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def _demo(period: Month, console: Console, state: Path) -> None:

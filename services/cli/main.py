@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,9 +15,6 @@ from rich.markup import escape
 
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, located, parse_month, say_error
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
 
 app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
 console = Console()
@@ -423,16 +420,15 @@ def reconcile(
     reconcile_command(located(find_endpoints, data_dir), municipality, health_trust, parse_month(period))
 
 
+def _setting_option(name: str, what: str) -> Any:
+    """An option read from the variable `name` and, when neither is given, from its file in
+    SECRETS_DIR (`_setting`)."""
+    return typer.Option(envvar=name, show_envvar=True, help=f"{what} (else `{name.lower()}` in SECRETS_DIR).")
+
+
 @app.command()
 def migrate(
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="DATABASE_URL",
-            show_envvar=True,
-            help="The PostgreSQL to migrate (else `database_url` in SECRETS_DIR).",
-        ),
-    ] = None,
+    database_url: Annotated[str | None, _setting_option("DATABASE_URL", "The PostgreSQL to migrate")] = None,
 ) -> None:
     """Apply the database migrations to DATABASE_URL."""
     from services.adapters.migrations import upgrade
@@ -456,12 +452,7 @@ def _setting(given: str | None, name: str) -> str:
 @app.command("create-topics")
 def create_topics(
     bootstrap_servers: Annotated[
-        str | None,
-        typer.Option(
-            envvar="KAFKA_BOOTSTRAP_SERVERS",
-            show_envvar=True,
-            help="The broker, host:port[,host:port] (else `kafka_bootstrap_servers` in SECRETS_DIR).",
-        ),
+        str | None, _setting_option("KAFKA_BOOTSTRAP_SERVERS", "The broker, host:port[,host:port]")
     ] = None,
     max_message_bytes: Annotated[
         int,
@@ -495,13 +486,6 @@ def create_topics(
 @app.command()
 def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmonitor")]) -> None:
     """Run one service in this process (for containers)."""
-    from aiokafka.errors import KafkaConnectionError
-    from pydantic import ValidationError
-
-    from services.adapters.stores import Unreachable
-    from services.domain.municipalities import RegistryError
-    from services.domain.tariffs import TariffError
-    from services.observability.http import CannotListen
     from services.runtime.processes import SERVICES
 
     if service not in SERVICES:
@@ -515,36 +499,50 @@ def run(service: Annotated[str, typer.Argument(help="intake, settlement or lagmo
 
     try:
         importlib.import_module(SERVICES[service]).main()
-    except ValidationError as exc:
-        if not exc.title.endswith("Settings"):
+    except Exception as exc:
+        # A service that cannot start (docs/runbook.md, ServiceDown) says why in a line and
+        # exits 2, for its supervisor to start it again; once running, an outage is waited out.
+        if (lines := _refusal(exc)) is None:
             raise
-        _print_settings_errors(service, exc)
-        raise typer.Exit(2) from None
-    except (Unreachable, KafkaConnectionError) as exc:
-        # A store away at start-up: said in a line, exit 2; the supervisor starts it again
-        # (docs/runbook.md, ServiceDown). Once running, an outage is waited out instead.
-        what = "" if isinstance(exc, Unreachable) else "the broker: "
-        say_error(f"{service}: could not reach {what}{exc}")
-        raise typer.Exit(2) from None
-    except CannotListen as exc:
-        say_error(f"{service}: {exc}")
-        raise typer.Exit(2) from None
-    except (TariffError, RegistryError) as exc:
-        # Refused at start-up before anything else is touched; the message names the file.
-        say_error(
-            f"{service}: {'TARIFF_DIR' if isinstance(exc, TariffError) else 'MUNICIPALITY_REGISTRY'}: {exc}"
-        )
+        for line in lines:
+            say_error(f"{service}: {line}")
         raise typer.Exit(2) from None
 
 
-def _print_settings_errors(who: str, exc: ValidationError) -> None:
-    """Settings that fail fast, in words an operator acts on (the environment variable and
-    what is wrong), not a page of traceback in a crash-looping container's log."""
-    for error in exc.errors(include_url=False, include_input=False):
-        name = "_".join(map(str, error["loc"])).upper()
-        where = f"{name}: " if name else ""  # a check across variables names them in its message
-        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
-        say_error(f"{who}: {where}{message}")
+def _refusal(exc: BaseException) -> list[str] | None:
+    """What to say, a line each, of an error that stops a command or a service before it
+    does anything: a store away, a setting, reference file or port it cannot use. None for
+    any other error, which keeps its traceback. Settings are named as the environment
+    variable, with what is wrong: words an operator acts on, not a page of traceback in a
+    crash-looping container's log."""
+    from aiokafka.errors import KafkaConnectionError
+    from pydantic import ValidationError
+
+    from services.adapters.stores import Unreachable
+    from services.domain.municipalities import RegistryError
+    from services.domain.tariffs import TariffError
+    from services.observability.http import CannotListen
+    from services.settings import KafkaSecurityUnusable
+
+    if isinstance(exc, Unreachable):
+        return [f"could not reach {exc}"]
+    if isinstance(exc, KafkaConnectionError):  # FastStream's own clients, not ours
+        return [f"could not reach the broker: {exc}"]
+    if isinstance(exc, TariffError):
+        return [f"TARIFF_DIR: {exc}"]
+    if isinstance(exc, RegistryError):
+        return [f"MUNICIPALITY_REGISTRY: {exc}"]
+    if isinstance(exc, KafkaSecurityUnusable | CannotListen):
+        return [str(exc)]
+    if isinstance(exc, ValidationError) and exc.title.endswith("Settings"):
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            name = "_".join(map(str, error["loc"])).upper()
+            where = f"{name}: " if name else ""  # a check across variables names them in its message
+            message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+            lines.append(f"{where}{message}")
+        return lines
+    return None
 
 
 _register_dispute_commands()
@@ -556,27 +554,19 @@ def main() -> None:
 
     from pydantic import ValidationError
 
-    from services.adapters.stores import Unreachable
-    from services.domain.municipalities import RegistryError
-    from services.domain.tariffs import TariffError
-    from services.settings import KafkaSecurityUnusable
-
     # The clients' own log lines (aiokafka's "Unable connect to ...") would only repeat, in
     # their words, what the command says itself; the services log theirs as they run.
     logging.getLogger("aiokafka").addHandler(logging.NullHandler())
     logging.getLogger("aiokafka").propagate = False
     try:
         app()
-    except Unreachable as exc:
-        say_error(f"could not reach {exc}")
-        raise SystemExit(2) from None
-    except (KafkaSecurityUnusable, TariffError, RegistryError) as exc:
-        say_error(str(exc))
-        raise SystemExit(2) from None
-    except ValidationError as exc:  # TLS or SASL settings a command read (the services' are `run`'s)
-        if not exc.title.endswith("Settings"):
+    except Exception as exc:
+        if (lines := _refusal(exc)) is None:
             raise
-        _print_settings_errors("settlement", exc)
+        # TLS or SASL settings a command read are named as whose (a service's are `run`'s)
+        who = "settlement: " if isinstance(exc, ValidationError) else ""
+        for line in lines:
+            say_error(f"{who}{line}")
         raise SystemExit(2) from None
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 
 from contracts.v1 import topics
 from services.adapters.kafka_connection import KafkaConnection
-from services.adapters.stores import Unreachable
+from services.adapters.stores import Unreachable, broker_named
 
 INBOUND_PARTITIONS = 6
 # A statement carries every item of a pair's month, about 330 bytes each: a large
@@ -29,10 +29,11 @@ async def ensure_topics(
     is, its `max.message.bytes` too); a broker that is away is `Unreachable`."""
     admin = AIOKafkaAdminClient(client_id="samhandling-admin", **kafka.client_options())
     try:
-        await admin.start()
-    except (KafkaConnectionError, OSError) as exc:
+        with broker_named(kafka):
+            await admin.start()
+    except Unreachable:
         await admin.close()  # or it warns of itself as unclosed when collected
-        raise Unreachable(f"the broker at {kafka}: {exc}") from exc
+        raise
     try:
         existing = set(await admin.list_topics())
         wanted = [

@@ -77,14 +77,17 @@ def test_the_lag_window_must_span_three_polls(poll: float, window: float, ok: bo
             settings()
 
 
+# A service's settings with both stores away (the database's password must never be shown).
+AWAY = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    "DATABASE_URL": "postgresql://settlement:s3cret@127.0.0.1:1/ledger",
+    "PSEUDONYM_KEY": "k" * 32,
+    "COLUMNS": "200",
+}
+
+
 def test_a_service_whose_database_is_away_at_start_up_says_where_in_a_line_and_exits_2() -> None:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-        "DATABASE_URL": "postgresql://settlement:s3cret@127.0.0.1:1/ledger",
-        "PSEUDONYM_KEY": "k" * 32,
-        "COLUMNS": "200",
-    }
-    result = runner.invoke(app, ["run", "intake"], env=env)
+    result = runner.invoke(app, ["run", "intake"], env=AWAY)
 
     assert result.exit_code == 2, result.output
     assert "intake: could not reach the database at 127.0.0.1:1/ledger" in result.output
@@ -112,13 +115,7 @@ def test_a_service_refuses_bad_reference_data_or_key_in_a_line(
         '[[rule]]\nid = "x"\nparameter = "bogus"\nvalue = "1"\nvalid_from = 2025-01-01\nscope = "national"\n'
     )
     env = {name: value.replace("{bogus}", str(bogus)) for name, value in env.items()}
-    base = {
-        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-        "DATABASE_URL": "postgresql://settlement@127.0.0.1:1/ledger",
-        "PSEUDONYM_KEY": "k" * 32,
-        "COLUMNS": "200",
-    }
-    result = runner.invoke(app, ["run", "intake"], env=base | env)
+    result = runner.invoke(app, ["run", "intake"], env=AWAY | env)
 
     assert result.exit_code == 2, result.output
     assert says in result.output
