@@ -14,10 +14,13 @@ import asyncio
 
 from faststream.kafka import KafkaBroker
 
+from services.adapters.kafka_records import read_any_header_names
+
 
 class ConcurrentStartBroker(KafkaBroker):
     async def start(self) -> None:
         # As FastStream's own start (BrokerUsecase.start), with the subscribers together.
+        read_any_header_names()  # a header name that is not UTF-8 stops no partition
         await self.connect()
         await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
         for publisher in self.publishers:

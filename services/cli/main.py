@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from services.adapters.kafka_records import read_any_header_names
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, located, parse_month, say_error
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 
@@ -558,6 +559,9 @@ def main() -> None:
     # their words, what the command says itself; the services log theirs as they run.
     logging.getLogger("aiokafka").addHandler(logging.NullHandler())
     logging.getLogger("aiokafka").propagate = False
+    # Every consumer of the commands and of `run` (the lag monitor's, the close's wait for
+    # intake) reads records whatever their header names, as the services' brokers do.
+    read_any_header_names()
     try:
         app()
     except Exception as exc:

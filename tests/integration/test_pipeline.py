@@ -446,6 +446,58 @@ def test_a_header_that_is_not_text_or_has_no_value_neither_stops_a_partition_nor
     assert not group.dead()
 
 
+def test_a_header_name_that_is_not_text_neither_stops_a_partition_nor_loses_other_partitions_messages(
+    stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A header's *name* is bytes on the wire too, and aiokafka decoded names as UTF-8 while
+    reading a fetch, before FastStream or intake saw the record: its partition, the records
+    before it on the fetch included, was fetched again for ever (and, by aiokafka's code,
+    records of other partitions taken from the same fetch could be dropped with the error;
+    services/adapters/kafka_records.py). The events are spread over every partition in one
+    burst, two of one partition's with such a name between others."""
+    import aiokafka.producer.message_accumulator
+    import aiokafka.producer.producer
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
+
+    class Undecodable(str):  # a name whose bytes are not UTF-8, as a careless producer sends
+        def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+            return b"\xff\xfe-name"
+
+    # aiokafka's Python builder writes whatever bytes a name encodes to (its C one checks)
+    for module in (aiokafka.producer.message_accumulator, aiokafka.producer.producer):
+        monkeypatch.setattr(module, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy)
+    endpoints, group, _state = stack
+    episodes = [f"EP-HEADERNAME-{n}" for n in range(36)]
+
+    async def publish() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=endpoints.bootstrap_servers, linger_ms=500)
+        await producer.start()
+        try:
+            sent = []
+            for n, episode in enumerate(episodes):
+                value = json.dumps(_valid(episode_id=episode, event_id=str(uuid.uuid4()))).encode()
+                headers = [(Undecodable("x"), b"value")] if n in (11, 29) else [("h", b"text")]
+                sent.append(
+                    await producer.send(
+                        topics.DISCHARGE_READY, value, key=episode.encode(), partition=n % 6, headers=headers
+                    )
+                )
+            await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+    SENT_PATIENT_IDS.add("31129956715")
+
+    def recorded() -> int:
+        sql = "SELECT count(*) FROM inbound_events WHERE payload->>'episode_id' LIKE 'EP-HEADERNAME-%'"
+        return int(db_value(endpoints, sql))  # type: ignore[arg-type]
+
+    wait_until(lambda: recorded() == len(episodes), what="every event recorded, whatever its header names")
+    assert not group.dead()
+
+
 def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
     endpoints, _group, state = stack
     assert SENT_PATIENT_IDS, "the tests before this one sent patient identifiers"
