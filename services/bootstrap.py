@@ -19,7 +19,7 @@ from services.adapters.outbox import OutboxRelay
 from services.adapters.stores import create_pool_or_say_where, reach_broker
 from services.adapters.tariff_files import load_tariffs, tariff_dirs
 from services.domain.municipalities import Registry
-from services.domain.tariffs import TariffBook
+from services.domain.tariffs import TariffBook, check_municipalities
 from services.intake.pseudonym import Pseudonymiser
 from services.observability.metrics import OutboxMetrics
 from services.observability.probes import broker_and_database_ready, sample_outbox_backlog
@@ -45,6 +45,7 @@ async def open_resources(settings: Settings) -> Resources:
     municipalities = (
         load_registry(settings.municipality_registry) if settings.municipality_registry else load_registry()
     )
+    check_municipalities(tariffs, municipalities)
     pool = await create_pool_or_say_where(settings.database_url)
     return Resources(settings=settings, pool=pool, tariffs=tariffs, municipalities=municipalities)
 

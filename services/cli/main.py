@@ -318,20 +318,31 @@ def tariffs(
     tariff_dir: Annotated[
         str | None, typer.Option(envvar="TARIFF_DIR", help="Tariff directories, separated like PATH")
     ] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="MUNICIPALITY_REGISTRY",
+            help="The municipality registry the services use (default: shipped)",
+        ),
+    ] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Show the rules in force for a pair on a day; with --explain, why an item costs what it costs."""
     from datetime import date
 
+    from services.adapters.municipality_registry import load_registry
     from services.adapters.tariff_files import load_tariffs, tariff_dirs
     from services.cli.tariffs import explain_subject, rules_table, unpriced_note
-    from services.domain.tariffs import TariffError
+    from services.domain.municipalities import RegistryError
+    from services.domain.tariffs import TariffError, check_municipalities
     from services.runtime.environment import find_endpoints
     from services.tariffs import DEFAULT_TARIFF_DIR
 
     try:
+        # The tariffs the services would refuse to start with are refused here too.
         book = load_tariffs(*tariff_dirs(tariff_dir or DEFAULT_TARIFF_DIR))
-    except TariffError as exc:
+        check_municipalities(book, load_registry(registry) if registry else load_registry())
+    except (TariffError, RegistryError) as exc:
         say_error(str(exc))
         raise typer.Exit(2) from None
     try:

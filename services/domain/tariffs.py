@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.domain.ledger import Category
+from services.domain.municipalities import MunicipalityPeriod, Registry
 
 # Answers `TariffBook.find` keeps (per parameter, day and pair: about 130,000 a year for
 # activity alone); bounded so an intake replaying years stays well inside its memory.
@@ -294,3 +295,37 @@ def _is_date(value: Any) -> bool:
     """A calendar date; a TOML date-time is a `datetime`, which is a `date` subclass but
     cannot be compared with the days the rules are asked about."""
     return isinstance(value, date) and not isinstance(value, datetime)
+
+
+def check_municipalities(book: TariffBook, registry: Registry) -> None:
+    """Refuse a rule naming a municipality number that is in force on none of the rule's
+    days: it could never apply (a typo, or a number retired in a reform before the rule
+    began), so the price agreed would silently not be charged."""
+    for rule in book.rules:
+        for number in sorted(rule.municipalities):
+            periods = [p for p in registry.periods if p.number == number]
+            if not periods:
+                raise TariffError(
+                    f"tariff rule {rule.id!r}: {number} is not a municipality number in the registry"
+                )
+            if not any(
+                _overlap(rule.valid_from, rule.valid_until, p.valid_from, p.valid_until) for p in periods
+            ):
+                known = "; ".join(_period_text(p) for p in periods)
+                raise TariffError(
+                    f"tariff rule {rule.id!r} ({_window(rule.valid_from, rule.valid_until)}): municipality "
+                    f"{number} is in force on none of its days ({known}), so the rule could never apply"
+                )
+
+
+def _overlap(start: date, end: date | None, other_start: date, other_end: date | None) -> bool:
+    return (end is None or other_start < end) and (other_end is None or start < other_end)
+
+
+def _window(start: date, end: date | None) -> str:
+    return f"from {start}" + (f" until {end}" if end else ", until further notice")
+
+
+def _period_text(period: MunicipalityPeriod) -> str:
+    text = f"{period.name} {_window(period.valid_from, period.valid_until)}"
+    return text + (f", then {', '.join(period.successors)}" if period.successors else "")

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 from services.settings import LagMonitorSettings
+from services.tariffs import DEFAULT_TARIFF_DIR
 
 runner = CliRunner()
 
@@ -103,6 +104,11 @@ def test_a_service_whose_database_is_away_at_start_up_says_where_in_a_line_and_e
         ),
         ({"TARIFF_DIR": "{bogus}"}, "intake: TARIFF_DIR: tariff rule 'x': 'bogus' is not a valid Parameter"),
         ({"TARIFF_DIR": "/nonexistent"}, "intake: TARIFF_DIR: no tariff files (*.toml) in /nonexistent"),
+        (
+            {"TARIFF_DIR": "{retired}"},
+            "intake: TARIFF_DIR: tariff rule 'alesund' (from 2025-01-01, until further notice): municipality "
+            "1507 is in force on none of its days",
+        ),
         ({"PSEUDONYM_KEY": "short"}, "intake: PSEUDONYM_KEY: must be at least 32 characters, not 5"),
     ],
 )
@@ -114,12 +120,36 @@ def test_a_service_refuses_bad_reference_data_or_key_in_a_line(
     (bogus / "a.toml").write_text(
         '[[rule]]\nid = "x"\nparameter = "bogus"\nvalue = "1"\nvalid_from = 2025-01-01\nscope = "national"\n'
     )
-    env = {name: value.replace("{bogus}", str(bogus)) for name, value in env.items()}
+    retired = _retired_number_tariffs(tmp_path)
+    env = {
+        name: value.replace("{bogus}", str(bogus)).replace("{retired}", str(retired))
+        for name, value in env.items()
+    }
     result = runner.invoke(app, ["run", "intake"], env=AWAY | env)
 
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert "Traceback" not in result.output
+
+
+def _retired_number_tariffs(tmp_path: Path) -> Path:
+    """A local agreement for Ålesund under the number it had until 2024, made for 2025."""
+    tariffs = tmp_path / "retired"
+    tariffs.mkdir()
+    (tariffs / "national.toml").write_bytes((DEFAULT_TARIFF_DIR / "national.toml").read_bytes())
+    (tariffs / "alesund.toml").write_text(
+        '[[rule]]\nid = "alesund"\nparameter = "discharge_ready_day_rate_nok"\nvalue = "6000"\n'
+        'valid_from = 2025-01-01\nscope = "agreement"\nmunicipality = "1507"\nhealth_trust = "983974724"\n'
+    )
+    return tariffs
+
+
+def test_the_tariffs_command_refuses_what_a_service_would_refuse(tmp_path: Path) -> None:
+    tariffs = _retired_number_tariffs(tmp_path)
+    result = runner.invoke(app, ["tariffs", "1508", "983974724", "--tariff-dir", str(tariffs)])
+
+    assert result.exit_code == 2, result.output
+    assert "municipality 1507 is in force on none of its days" in result.output
 
 
 def test_the_tariffs_command_names_a_tariff_dir_without_files_in_a_line() -> None:

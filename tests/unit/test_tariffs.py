@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.domain.municipalities import MunicipalityPeriod, Registry
 from services.domain.tariffs import (
     Parameter,
     PricedWindow,
@@ -18,6 +19,7 @@ from services.domain.tariffs import (
     TariffRule,
     build_book,
     changed_windows,
+    check_municipalities,
     parse_rules,
 )
 from services.tariffs import DEFAULT_TARIFF_DIR
@@ -537,3 +539,79 @@ def test_a_rule_added_or_removed_reprices_its_days_for_its_parties_only() -> Non
         frozenset({LILLESAND}),
         None,
     )
+
+
+# Ålesund: 1504 until 2020, 1507 from 2020 to 2024 (then split into 1508 and 1580), 1508 since.
+ALESUND = Registry(
+    [
+        MunicipalityPeriod("1504", "Ålesund", date(2012, 1, 1), date(2020, 1, 1), ("1507",)),
+        MunicipalityPeriod("1507", "Ålesund", date(2020, 1, 1), date(2024, 1, 1), ("1508", "1580")),
+        MunicipalityPeriod("1508", "Ålesund", date(2024, 1, 1), None),
+        MunicipalityPeriod("1580", "Haram", date(2024, 1, 1), None),
+    ]
+)
+
+
+def _rule(scope: Scope, municipalities: set[str], valid_from: date, valid_until: date | None) -> TariffRule:
+    return TariffRule(
+        id="local",
+        parameter=RATE,
+        value=Decimal("6000"),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        scope=scope,
+        municipalities=frozenset(municipalities),
+        health_trust=HELSE_BERGEN if scope is Scope.AGREEMENT else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("scope", "municipalities", "valid_from", "valid_until", "refused"),
+    [
+        (Scope.AGREEMENT, {"1507"}, date(2023, 6, 1), None, None),  # in force for its first months
+        (Scope.AGREEMENT, {"1507"}, date(2019, 1, 1), date(2020, 1, 2), None),  # its first day only
+        (Scope.AGREEMENT, {"1507"}, date(2024, 1, 1), None, "1507 is in force on none of its days"),
+        (Scope.AGREEMENT, {"1507"}, date(2019, 1, 1), date(2020, 1, 1), "1507 is in force on none"),
+        (Scope.TRIAL, {"1508", "1580"}, date(2024, 1, 1), None, None),
+        (Scope.TRIAL, {"1508", "1504"}, date(2025, 1, 1), date(2026, 1, 1), "1504 is in force on none"),
+        (
+            Scope.AGREEMENT,
+            {"1805"},
+            date(2025, 1, 1),
+            None,
+            "1805 is not a municipality number in the registry",
+        ),
+        (Scope.NATIONAL, set(), date(2011, 1, 1), date(2012, 1, 1), None),  # names no municipality
+    ],
+)
+def test_a_rule_for_a_municipality_in_force_on_none_of_its_days_is_refused(
+    scope: Scope, municipalities: set[str], valid_from: date, valid_until: date | None, refused: str | None
+) -> None:
+    book = build_book([_rule(scope, municipalities, valid_from, valid_until)])
+
+    if refused is None:
+        check_municipalities(book, ALESUND)
+    else:
+        with pytest.raises(TariffError, match=refused):
+            check_municipalities(book, ALESUND)
+
+
+def test_the_refusal_says_when_the_number_was_in_force_and_who_took_over() -> None:
+    book = build_book([_rule(Scope.AGREEMENT, {"1507"}, date(2025, 1, 1), None)])
+
+    with pytest.raises(TariffError) as refused:
+        check_municipalities(book, ALESUND)
+
+    assert str(refused.value) == (
+        "tariff rule 'local' (from 2025-01-01, until further notice): municipality 1507 is in force on "
+        "none of its days (Ålesund from 2020-01-01 until 2024-01-01, then 1508, 1580), so the rule "
+        "could never apply"
+    )
+
+
+def test_the_shipped_and_example_rules_name_municipalities_in_force() -> None:
+    from services.adapters.municipality_registry import load_registry
+    from services.adapters.tariff_files import load_tariffs
+    from services.tariffs import EXAMPLE_TARIFF_DIR
+
+    check_municipalities(load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR), load_registry())
