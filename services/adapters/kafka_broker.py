@@ -15,6 +15,7 @@ import asyncio
 from faststream.kafka import KafkaBroker
 
 from services.adapters.kafka_records import read_any_header_names
+from services.adapters.skipped_offsets import commit_skipped_offsets
 
 
 class ConcurrentStartBroker(KafkaBroker):
@@ -22,6 +23,9 @@ class ConcurrentStartBroker(KafkaBroker):
         # As FastStream's own start (BrokerUsecase.start), with the subscribers together.
         read_any_header_names()  # a header name that is not UTF-8 stops no partition
         await self.connect()
+        # A transaction's marker at a partition's end leaves no offset uncommitted for ever.
+        config = self.config.broker_config
+        config.builder = commit_skipped_offsets(config.builder)
         await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
         for publisher in self.publishers:
             await publisher.start()

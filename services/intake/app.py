@@ -96,6 +96,8 @@ def create_broker(
             # Commit only after the handler returned, i.e. after the database commit; on an
             # unexpected error, seek back so the batch is delivered again rather than lost.
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            # Events of a producer's transaction it aborted are no events: never settled.
+            isolation_level="read_committed",
             title=f"intake:{topic}",
             description=description,
             **(group_timing or {}),

@@ -525,6 +525,56 @@ def test_events_compressed_by_any_codec_a_kafka_producer_offers_are_recorded(sta
     assert not group.dead()
 
 
+def test_events_of_a_transaction_are_recorded_once_it_commits_and_intake_catches_up_to_its_marker(
+    stack,
+) -> None:
+    """A producer that writes in Kafka transactions (exactly-once pipelines, outbox relays):
+    intake reads committed records only, so the events of a transaction still open (or, on
+    Apache Kafka, aborted) are not settled; and the marker that ends a transaction, an offset
+    no consumer is given, does not leave intake behind (services/adapters/skipped_offsets.py,
+    whose own test makes the marker come after the events)."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from services.adapters.intake_progress import wait_for_intake
+    from services.settings import intake_groups
+
+    endpoints, group, _state = stack
+    episodes = [f"EP-TRANSACTION-{n}" for n in range(6)]
+
+    def recorded(some: list[str]) -> int:
+        sql = "SELECT count(*) FROM inbound_events WHERE payload->>'episode_id' = ANY($1::text[])"
+        return int(db_value(endpoints, sql, some))  # type: ignore[arg-type]
+
+    def send(producer: Producer, some: list[str]) -> None:
+        for episode in some:
+            value = json.dumps(_valid(episode_id=episode, event_id=str(uuid.uuid4()))).encode()
+            producer.produce(topics.DISCHARGE_READY, key=episode.encode(), value=value)
+        assert producer.flush(30) == 0
+
+    warm_up = ["EP-TRANSACTION-WARM-UP"]
+    send(Producer({"bootstrap.servers": endpoints.bootstrap_servers}), warm_up)
+    wait_until(lambda: recorded(warm_up) == 1, what="intake consuming")
+    producer = Producer(
+        {"bootstrap.servers": endpoints.bootstrap_servers, "transactional.id": "itest-hospital"}
+    )
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    send(producer, episodes)
+    time.sleep(3)  # intake polls every few tens of milliseconds: it would have read them by now
+    assert recorded(episodes) == 0, "events of a transaction still open were recorded"
+    producer.commit_transaction(30)
+    SENT_PATIENT_IDS.add("31129956715")
+
+    wait_until(lambda: recorded(episodes) == len(episodes), what="the transaction's events recorded")
+    left = asyncio.run(
+        wait_for_intake(endpoints.kafka, intake_groups("samhandling-intake"), timeout_seconds=15)
+    )
+    assert left == 0, f"{left} offsets behind the ends after every event was recorded"
+    assert not group.dead()
+
+
 def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
     endpoints, _group, state = stack
     assert SENT_PATIENT_IDS, "the tests before this one sent patient identifiers"
