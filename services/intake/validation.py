@@ -259,6 +259,10 @@ def _out_of_range(record: RawRecord, field_name: str, at: datetime, now: datetim
     return None
 
 
+# Confluent's wire format: magic byte 0, then a 4-byte schema id, then the serialized value.
+_REGISTRY_FRAME = 5
+
+
 @lru_cache(maxsize=4)  # one `now` per batch
 def _latest_acceptable(now: datetime) -> tuple[datetime, date]:
     """The latest instant an event may have happened at, and the first local day on which
@@ -281,6 +285,16 @@ def _diagnose(record: RawRecord, raw: bytes) -> AnyInbound | Rejected:
     def reject(reason: ReasonCode, message: str) -> Rejected:
         return Rejected(record, reason, message)
 
+    if raw[:1] == b"\x00" and raw[_REGISTRY_FRAME : _REGISTRY_FRAME + 1] == b"{":
+        # Java clients are often set up with Confluent's Schema Registry serializers, whose
+        # JSON Schema one puts a zero byte and a schema id before the JSON: say so, rather
+        # than "column 1". (JSON in UTF-16 or UTF-32 also starts with a zero byte, not so.)
+        schema_id = int.from_bytes(raw[1:_REGISTRY_FRAME], "big")
+        return reject(
+            ReasonCode.NOT_JSON,
+            f"not JSON: starts with a zero byte and a schema id ({schema_id}), the framing of Confluent "
+            "Schema Registry serializers; send the JSON text alone",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -73,6 +73,26 @@ def test_an_empty_message_is_said_to_be_empty(value: bytes | None, says: str) ->
     assert outcome.message == says
 
 
+def test_json_framed_by_a_schema_registry_serializer_is_said_to_be_so() -> None:
+    # KafkaJsonSchemaSerializer: magic byte 0, the schema id in four bytes, the JSON
+    framed = b"\x00" + (4711).to_bytes(4, "big") + b'{"type": "declared_ready"}'
+    outcome = _validate(topics.DISCHARGE_READY, framed)
+
+    assert isinstance(outcome, Rejected) and outcome.reason.value == "not_json"
+    assert outcome.message == (
+        "not JSON: starts with a zero byte and a schema id (4711), the framing of Confluent Schema "
+        "Registry serializers; send the JSON text alone"
+    )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-be", "utf-32-be"])
+def test_json_in_an_encoding_that_starts_with_a_zero_byte_is_not_taken_for_framing(encoding: str) -> None:
+    outcome = _validate(topics.DISCHARGE_READY, '{"type": "declared_ready"}'.encode(encoding))
+
+    assert isinstance(outcome, Rejected) and outcome.reason.value in {"not_json", "not_utf8"}
+    assert "schema id" not in outcome.message
+
+
 def test_a_nul_byte_in_a_rejected_payload_or_key_is_replaced_so_the_rejection_can_be_stored() -> None:
     # PostgreSQL text cannot hold NUL: storing it raised, and the batch was redelivered forever.
     outcome = _validate(topics.DISCHARGE_READY, b'{"type": \x00 }', key=b"key\x00with nul")
