@@ -12,7 +12,8 @@ So when a poll gives nothing, the positions are committed if they moved since th
 such poll. That is safe under FastStream's consume loop with commits after handling: it
 polls again only once the records it was given have been handled and committed, or rewound
 by a nack, so every offset before a position is handled or is one no consumer is given.
-(Not for consumers that commit on their own: those commit their positions anyway.)
+(Not for consumers that commit on their own, which commit their positions anyway, nor for
+those of no group.)
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ _POSITION_WAIT_SECONDS = 1.0
 class ConsumerCommittingSkippedOffsets(AIOKafkaConsumer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._commits_itself = bool(kwargs.get("enable_auto_commit", True))
+        # Auto-commit commits the positions anyway; with no group there is nothing to commit.
+        self._commits_here = not kwargs.get("enable_auto_commit", True) and kwargs.get("group_id") is not None
         self._positions_seen: dict[TopicPartition, int] = {}
 
     async def getmany(
@@ -43,7 +45,7 @@ class ConsumerCommittingSkippedOffsets(AIOKafkaConsumer):  # type: ignore[misc]
         records: dict[TopicPartition, list[Any]] = await super().getmany(
             *partitions, timeout_ms=timeout_ms, max_records=max_records
         )
-        if not records and not self._commits_itself:
+        if not records and self._commits_here:
             await self._commit_moved_positions()
         return records
 

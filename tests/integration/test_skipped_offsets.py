@@ -87,14 +87,21 @@ async def test_a_marker_after_the_handled_records_is_committed_once_passed(
         await consumer.stop()
 
 
-async def test_a_consumer_that_commits_by_itself_is_left_to_it(bootstrap: str) -> None:
-    tp = await _topic(bootstrap, "markers-auto-commit")
+@pytest.mark.parametrize(
+    "options",
+    [{"group_id": "g-auto"}, {"group_id": None, "enable_auto_commit": False}],
+    ids=["auto-commit", "no-group"],
+)
+async def test_a_consumer_that_commits_by_itself_or_has_no_group_is_left_alone(
+    bootstrap: str, options: dict[str, Any]
+) -> None:
+    tp = await _topic(bootstrap, f"markers-{options['group_id']}")
     consumer = ConsumerCommittingSkippedOffsets(
-        tp.topic, bootstrap_servers=bootstrap, group_id="g-auto", auto_offset_reset="earliest"
+        tp.topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", **options
     )
     await consumer.start()
     try:
-        assert await consumer.getmany(timeout_ms=300) == {}
+        assert await consumer.getmany(timeout_ms=300) == {}  # no "Requires group_id" raised
         assert not consumer._positions_seen, "no commit of its own"
     finally:
         await consumer.stop()
