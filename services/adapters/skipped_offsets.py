@@ -8,10 +8,14 @@ only when a handler has handled records, so a partition whose last records were 
 behind its end for good: every month close refused ("intake has 1 received events not
 processed yet") and the lag monitor saw a partition that never commits (STOP, a page).
 
-So when a poll gives nothing, the positions are committed if they moved since the last
-such poll. That is safe under FastStream's consume loop with commits after handling: it
-polls again only once the records it was given have been handled and committed, or rewound
-by a nack, so every offset before a position is handled or is one no consumer is given.
+So when a poll gives nothing (`getmany`, batch subscribers), or a wait for the next record
+has lasted a second (`getone`, the others), the positions are committed if they moved since
+the last such commit. That is safe under FastStream's consume loop with commits after
+handling: it polls again only once the records it was given have been handled and
+committed, or rewound by a nack, so every offset before a position is handled or is one no
+consumer is given. (A `getone` that times out has taken no record: its one wait is for a
+fetch, and a record found is returned without another; `asyncio.wait_for` returns a result
+that came with the timeout.)
 (Not for consumers that commit on their own, which commit their positions anyway, nor for
 those of no group.)
 """
@@ -30,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # A position not known at once is one aiokafka is still resetting: asked at the next poll.
 _POSITION_WAIT_SECONDS = 1.0
+# How long `getone` waits for a record before it looks for positions to commit.
+IDLE_COMMIT_SECONDS = 1.0
 
 
 class ConsumerCommittingSkippedOffsets(AIOKafkaConsumer):  # type: ignore[misc]
@@ -48,6 +54,15 @@ class ConsumerCommittingSkippedOffsets(AIOKafkaConsumer):  # type: ignore[misc]
         if not records and self._commits_here:
             await self._commit_moved_positions()
         return records
+
+    async def getone(self, *partitions: TopicPartition) -> Any:
+        if not self._commits_here:
+            return await super().getone(*partitions)
+        while True:
+            try:
+                return await asyncio.wait_for(super().getone(*partitions), IDLE_COMMIT_SECONDS)
+            except TimeoutError:
+                await self._commit_moved_positions()
 
     async def _commit_moved_positions(self) -> None:
         positions: dict[TopicPartition, int] = {}

@@ -21,7 +21,7 @@ from pydantic import SkipValidation
 from contracts.v1 import topics
 from contracts.v1.inbound import ActivityMessage, DischargeReadyMessage, EmergencyBedMessage
 from contracts.v1.outbound import Rejection
-from services.adapters.kafka_broker import ConcurrentStartBroker
+from services.adapters.kafka_broker import ServiceBroker
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.raw_messages import READ_RAW
 from services.bootstrap import Resources, configure_logging, pseudonymiser, utc_now, wire_lifecycle
@@ -55,7 +55,7 @@ def create_broker(
     producer_options: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
     # Three consumer groups, joined together rather than one after another (kafka_broker).
-    broker = ConcurrentStartBroker(
+    broker = ServiceBroker(
         kafka.bootstrap_servers,
         security=kafka.security,
         client_id="samhandling-intake",

@@ -26,6 +26,7 @@ from contracts.v1.outbound import (
 )
 from services.adapters import rejection_repository
 from services.adapters.intake_progress import wait_for_intake
+from services.adapters.kafka_broker import ServiceBroker
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.postgres import UnitOfWork, retry_transient
 from services.adapters.raw_messages import READ_RAW
@@ -59,7 +60,7 @@ def create_broker(
     group_timing: Mapping[str, Any] | None = None,
     producer_options: Mapping[str, Any] | None = None,
 ) -> tuple[KafkaBroker, _Runtime]:
-    broker = KafkaBroker(
+    broker = ServiceBroker(  # its consumers' reading and commits as intake's (kafka_broker)
         kafka.bootstrap_servers,
         security=kafka.security,
         client_id="samhandling-settlement",
@@ -74,6 +75,8 @@ def create_broker(
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        # A command sent in a transaction its sender aborted (a finance system's) is none.
+        isolation_level="read_committed",
         title="settlement:commands",
         description="Commands to the settlement service: `close_period` closes a month; "
         "`open_dispute` and `resolve_dispute` dispute a published statement's line or item.",

@@ -575,6 +575,49 @@ def test_events_of_a_transaction_are_recorded_once_it_commits_and_intake_catches
     assert not group.dead()
 
 
+def test_a_command_sent_in_a_transaction_is_handled_once_it_commits_and_leaves_no_lag(stack) -> None:
+    """Commands come from other systems too (a finance system sending disputes): the
+    settlement service reads committed records only and commits past a transaction's marker,
+    as intake does (the lag monitor watches its group)."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from services.adapters.intake_progress import IntakeProgress
+
+    endpoints, group, _state = stack
+    key = f"transactional-command-{uuid.uuid4()}"
+    command = {"type": "close_period", "period": "2999-12", "command_id": str(uuid.uuid4())}
+
+    def refused(key: str = key) -> bool:
+        return any(v["key"] == key for _k, v in read_topic(endpoints, topics.REJECTED))
+
+    warm_up = f"warm-up-{key}"
+    produce(
+        endpoints,
+        [(topics.COMMANDS, warm_up.encode(), json.dumps(command | {"command_id": warm_up}).encode())],
+    )
+    wait_until(lambda: refused(warm_up), what="the settlement service handling commands")
+    producer = Producer(
+        {"bootstrap.servers": endpoints.bootstrap_servers, "transactional.id": "itest-finance"}
+    )
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topics.COMMANDS, key=key.encode(), value=json.dumps(command).encode())
+    assert producer.flush(30) == 0
+    time.sleep(3)
+    assert not refused(), "a command of a transaction still open was handled"
+    producer.commit_transaction(30)
+    wait_until(refused, what="the command handled (refused: 2999-12 has not ended)")
+
+    async def behind() -> int:
+        async with IntakeProgress(endpoints.kafka, {topics.COMMANDS: "samhandling-settlement"}) as progress:
+            return await progress.unprocessed(await progress.ends())
+
+    wait_until(lambda: asyncio.run(behind()) == 0, timeout=15, what="the commands group at the end")
+    assert not group.dead()
+
+
 def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
     endpoints, _group, state = stack
     assert SENT_PATIENT_IDS, "the tests before this one sent patient identifiers"

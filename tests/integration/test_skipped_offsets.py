@@ -4,6 +4,7 @@ way of consuming: poll, handle, commit, poll again."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from collections.abc import Iterator
 from functools import partial
@@ -13,7 +14,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.adapters.skipped_offsets import ConsumerCommittingSkippedOffsets, commit_skipped_offsets
+from services.adapters.skipped_offsets import (
+    IDLE_COMMIT_SECONDS,
+    ConsumerCommittingSkippedOffsets,
+    commit_skipped_offsets,
+)
 from services.runtime.embedded import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -38,28 +43,38 @@ async def _topic(bootstrap: str, name: str) -> TopicPartition:
     return TopicPartition(name, 0)
 
 
-async def _consume_until_idle(consumer: AIOKafkaConsumer, polls: int = 6) -> int:
-    """The services' loop: handle what a poll gives, commit after it; `polls` polls."""
+async def _consume_until_idle(consumer: AIOKafkaConsumer, one_by_one: bool, polls: int = 6) -> int:
+    """The services' loop: handle what a poll gives, commit after it; `polls` polls, of a
+    batch subscriber (`getmany`) or one taking records one at a time (`getone`, stopped
+    after waiting three times as long as the consumer waits before it commits)."""
     handled = 0
     for _ in range(polls):
-        records = await consumer.getmany(timeout_ms=300)
-        if records:
+        if one_by_one:
+            try:
+                await asyncio.wait_for(consumer.getone(), 3 * IDLE_COMMIT_SECONDS)
+            except TimeoutError:
+                continue
+            handled += 1
+        elif records := await consumer.getmany(timeout_ms=300):
             handled += sum(map(len, records.values()))
-            await consumer.commit()
+        else:
+            continue
+        await consumer.commit()
     return handled
 
 
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["getmany", "getone"])
 @pytest.mark.parametrize(
     ("consumer_class", "committed_at_end"),
     [(ConsumerCommittingSkippedOffsets, True), (AIOKafkaConsumer, False)],
     ids=["committing-skipped", "aiokafka-alone"],
 )
 async def test_a_marker_after_the_handled_records_is_committed_once_passed(
-    bootstrap: str, consumer_class: Any, committed_at_end: bool
+    bootstrap: str, consumer_class: Any, committed_at_end: bool, one_by_one: bool
 ) -> None:
     from confluent_kafka import Producer
 
-    tp = await _topic(bootstrap, f"markers-{consumer_class.__name__}")
+    tp = await _topic(bootstrap, f"markers-{consumer_class.__name__}-{one_by_one}")
     consumer = consumer_class(
         tp.topic,
         bootstrap_servers=bootstrap,
@@ -76,11 +91,11 @@ async def test_a_marker_after_the_handled_records_is_committed_once_passed(
             producer.produce(tp.topic, value=b"%d" % n)
         assert producer.flush(30) == 0
         # Tansu gives a consumer reading uncommitted records those of an open transaction
-        assert await _consume_until_idle(consumer) == 3
+        assert await _consume_until_idle(consumer, one_by_one) == 3
         assert await consumer.committed(tp) == 3
         producer.commit_transaction(30)  # its marker: offset 3
 
-        assert await _consume_until_idle(consumer) == 0
+        assert await _consume_until_idle(consumer, one_by_one) == 0
         assert await consumer.position(tp) == 4, "aiokafka passed the marker"
         assert await consumer.committed(tp) == (4 if committed_at_end else 3)
     finally:
