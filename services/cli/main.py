@@ -14,7 +14,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.adapters.kafka_records import read_any_header_names
-from services.cli.options import DEFAULT_DATA_DIR, DataDir, StatementFormat, located, parse_month, say_error
+from services.cli.options import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    RegistryFile,
+    StatementFormat,
+    located,
+    parse_month,
+    say_error,
+)
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 
 app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
@@ -254,13 +262,7 @@ def check(
         typer.Argument(help="Files of one JSON message each, or JSON Lines with --lines; - reads stdin"),
     ],
     lines: Annotated[bool, typer.Option("--lines", help="Each line of a file is a message")] = False,
-    registry: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="MUNICIPALITY_REGISTRY",
-            help="The municipality registry the services use (default: shipped)",
-        ),
-    ] = None,
+    registry: RegistryFile = None,
 ) -> None:
     """Validate messages as intake would, before sending them: accepted, or the reason code and
     why. Offline: a duplicate_conflict needs the ledger and is not told here. Exit 1 if any
@@ -318,13 +320,7 @@ def tariffs(
     tariff_dir: Annotated[
         str | None, typer.Option(envvar="TARIFF_DIR", help="Tariff directories, separated like PATH")
     ] = None,
-    registry: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="MUNICIPALITY_REGISTRY",
-            help="The municipality registry the services use (default: shipped)",
-        ),
-    ] = None,
+    registry: RegistryFile = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Show the rules in force for a pair on a day; with --explain, why an item costs what it costs."""

@@ -24,6 +24,14 @@ DataDir = Annotated[
     ),
 ]
 DEFAULT_DATA_DIR = Path(".settlement")
+RegistryFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--registry",
+        envvar="MUNICIPALITY_REGISTRY",
+        help="The municipality registry the services use (default: shipped)",
+    ),
+]
 
 Found = TypeVar("Found")
 
