@@ -181,8 +181,10 @@ class Settings(KafkaSettings):
     fault_fail_rating_for_source: str | None = None
 
     def producer_options(self) -> dict[str, Any]:
-        """The broker arguments for what the services publish (statements, rejections)."""
-        return {"compression_type": "gzip", "max_request_size": self.kafka_max_message_bytes}
+        """The broker arguments for what the services publish (statements, rejections). A
+        send counts as done (and its outbox row as published) once every in-sync replica has
+        it, not the leader alone, which could fail before the others copied it."""
+        return {"compression_type": "gzip", "max_request_size": self.kafka_max_message_bytes, "acks": "all"}
 
     def intake_groups(self) -> dict[str, str]:
         """The intake consumer group of each inbound topic."""

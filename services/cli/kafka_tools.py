@@ -41,7 +41,7 @@ async def publish_events(
 
 async def send_close(kafka: KafkaConnection, period: str) -> ClosePeriod:
     command = ClosePeriod(type="close_period", period=period, command_id=uuid.uuid4())
-    producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli")
+    producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli", acks="all")
     await start_kafka_client(producer, kafka)
     try:
         await producer.send_and_wait(topics.COMMANDS, command.model_dump_json().encode(), key=period.encode())

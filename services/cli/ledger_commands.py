@@ -203,7 +203,7 @@ def reconcile_command(endpoints: Endpoints, municipality: str, health_trust: str
 
 
 async def _send(kafka: KafkaConnection, payload: bytes, key: bytes) -> None:
-    producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli")
+    producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli", acks="all")
     await start_kafka_client(producer, kafka)
     try:
         await producer.send_and_wait(topics.COMMANDS, payload, key=key)

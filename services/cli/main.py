@@ -472,22 +472,33 @@ def create_topics(
             help="The largest message the services send, in bytes (as the services read it).",
         ),
     ] = MAX_MESSAGE_BYTES,
+    replication_factor: Annotated[
+        int | None,
+        typer.Option(
+            envvar="KAFKA_REPLICATION_FACTOR",
+            min=1,
+            help="Copies of each partition (default: 3 with min.insync.replicas 2 on a cluster of "
+            "three brokers or more, else one per broker)",
+        ),
+    ] = None,
 ) -> None:
     """Create the contract's topics on KAFKA_BOOTSTRAP_SERVERS (with the services' TLS and
-    SASL settings); the statement topic takes messages up to KAFKA_MAX_MESSAGE_BYTES, as the
-    services send them (docs/operations.md)."""
+    SASL settings), replicated for the cluster; the statement topic takes messages up to
+    KAFKA_MAX_MESSAGE_BYTES, as the services send them (docs/operations.md)."""
     from contracts.v1 import topics
     from services.runtime.topics import ensure_topics
     from services.settings import load_kafka_security
 
     kafka = load_kafka_security().connection(_setting(bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS"))
-    created = asyncio.run(ensure_topics(kafka, max_message_bytes=max_message_bytes))
-    if not created:
+    created = asyncio.run(
+        ensure_topics(kafka, max_message_bytes=max_message_bytes, replication_factor=replication_factor)
+    )
+    if not created.names:
         # An existing topic keeps its configuration: say so rather than a limit not applied.
         console.print("topics exist already; none created, none changed")
     else:
-        console.print(f"created {', '.join(created)}")
-        if topics.SETTLEMENTS in created:
+        console.print(f"created {', '.join(created.names)}, replication factor {created.replication_factor}")
+        if topics.SETTLEMENTS in created.names:
             console.print(f"{topics.SETTLEMENTS}: max.message.bytes {max_message_bytes}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -19,14 +21,36 @@ MAX_MESSAGE_BYTES = 64 * 2**20
 SMALLEST_MAX_MESSAGE_BYTES = 2**20
 
 
+# Copies of each partition on a cluster of three brokers or more; two of them must have a
+# write before the broker acknowledges it to the services (`acks=all`), so an acknowledged
+# statement or event survives the loss of a broker.
+REPLICAS = 3
+IN_SYNC_REPLICAS = 2
+
+
+@dataclass(frozen=True)
+class TopicsCreated:
+    names: list[str]  # the contract's topics that did not exist
+    replication_factor: int
+
+
+def replication(brokers: int) -> tuple[int, dict[str, str]]:
+    """The replication factor and topic settings for a cluster of `brokers`: three copies
+    where there are three brokers or more, else one on each (a development broker: one)."""
+    factor = min(REPLICAS, max(1, brokers))
+    return factor, ({"min.insync.replicas": str(IN_SYNC_REPLICAS)} if factor >= REPLICAS else {})
+
+
 async def ensure_topics(
     kafka: KafkaConnection,
     *,
     inbound_partitions: int = INBOUND_PARTITIONS,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
-) -> list[str]:
+    replication_factor: int | None = None,
+) -> TopicsCreated:
     """The contract's topics that did not exist, created (an existing topic is left as it
-    is, its `max.message.bytes` too); a broker that is away is `Unreachable`."""
+    is, its settings too), replicated as `replication` says for the cluster unless a factor
+    is given; a broker that is away is `Unreachable`."""
     admin = AIOKafkaAdminClient(client_id="samhandling-admin", **kafka.client_options())
     try:
         with broker_named(kafka):
@@ -35,15 +59,18 @@ async def ensure_topics(
         await admin.close()  # or it warns of itself as unclosed when collected
         raise
     try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        factor, replicated = replication(brokers)
+        if replication_factor is not None:
+            factor, replicated = replication_factor, {}
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
                 name,
                 inbound_partitions if name in topics.INBOUND else 1,
-                1,
-                topic_configs={"max.message.bytes": str(max_message_bytes)}
-                if name == topics.SETTLEMENTS
-                else {},
+                factor,
+                topic_configs=replicated
+                | ({"max.message.bytes": str(max_message_bytes)} if name == topics.SETTLEMENTS else {}),
             )
             for name in topics.ALL
             if name not in existing
@@ -53,6 +80,6 @@ async def ensure_topics(
                 await admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
-        return [topic.name for topic in wanted]
+        return TopicsCreated([topic.name for topic in wanted], factor)
     finally:
         await admin.close()
