@@ -499,7 +499,7 @@ def create_topics(
     else:
         console.print(f"created {', '.join(created.names)}, replication factor {created.replication_factor}")
         if topics.SETTLEMENTS in created.names:
-            console.print(f"{topics.SETTLEMENTS}: max.message.bytes {max_message_bytes}")
+            console.print(f"{topics.SETTLEMENTS}: max.message.bytes {max_message_bytes}, kept for good")
 
 
 @app.command()

@@ -41,6 +41,13 @@ def replication(brokers: int) -> tuple[int, dict[str, str]]:
     return factor, ({"min.insync.replicas": str(IN_SYNC_REPLICAS)} if factor >= REPLICAS else {})
 
 
+def _statement_topic(max_message_bytes: int) -> dict[str, str]:
+    """Statements as large as the services send them, kept for good: they are both parties'
+    record of what was settled, read again by `settlement statements` and `verify` and by a
+    party's consumer back from an outage longer than Kafka's default week."""
+    return {"max.message.bytes": str(max_message_bytes), "retention.ms": "-1"}
+
+
 async def ensure_topics(
     kafka: KafkaConnection,
     *,
@@ -70,7 +77,7 @@ async def ensure_topics(
                 inbound_partitions if name in topics.INBOUND else 1,
                 factor,
                 topic_configs=replicated
-                | ({"max.message.bytes": str(max_message_bytes)} if name == topics.SETTLEMENTS else {}),
+                | (_statement_topic(max_message_bytes) if name == topics.SETTLEMENTS else {}),
             )
             for name in topics.ALL
             if name not in existing

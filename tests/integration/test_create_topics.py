@@ -8,13 +8,26 @@ import importlib.util
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from contracts.v1 import topics
 from services.cli import main
 from services.runtime.embedded import EmbeddedBroker
+from services.runtime.topics import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.integration
+
+
+async def _configs(bootstrap: str, topic: str) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        ((*_, entries),) = response.resources
+        return {entry[0]: entry[1] for entry in entries}
+    finally:
+        await admin.close()
 
 
 async def _replicas(bootstrap: str, topic: str) -> set[int]:
@@ -42,4 +55,7 @@ def test_the_topics_are_created_once_replicated_for_a_one_broker_cluster(given: 
         assert first.exit_code == 0, first.output
         assert f"created {', '.join(topics.ALL)}, replication factor 1" in first.output
         assert asyncio.run(_replicas(broker.bootstrap_servers, topics.SETTLEMENTS)) == {1}
+        kept = asyncio.run(_configs(broker.bootstrap_servers, topics.SETTLEMENTS))
+        assert kept["retention.ms"] == "-1", "statements are the parties' record: kept for good"
+        assert kept["max.message.bytes"] == str(MAX_MESSAGE_BYTES)
         assert again.exit_code == 0 and "none created, none changed" in again.output
