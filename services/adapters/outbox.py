@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import NamedTuple
 from uuid import UUID
 
@@ -55,11 +56,12 @@ class IssuedStatement(NamedTuple):
 
 
 async def enqueue_statements(
-    conn: asyncpg.Connection, topic: str, statements: Sequence[IssuedStatement]
-) -> None:
-    """Two rows per statement, written in the caller's transaction after the statements:
-    each names the statement and a party (the municipality's first), keyed by that party,
-    with the size its copy will have (what the relay counts against a batch's bound)."""
+    conn: asyncpg.Connection, topic: str, statements: Sequence[IssuedStatement], *, only_to: str | None = None
+) -> int:
+    """Two rows per statement (one, to the party `only_to`), written in the caller's
+    transaction after the statements: each names the statement and a party (the
+    municipality's first), keyed by that party, with the size its copy will have (what the
+    relay counts against a batch's bound). Returns how many."""
     rows = [
         (
             topic,
@@ -73,11 +75,34 @@ async def enqueue_statements(
             (PartyRole.MUNICIPALITY, s.municipality),
             (PartyRole.HEALTH_TRUST, s.health_trust),
         )
+        if only_to is None or party == only_to
     ]
     if rows:
         await conn.copy_records_to_table(
             "outbox", columns=["topic", "key", "statement_id", "recipient", "copy_bytes"], records=rows
         )
+    return len(rows)
+
+
+async def enqueue_issued_again(
+    conn: asyncpg.Connection, topic: str, period: date, *, only_to: str | None = None
+) -> tuple[int, int]:
+    """A month's statements (those with the party `only_to`) queued to be published again,
+    each copy byte for byte as first published (the relay makes it from the stored body), in
+    the order the close issued them: for a party whose consumer lost them, or a topic that
+    did (the embedded broker keeps nothing across restarts). Returns (statements, copies)."""
+    found = await conn.fetch(
+        "SELECT statement_id, convert_to(body::text, 'UTF8') AS body, municipality, health_trust "
+        "FROM statements WHERE period = $1 AND ($2::text IS NULL OR $2 IN (municipality, health_trust)) "
+        'ORDER BY municipality COLLATE "C", health_trust COLLATE "C"',
+        period,
+        only_to,
+    )
+    statements = [
+        IssuedStatement(r["statement_id"], bytes(r["body"]), r["municipality"], r["health_trust"])
+        for r in found
+    ]
+    return len(statements), await enqueue_statements(conn, topic, statements, only_to=only_to)
 
 
 # A stored body begins `{"statement_id":"<uuid>","period":"YYYY-MM","sequence":`: neither

@@ -58,7 +58,8 @@ async def read_statements(kafka: KafkaConnection, *, period: str | None = None) 
 async def read_published(
     kafka: KafkaConnection, *, period: str | None = None
 ) -> list[tuple[SettlementStatement, bytes]]:
-    """Every statement on the topic so far, with the bytes it was published as."""
+    """Every statement on the topic so far, with the bytes it was published as: each copy
+    once, the first, however often it was sent (a producer's retry, `settlement republish`)."""
     consumer = AIOKafkaConsumer(
         **kafka.client_options(), enable_auto_commit=False, client_id="settlement-cli"
     )
@@ -71,14 +72,16 @@ async def read_published(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await log_end_offsets(kafka, partitions)  # Tansu's end_offsets() can fall short
-        found: list[tuple[SettlementStatement, bytes]] = []
+        found: dict[tuple[uuid.UUID, str], tuple[SettlementStatement, bytes]] = {}
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:
                     statement = SettlementStatement.model_validate(json.loads(record.value))
                     if period is None or statement.period == period:
-                        found.append((statement, record.value))
-        return found
+                        found.setdefault(
+                            (statement.statement_id, statement.recipient.id), (statement, record.value)
+                        )
+        return list(found.values())
     finally:
         await consumer.stop()

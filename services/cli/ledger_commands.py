@@ -1,5 +1,5 @@
-"""`settlement verify`, `settlement reconcile` and `settlement dispute`: for finance people
-who must trust every krone and be able to dispute it."""
+"""`settlement verify`, `settlement reconcile`, `settlement dispute` and `settlement republish`:
+for finance people who must trust every krone, be able to dispute it and get every statement."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from contracts.v1.identifiers import (
     is_well_formed_municipality_number,
 )
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
+from services.adapters import outbox
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.stores import connect_database, start_kafka_client
 from services.cli.kafka_tools import read_statements
@@ -195,6 +196,36 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
         f"adjustments of the pair sum to {format_nok(r.pair_ledger_total_ore)}"
     )
     return r.proven
+
+
+def republish_command(endpoints: Endpoints, period: Month, party: str | None) -> None:
+    """Queue a closed month's statements to be published again; the settlement service's
+    outbox relay sends them."""
+
+    async def queue() -> tuple[int, int]:
+        conn = await connect_database(endpoints.database_url)
+        try:
+            async with conn.transaction():
+                return await outbox.enqueue_issued_again(
+                    conn, topics.SETTLEMENTS, period.first_day, only_to=party
+                )
+        finally:
+            await conn.close()
+
+    statements, copies = asyncio.run(queue())
+    whose = f" with {party}" if party else ""
+    if not statements:
+        console.print(f"no statements of {period}{whose}: nothing queued (is the month closed?)")
+        raise typer.Exit(1)
+    console.print(
+        f"queued {_count(copies, 'copy', 'copies')} of {_count(statements, 'statement', 'statements')} "
+        f"of {period}{whose}, each as first published: the settlement service publishes them on "
+        f"{topics.SETTLEMENTS} (a consumer that has a statement_id already drops the copy)"
+    )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def reconcile_command(endpoints: Endpoints, municipality: str, health_trust: str, period: Month) -> None:

@@ -428,6 +428,23 @@ def reconcile(
     reconcile_command(located(find_endpoints, data_dir), municipality, health_trust, parse_month(period))
 
 
+@app.command()
+def republish(
+    period: Annotated[str, typer.Argument(help="YYYY-MM, a closed month")],
+    party: Annotated[
+        str | None,
+        typer.Option(help="Only the copies addressed to this party: a kommunenummer or organisation number"),
+    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Publish a closed month's statements again, byte for byte as issued: for a party whose
+    consumer lost them, or a topic that did. The settlement service's relay sends them."""
+    from services.cli.ledger_commands import republish_command
+    from services.runtime.environment import find_endpoints
+
+    republish_command(located(find_endpoints, data_dir), parse_month(period), party)
+
+
 def _setting_option(name: str, what: str) -> Any:
     """An option read from the variable `name` and, when neither is given, from its file in
     SECRETS_DIR (`_setting`)."""

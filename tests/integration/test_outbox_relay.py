@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -19,7 +19,7 @@ from services.adapters import statement_repository as statements_repo
 from services.adapters.outbox import IssuedStatement, OutboxRelay, addressed_copy
 from services.domain.calendar import Month
 from services.settlement.statements import encode_statements
-from tests.integration.ledger_harness import Ledger
+from tests.integration.ledger_harness import Ledger, discharge_ready_of
 
 pytestmark = pytest.mark.integration
 PERIOD = Month(2024, 5)
@@ -123,3 +123,36 @@ async def test_an_outbox_row_carries_a_payload_or_names_a_statement_its_recipien
             await outbox.enqueue_statements(
                 conn, "t", [IssuedStatement(uuid.uuid4(), b"{}", "4601", "983974724")]
             )
+
+
+async def test_a_closed_months_statements_are_queued_again_as_first_published(ledger: Ledger) -> None:
+    trust = "983974724"
+    for municipality in ("4601", "4624"):
+        ready = discharge_ready_of(trust, municipality)
+        await ledger.send(
+            ready("admission_notified", "2025-01-05T10:00:00+01:00", episode_id=f"EP-AGAIN-{municipality}"),
+            ready("declared_ready", "2025-01-11T09:00:00+01:00", episode_id=f"EP-AGAIN-{municipality}"),
+            ready(
+                "municipality_notified", "2025-01-11T11:00:00+01:00", episode_id=f"EP-AGAIN-{municipality}"
+            ),
+        )
+    await ledger.close("2025-01")
+    async with ledger.pool.acquire() as conn:
+        first = await outbox.stored_messages(conn, topic=topics.SETTLEMENTS)
+        assert len(first) == 4, "two pairs, a copy to each party"
+
+        queued = await outbox.enqueue_issued_again(conn, topics.SETTLEMENTS, date(2025, 1, 1))
+        again = await outbox.stored_messages(conn, after_id=first[-1].id)
+        queued_for_one = await outbox.enqueue_issued_again(
+            conn, topics.SETTLEMENTS, date(2025, 1, 1), only_to="4624"
+        )
+        for_one = await outbox.stored_messages(conn, after_id=again[-1].id)
+        nothing = await outbox.enqueue_issued_again(conn, topics.SETTLEMENTS, date(2024, 12, 1))
+
+    assert queued == (2, 4)
+    assert [(m.topic, m.key, m.payload) for m in again] == [(m.topic, m.key, m.payload) for m in first]
+    assert queued_for_one == (1, 1)
+    assert [(m.key, m.payload) for m in for_one] == [
+        (m.key, m.payload) for m in first if m.key == "municipality:4624"
+    ]
+    assert nothing == (0, 0)

@@ -618,6 +618,37 @@ def test_a_command_sent_in_a_transaction_is_handled_once_it_commits_and_leaves_n
     assert not group.dead()
 
 
+def test_a_closed_months_statements_are_published_again_for_one_party(stack) -> None:
+    """`settlement republish`: for a party whose consumer lost its statements, or a topic
+    that did; the copies are the statements as first published."""
+    from typer.testing import CliRunner
+
+    from services.cli import main
+
+    endpoints, group, _state = stack
+    period = Month(2025, 3)  # closed by the first test
+    wait_until(lambda: len(_statements(endpoints, period, {"983974724"})) >= 2, what="March statements")
+
+    def copies_to_bergen() -> list[dict]:
+        return [v for _k, v in _statements(endpoints, period) if v["recipient"]["id"] == "4601"]
+
+    before = copies_to_bergen()
+    env = endpoints.as_env() | {"COLUMNS": "300"}
+    result = CliRunner().invoke(main.app, ["republish", str(period), "--party", "4601"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert f"queued {len(before)} cop" in result.output
+    wait_until(lambda: len(copies_to_bergen()) == 2 * len(before), what="the copies published again")
+    assert sorted(map(json.dumps, copies_to_bergen()[len(before) :])) == sorted(map(json.dumps, before))
+    listed = CliRunner().invoke(
+        main.app, ["statements", str(period), "--party", "4601", "--format", "json"], env=env
+    )
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == len(before), "each copy listed once"
+    nothing = CliRunner().invoke(main.app, ["republish", "2001-01"], env=env)
+    assert nothing.exit_code == 1 and "no statements of 2001-01" in nothing.output
+    assert not group.dead()
+
+
 def test_no_raw_patient_identifier_is_stored_logged_or_published(stack) -> None:
     endpoints, _group, state = stack
     assert SENT_PATIENT_IDS, "the tests before this one sent patient identifiers"
