@@ -43,23 +43,24 @@ async def _topic(bootstrap: str, name: str) -> TopicPartition:
     return TopicPartition(name, 0)
 
 
-async def _consume_until_idle(consumer: AIOKafkaConsumer, one_by_one: bool, polls: int = 6) -> int:
-    """The services' loop: handle what a poll gives, commit after it; `polls` polls, of a
-    batch subscriber (`getmany`) or one taking records one at a time (`getone`, stopped
-    after waiting three times as long as the consumer waits before it commits)."""
-    handled = 0
-    for _ in range(polls):
+async def _consume_until_idle(consumer: AIOKafkaConsumer, one_by_one: bool) -> int:
+    """The services' loop: handle what a poll gives, commit after it, until two polls in a
+    row find nothing; of a batch subscriber (`getmany`) or one taking records one at a time
+    (`getone`, each wait stopped at twice what the consumer waits before it commits)."""
+    handled, idle = 0, 0
+    while idle < 2:
         if one_by_one:
             try:
-                await asyncio.wait_for(consumer.getone(), 3 * IDLE_COMMIT_SECONDS)
+                await asyncio.wait_for(consumer.getone(), 2 * IDLE_COMMIT_SECONDS)
+                got = 1
             except TimeoutError:
-                continue
-            handled += 1
-        elif records := await consumer.getmany(timeout_ms=300):
-            handled += sum(map(len, records.values()))
+                got = 0
         else:
-            continue
-        await consumer.commit()
+            got = sum(map(len, (await consumer.getmany(timeout_ms=300)).values()))
+        idle = 0 if got else idle + 1
+        if got:
+            handled += got
+            await consumer.commit()
     return handled
 
 
