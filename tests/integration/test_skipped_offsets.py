@@ -43,12 +43,13 @@ async def _topic(bootstrap: str, name: str) -> TopicPartition:
     return TopicPartition(name, 0)
 
 
-async def _consume_until_idle(consumer: AIOKafkaConsumer, one_by_one: bool) -> int:
-    """The services' loop: handle what a poll gives, commit after it, until two polls in a
-    row find nothing; of a batch subscriber (`getmany`) or one taking records one at a time
-    (`getone`, each wait stopped at twice what the consumer waits before it commits)."""
+async def _consume(consumer: AIOKafkaConsumer, one_by_one: bool, records: int | None = None) -> int:
+    """The services' loop: handle what a poll gives, commit after it, until `records` are
+    handled or, without a number, until two polls in a row find nothing; of a batch
+    subscriber (`getmany`) or one taking records one at a time (`getone`, each wait stopped
+    at twice what the consumer waits before it commits)."""
     handled, idle = 0, 0
-    while idle < 2:
+    while (handled < records) if records is not None else (idle < 2):
         if one_by_one:
             try:
                 await asyncio.wait_for(consumer.getone(), 2 * IDLE_COMMIT_SECONDS)
@@ -92,11 +93,11 @@ async def test_a_marker_after_the_handled_records_is_committed_once_passed(
             producer.produce(tp.topic, value=b"%d" % n)
         assert producer.flush(30) == 0
         # Tansu gives a consumer reading uncommitted records those of an open transaction
-        assert await _consume_until_idle(consumer, one_by_one) == 3
+        assert await _consume(consumer, one_by_one, records=3) == 3
         assert await consumer.committed(tp) == 3
         producer.commit_transaction(30)  # its marker: offset 3
 
-        assert await _consume_until_idle(consumer, one_by_one) == 0
+        assert await _consume(consumer, one_by_one) == 0
         assert await consumer.position(tp) == 4, "aiokafka passed the marker"
         assert await consumer.committed(tp) == (4 if committed_at_end else 3)
     finally:
