@@ -85,16 +85,18 @@ async def enqueue_statements(
 
 
 async def enqueue_issued_again(
-    conn: asyncpg.Connection, topic: str, period: date, *, only_to: str | None = None
+    conn: asyncpg.Connection, topic: str, period: date | None, *, only_to: str | None = None
 ) -> tuple[int, int]:
-    """A month's statements (those with the party `only_to`) queued to be published again,
-    each copy byte for byte as first published (the relay makes it from the stored body), in
-    the order the close issued them: for a party whose consumer lost them, or a topic that
-    did (the embedded broker keeps nothing across restarts). Returns (statements, copies)."""
+    """A month's statements (every month's, for `None`; those with the party `only_to`)
+    queued to be published again, each copy byte for byte as first published (the relay
+    makes it from the stored body), in the order the closes issued them: for a party whose
+    consumer lost them, or a topic that did (the embedded broker keeps nothing across
+    restarts). Returns (statements, copies)."""
     found = await conn.fetch(
         "SELECT statement_id, convert_to(body::text, 'UTF8') AS body, municipality, health_trust "
-        "FROM statements WHERE period = $1 AND ($2::text IS NULL OR $2 IN (municipality, health_trust)) "
-        'ORDER BY municipality COLLATE "C", health_trust COLLATE "C"',
+        "FROM statements WHERE ($1::date IS NULL OR period = $1) "
+        "AND ($2::text IS NULL OR $2 IN (municipality, health_trust)) "
+        'ORDER BY period, municipality COLLATE "C", health_trust COLLATE "C"',
         period,
         only_to,
     )

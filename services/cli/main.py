@@ -86,7 +86,10 @@ def up(
 
     # Held until the database is stopped and runtime.env removed; the OS drops it if we die.
     with lock, Environment(data_dir) as endpoints:
-        prepare(endpoints)
+        if again := prepare(endpoints):
+            console.print(
+                f"up: {again} statements of the ledger queued to be published again (a new statement topic)"
+            )
         ports = {
             name: metrics_port_base + i if metrics_port_base else free_port()
             for i, name in enumerate(SERVICES)

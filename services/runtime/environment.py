@@ -13,8 +13,11 @@ from pathlib import Path
 
 from faststream.security import BaseSecurity
 
+from contracts.v1 import topics
+from services.adapters import outbox
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.migrations import upgrade
+from services.adapters.stores import connect_database
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.runtime.lock import holder_gone
 from services.runtime.topics import ensure_topics
@@ -102,10 +105,26 @@ class Environment:
         self._stack.close()
 
 
-def prepare(endpoints: Endpoints) -> None:
-    """Migrate the database and create the topics; both are safe to repeat."""
+def prepare(endpoints: Endpoints) -> int:
+    """Migrate the database and create the topics; both are safe to repeat. A statement topic
+    made anew over a ledger with statements (the embedded broker keeps nothing across a
+    restart of `settlement up`) is given them again: the statements of every closed month,
+    queued in the outbox as first published. Returns how many."""
     upgrade(endpoints.database_url)
-    asyncio.run(ensure_topics(endpoints.kafka))
+    created = asyncio.run(ensure_topics(endpoints.kafka))
+    if topics.SETTLEMENTS not in created.names:
+        return 0
+    return asyncio.run(_issued_again(endpoints.database_url))
+
+
+async def _issued_again(database_url: str) -> int:
+    conn = await connect_database(database_url)
+    try:
+        async with conn.transaction():
+            statements, _copies = await outbox.enqueue_issued_again(conn, topics.SETTLEMENTS, None)
+            return statements
+    finally:
+        await conn.close()
 
 
 def record_runtime(data_dir: Path, values: dict[str, str]) -> None:

