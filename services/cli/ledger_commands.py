@@ -198,28 +198,29 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
     return r.proven
 
 
-def republish_command(endpoints: Endpoints, period: Month, party: str | None) -> None:
-    """Queue a closed month's statements to be published again; the settlement service's
-    outbox relay sends them."""
+def republish_command(endpoints: Endpoints, period: Month | None, party: str | None) -> None:
+    """Queue a closed month's statements (every closed month's, for `None`) to be published
+    again; the settlement service's outbox relay sends them."""
 
     async def queue() -> tuple[int, int]:
         conn = await connect_database(endpoints.database_url)
         try:
             async with conn.transaction():
                 return await outbox.enqueue_issued_again(
-                    conn, topics.SETTLEMENTS, period.first_day, only_to=party
+                    conn, topics.SETTLEMENTS, period.first_day if period else None, only_to=party
                 )
         finally:
             await conn.close()
 
     statements, copies = asyncio.run(queue())
+    of = f"of {period}" if period else "of every closed month"
     whose = f" with {party}" if party else ""
     if not statements:
-        console.print(f"no statements of {period}{whose}: nothing queued (is the month closed?)")
+        console.print(f"no statements {of}{whose}: nothing queued (is the month closed?)")
         raise typer.Exit(1)
     console.print(
         f"queued {_count(copies, 'copy', 'copies')} of {_count(statements, 'statement', 'statements')} "
-        f"of {period}{whose}, each as first published: the settlement service publishes them on "
+        f"{of}{whose}, each as first published: the settlement service publishes them on "
         f"{topics.SETTLEMENTS} (a consumer that has a statement_id already drops the copy)"
     )
 

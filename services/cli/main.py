@@ -433,7 +433,9 @@ def reconcile(
 
 @app.command()
 def republish(
-    period: Annotated[str, typer.Argument(help="YYYY-MM, a closed month")],
+    period: Annotated[
+        str | None, typer.Argument(help="YYYY-MM, a closed month; every closed month if none")
+    ] = None,
     party: Annotated[
         str | None,
         typer.Option(help="Only the copies addressed to this party: a kommunenummer or organisation number"),
@@ -441,11 +443,12 @@ def republish(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Publish a closed month's statements again, byte for byte as issued: for a party whose
-    consumer lost them, or a topic that did. The settlement service's relay sends them."""
+    consumer lost them, or a topic that did (every month's, with no month given, as for a
+    statement topic made anew). The settlement service's relay sends them."""
     from services.cli.ledger_commands import republish_command
     from services.runtime.environment import find_endpoints
 
-    republish_command(located(find_endpoints, data_dir), parse_month(period), party)
+    republish_command(located(find_endpoints, data_dir), parse_month(period) if period else None, party)
 
 
 def _setting_option(name: str, what: str) -> Any:

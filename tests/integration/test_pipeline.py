@@ -646,6 +646,15 @@ def test_a_closed_months_statements_are_published_again_for_one_party(stack) -> 
     assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == len(before), "each copy listed once"
     nothing = CliRunner().invoke(main.app, ["republish", "2001-01"], env=env)
     assert nothing.exit_code == 1 and "no statements of 2001-01" in nothing.output
+    every_month = CliRunner().invoke(main.app, ["republish", "--party", "4601"], env=env)
+    issued = db_value(
+        endpoints, "SELECT count(*) FROM statements WHERE municipality = '4601' OR health_trust = '4601'"
+    )
+    assert every_month.exit_code == 0, every_month.output
+    assert (
+        f"queued {issued} cop" in every_month.output
+        and "of every closed month with 4601" in every_month.output
+    )
     assert not group.dead()
 
 
