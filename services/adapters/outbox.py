@@ -25,6 +25,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts.v1.outbound import Party, PartyRole
 from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork
+from services.adapters.stores import connect_database
 
 log = logging.getLogger(__name__)
 OUTBOX_LOCK = 7_301_2013
@@ -105,6 +106,18 @@ async def enqueue_issued_again(
         for r in found
     ]
     return len(statements), await enqueue_statements(conn, topic, statements, only_to=only_to)
+
+
+async def issue_again(
+    database_url: str, topic: str, period: date | None, *, only_to: str | None = None
+) -> tuple[int, int]:
+    """`enqueue_issued_again` on a connection and in a transaction of its own (the commands')."""
+    conn = await connect_database(database_url)
+    try:
+        async with conn.transaction():
+            return await enqueue_issued_again(conn, topic, period, only_to=only_to)
+    finally:
+        await conn.close()
 
 
 # A stored body begins `{"statement_id":"<uuid>","period":"YYYY-MM","sequence":`: neither

@@ -39,14 +39,19 @@ async def publish_events(
     return count
 
 
-async def send_close(kafka: KafkaConnection, period: str) -> ClosePeriod:
-    command = ClosePeriod(type="close_period", period=period, command_id=uuid.uuid4())
+async def send_command(kafka: KafkaConnection, payload: bytes, key: bytes) -> None:
+    """One command on the command topic, acknowledged by every in-sync replica."""
     producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli", acks="all")
     await start_kafka_client(producer, kafka)
     try:
-        await producer.send_and_wait(topics.COMMANDS, command.model_dump_json().encode(), key=period.encode())
+        await producer.send_and_wait(topics.COMMANDS, payload, key=key)
     finally:
         await producer.stop()
+
+
+async def send_close(kafka: KafkaConnection, period: str) -> ClosePeriod:
+    command = ClosePeriod(type="close_period", period=period, command_id=uuid.uuid4())
+    await send_command(kafka, command.model_dump_json().encode(), period.encode())
     return command
 
 

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import typer
-from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -25,9 +24,8 @@ from contracts.v1.identifiers import (
 )
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.adapters import outbox
-from services.adapters.kafka_connection import KafkaConnection
-from services.adapters.stores import connect_database, start_kafka_client
-from services.cli.kafka_tools import read_statements
+from services.adapters.stores import connect_database
+from services.cli.kafka_tools import read_statements, send_command
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, located, parse_month
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
@@ -202,17 +200,11 @@ def republish_command(endpoints: Endpoints, period: Month | None, party: str | N
     """Queue a closed month's statements (every closed month's, for `None`) to be published
     again; the settlement service's outbox relay sends them."""
 
-    async def queue() -> tuple[int, int]:
-        conn = await connect_database(endpoints.database_url)
-        try:
-            async with conn.transaction():
-                return await outbox.enqueue_issued_again(
-                    conn, topics.SETTLEMENTS, period.first_day if period else None, only_to=party
-                )
-        finally:
-            await conn.close()
-
-    statements, copies = asyncio.run(queue())
+    statements, copies = asyncio.run(
+        outbox.issue_again(
+            endpoints.database_url, topics.SETTLEMENTS, period.first_day if period else None, only_to=party
+        )
+    )
     of = f"of {period}" if period else "of every closed month"
     whose = f" with {party}" if party else ""
     if not statements:
@@ -232,15 +224,6 @@ def _count(n: int, one: str, many: str) -> str:
 def reconcile_command(endpoints: Endpoints, municipality: str, health_trust: str, period: Month) -> None:
     if not asyncio.run(_reconcile(endpoints, municipality, health_trust, period)):
         raise typer.Exit(1)
-
-
-async def _send(kafka: KafkaConnection, payload: bytes, key: bytes) -> None:
-    producer = AIOKafkaProducer(**kafka.client_options(), client_id="settlement-cli", acks="all")
-    await start_kafka_client(producer, kafka)
-    try:
-        await producer.send_and_wait(topics.COMMANDS, payload, key=key)
-    finally:
-        await producer.stop()
 
 
 dispute_app = typer.Typer(no_args_is_help=True, help="Dispute a line or item of a published statement.")
@@ -346,7 +329,7 @@ def open_command(
         reason=reason,
     )
     asyncio.run(
-        _send(
+        send_command(
             located(find_kafka, data_dir),
             command.model_dump_json().encode(),
             str(dispute_id).encode(),
@@ -398,7 +381,7 @@ def resolve_command(
         reason=reason,
     )
     asyncio.run(
-        _send(
+        send_command(
             located(find_kafka, data_dir),
             command.model_dump_json().encode(),
             str(dispute).encode(),

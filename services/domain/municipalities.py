@@ -129,6 +129,10 @@ class Registry:
     def numbers(self) -> frozenset[str]:
         return frozenset(self._periods)
 
+    def periods_of(self, number: str) -> tuple[MunicipalityPeriod, ...]:
+        """The periods of `number`, oldest first; none for a number not in the registry."""
+        return self._periods.get(number, ())
+
     def numbers_valid_on(self, day: date) -> frozenset[str]:
         return frozenset(number for number in self._periods if self.period_on(number, day) is not None)
 

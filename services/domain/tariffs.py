@@ -303,7 +303,7 @@ def check_municipalities(book: TariffBook, registry: Registry) -> None:
     began), so the price agreed would silently not be charged."""
     for rule in book.rules:
         for number in sorted(rule.municipalities):
-            periods = [p for p in registry.periods if p.number == number]
+            periods = registry.periods_of(number)
             if not periods:
                 raise TariffError(
                     f"tariff rule {rule.id!r}: {number} is not a municipality number in the registry"

@@ -17,7 +17,6 @@ from contracts.v1 import topics
 from services.adapters import outbox
 from services.adapters.kafka_connection import KafkaConnection
 from services.adapters.migrations import upgrade
-from services.adapters.stores import connect_database
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.runtime.lock import holder_gone
 from services.runtime.topics import ensure_topics
@@ -114,17 +113,8 @@ def prepare(endpoints: Endpoints) -> int:
     created = asyncio.run(ensure_topics(endpoints.kafka))
     if topics.SETTLEMENTS not in created.names:
         return 0
-    return asyncio.run(_issued_again(endpoints.database_url))
-
-
-async def _issued_again(database_url: str) -> int:
-    conn = await connect_database(database_url)
-    try:
-        async with conn.transaction():
-            statements, _copies = await outbox.enqueue_issued_again(conn, topics.SETTLEMENTS, None)
-            return statements
-    finally:
-        await conn.close()
+    statements, _copies = asyncio.run(outbox.issue_again(endpoints.database_url, topics.SETTLEMENTS, None))
+    return statements
 
 
 def record_runtime(data_dir: Path, values: dict[str, str]) -> None:

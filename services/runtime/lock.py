@@ -86,5 +86,5 @@ def holder_gone(data_dir: Path) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False
+        pass  # a process of that pid that is not ours to signal
     return False

@@ -66,9 +66,9 @@ async def ensure_topics(
         await admin.close()  # or it warns of itself as unclosed when collected
         raise
     try:
-        brokers = len((await admin.describe_cluster())["brokers"])
-        factor, replicated = replication(brokers)
-        if replication_factor is not None:
+        if replication_factor is None:
+            factor, replicated = replication(len((await admin.describe_cluster())["brokers"]))
+        else:
             factor, replicated = replication_factor, {}
         existing = set(await admin.list_topics())
         wanted = [

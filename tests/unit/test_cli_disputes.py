@@ -38,7 +38,7 @@ def outbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Sent:
     async def send(kafka: KafkaConnection, payload: bytes, key: bytes) -> None:
         calls.append((kafka.bootstrap_servers, json.loads(payload), key))
 
-    monkeypatch.setattr(ledger_commands, "_send", send)
+    monkeypatch.setattr(ledger_commands, "send_command", send)
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "PSEUDONYM_KEY", "SETTLEMENT_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
