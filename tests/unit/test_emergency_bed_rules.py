@@ -1,7 +1,7 @@
 """Worked examples for municipal emergency beds (domain.md section 2).
 
 Every row of the table is one stay: the pair, its facts, the day the month is closed
-through, and the items it must produce, computed by hand from the rules E1..E4 in
+through, and the items it must produce, computed by hand from the rules E1..E5 in
 `services.domain.emergency_beds`. The health trust pays the municipality.
 
 The agreement rates below are illustrative (no national rate exists, domain.md section 2
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.domain.calendar import Month
-from services.domain.emergency_beds import NO_AGREED_RATE, StayFact, StayMilestone, rate_stay
+from services.domain.emergency_beds import END_UNKNOWN, NO_AGREED_RATE, StayFact, StayMilestone, rate_stay
 from services.domain.ledger import Category, ItemStatus, LedgerItem, PayerRole
 from services.domain.statements import summarise
 from services.domain.tariffs import Parameter, Scope, TariffBook, TariffRule, build_book
@@ -284,6 +284,51 @@ WORKED_EXAMPLES = [
         [("2024-03", "2024-03-04", "2024-03-05", 2, 320_000, 640_000, BERGEN_2024, False, None)],
         id="only-the-first-discharge-after-the-admission-counts",
     ),
+    pytest.param(
+        "E5; a discharge before the admission and none after: the end is unknown, held",
+        BERGEN,
+        HELSE_BERGEN,
+        [(DISCHARGED, "2024-03-03T10:00"), (ADMITTED, "2024-03-04T14:00")],
+        "2024-03-31",
+        # 4..31 Mar shown as 28 days not payable, still open: not paid as a running stay
+        [("2024-03", "2024-03-04", "2024-03-31", 28, None, None, None, True, END_UNKNOWN)],
+        id="discharge-before-the-admission-holds-the-stay",
+    ),
+    pytest.param(
+        "E5; on the admission's own day, a discharge hours before it is before it",
+        BERGEN,
+        HELSE_BERGEN,
+        [(ADMITTED, "2024-03-04T14:00"), (DISCHARGED, "2024-03-04T09:00")],
+        "2024-03-31",
+        [("2024-03", "2024-03-04", "2024-03-31", 28, None, None, None, True, END_UNKNOWN)],
+        id="discharge-hours-before-the-admission-holds-the-stay",
+    ),
+    pytest.param(
+        "E5 E4; a held stay goes on being shown in the next month, only its last item open",
+        BERGEN,
+        HELSE_BERGEN,
+        [(DISCHARGED, "2024-03-20T10:00"), (ADMITTED, "2024-03-25T10:00")],
+        "2024-04-30",
+        [
+            ("2024-03", "2024-03-25", "2024-03-31", 7, None, None, None, False, END_UNKNOWN),
+            ("2024-04", "2024-04-01", "2024-04-30", 30, None, None, None, True, END_UNKNOWN),
+        ],
+        id="held-stay-goes-on-in-the-next-month",
+    ),
+    pytest.param(
+        "E5 E2; an admission before the discharge, sent later, defines the stay again",
+        BERGEN,
+        HELSE_BERGEN,
+        [
+            (DISCHARGED, "2024-03-07T10:00"),
+            (ADMITTED, "2024-03-09T14:00"),
+            (ADMITTED, "2024-03-04T14:00"),
+        ],
+        "2024-03-31",
+        # 4, 5, 6 Mar: 3 x 3,200 NOK = 9,600 NOK; the admission after the discharge does not count
+        [("2024-03", "2024-03-04", "2024-03-06", 3, 320_000, 960_000, BERGEN_2024, False, None)],
+        id="earlier-admission-sent-later-ends-the-hold",
+    ),
 ]
 
 
@@ -310,7 +355,7 @@ def test_a_worked_example_gives_exactly_the_expected_items(
 
 def test_every_row_of_the_table_cites_a_rule() -> None:
     for row in WORKED_EXAMPLES:
-        assert any(f"E{n}" in row.values[0] for n in range(1, 5)), row.id
+        assert any(f"E{n}" in row.values[0] for n in range(1, 6)), row.id
 
 
 @pytest.mark.parametrize(
@@ -343,3 +388,16 @@ def test_the_statement_shows_a_pair_without_an_agreed_rate_as_owing_nothing_and_
     ]
     assert (totals.municipality_pays_ore, totals.health_trust_pays_ore, totals.net_ore) == (0, 0, 0)
     assert totals.unrated_quantity == 0  # not payable is not "waiting for a tariff"
+
+
+def test_the_statement_shows_a_stay_whose_end_is_unknown_as_owing_nothing_and_why() -> None:
+    # E5: held, shown with the reason, kept out of every sum, and not "waiting for a tariff"
+    facts = facts_of([(DISCHARGED, "2024-03-03T10:00"), (ADMITTED, "2024-03-04T14:00")], BERGEN)
+
+    lines, totals = summarise(rate(facts, "2024-03-31"))
+
+    assert [(line.status, line.quantity, line.amount_ore, line.note) for line in lines] == [
+        (ItemStatus.NOT_PAYABLE, 28, None, END_UNKNOWN)
+    ]
+    assert (totals.municipality_pays_ore, totals.health_trust_pays_ore, totals.net_ore) == (0, 0, 0)
+    assert totals.unrated_quantity == 0
