@@ -7,8 +7,10 @@ step is logged with who, when and why. A closed statement is never edited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -73,33 +75,26 @@ async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable
             ("health_trust", statement["health_trust"]),
         }:
             raise DisputeRefused("only the municipality or the health trust of the statement can dispute it")
-        body = statement["body"]
         month = command.service_month
-        lines = [
-            line
-            for line in body["lines"]
-            if line["category"] == command.category.value
-            and line["service_month"] == month
-            and line["status"] == "priced"
-        ]
+        lines = _priced_lines(statement["body"], command.category.value, month)
         if not lines:
             raise DisputeRefused(f"the statement has no priced {command.category.value} line for {month}")
+        scopes: list[str | None] = [None]
         if command.episode_id is not None:
-            disputed = [
-                item
-                for item in body["items"]
-                if item["episode_id"] == command.episode_id
-                and item["category"] == command.category.value
-                and item["service_month"] == month
-            ]
-            if not disputed:
+            if not _items_of(statement["body"], command.category.value, month, command.episode_id):
                 raise DisputeRefused(
                     f"the statement has no {command.category.value} item {command.episode_id} for {month}"
                 )
-            charged = sum(item["amount_ore"] or 0 for item in disputed)
-            await _refuse_beyond_what_is_owed(conn, command, statement, charged, command.episode_id)
-        charged = sum(line["amount_ore"] or 0 for line in lines)
-        await _refuse_beyond_what_is_owed(conn, command, statement, charged, None)
+            scopes.insert(0, command.episode_id)
+        for subject_id in scopes:
+            owed = await _still_owed(
+                conn, command.statement_id, statement, command.category.value, month, subject_id
+            )
+            if command.amount_ore > owed.amount_ore:
+                raise DisputeRefused(
+                    f"the amount disputed ({command.amount_ore} øre) exceeds what is still owed for the "
+                    f"{owed.what}"
+                )
         inserted = await conn.fetchval(
             """
             INSERT INTO disputes (dispute_id, statement_id, municipality, health_trust, subject_id, category,
@@ -129,20 +124,55 @@ async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable
     return True
 
 
-async def _refuse_beyond_what_is_owed(
+def _priced_lines(body: Mapping[str, Any], category: str, month: str) -> list[Mapping[str, Any]]:
+    return [
+        line
+        for line in body["lines"]
+        if line["category"] == category and line["service_month"] == month and line["status"] == "priced"
+    ]
+
+
+def _items_of(body: Mapping[str, Any], category: str, month: str, subject_id: str) -> list[Mapping[str, Any]]:
+    return [
+        item
+        for item in body["items"]
+        if item["episode_id"] == subject_id
+        and item["category"] == category
+        and item["service_month"] == month
+    ]
+
+
+@dataclass(frozen=True)
+class StillOwed:
+    amount_ore: int
+    what: str  # the item or line, and how its amount was reached, for a refusal or a note
+
+
+async def _still_owed(
     conn: asyncpg.Connection,
-    command: OpenDispute,
+    statement_id: UUID,
     statement: asyncpg.Record,
-    charged: int,
+    category: str,
+    month: str,
     subject_id: str | None,
-) -> None:
-    """A claim may not exceed what is still owed for the item (or the line, when `subject_id`
-    is None): what the statement charged, changed by the adjustments to that month since (a
-    late event or a new rate), less what other disputes of it claim (open: the amount;
-    upheld in whole or part: the agreed amount; rejected: nothing). Without this, two
-    disputes of one item, or one of the item and one of its line, credited more than was
-    ever charged."""
-    service_month = date.fromisoformat(command.service_month + "-01")
+    *,
+    besides: UUID | None = None,
+) -> StillOwed:
+    """What is still owed for the item (or the line, when `subject_id` is None) that a
+    dispute of `statement_id` claims: what the statement charged, changed by the adjustments
+    to that month since (a late event or a new rate, booked or pending), less what other
+    disputes of it claim (open: the amount; upheld in whole or part: the agreed amount;
+    rejected: nothing) than `besides`. A claim may not exceed it when opened, nor a credit
+    when resolved: otherwise two disputes of one item, or a dispute and the late event that
+    took the same days off, credited more than was ever charged."""
+    body = statement["body"]
+    charged_in = (
+        _priced_lines(body, category, month)
+        if subject_id is None
+        else _items_of(body, category, month, subject_id)
+    )
+    charged = sum(entry["amount_ore"] or 0 for entry in charged_in)
+    service_month = date.fromisoformat(month + "-01")
     adjusted = await conn.fetchval(
         """
         SELECT coalesce(sum(amount_delta_ore), 0) FROM adjustments
@@ -151,7 +181,7 @@ async def _refuse_beyond_what_is_owed(
         """,
         statement["municipality"],
         statement["health_trust"],
-        command.category.value,
+        category,
         service_month,
         subject_id,
     )
@@ -161,20 +191,20 @@ async def _refuse_beyond_what_is_owed(
                                         ELSE coalesce(agreed_ore, 0) END), 0)
         FROM disputes
         WHERE statement_id = $1 AND category = $2 AND service_month = $3
-          AND ($4::text IS NULL OR subject_id = $4)
+          AND ($4::text IS NULL OR subject_id = $4) AND dispute_id IS DISTINCT FROM $5
         """,
-        command.statement_id,
-        command.category.value,
+        statement_id,
+        category,
         service_month,
         subject_id,
+        besides,
     )
     owed = charged + adjusted - claimed
-    if command.amount_ore > owed:
-        what = f"item {subject_id}" if subject_id is not None else "line"
-        raise DisputeRefused(
-            f"the amount disputed ({command.amount_ore} øre) exceeds what is still owed for the {what} "
-            f"({owed} øre: {charged} charged, {adjusted} adjusted since, {claimed} claimed by other disputes)"
-        )
+    what = f"item {subject_id}" if subject_id is not None else "line"
+    return StillOwed(
+        owed,
+        f"{what} ({owed} øre: {charged} charged, {adjusted} adjusted since, {claimed} claimed by other disputes)",
+    )
 
 
 async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Callable[[], datetime]) -> bool:
@@ -201,6 +231,14 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
             if command.agreed_ore is None or not 0 < command.agreed_ore < amount:
                 raise DisputeRefused(f"partially upheld needs an agreed amount between 0 and {amount} øre")
             agreed = command.agreed_ore
+        note = f"dispute {command.outcome.replace('_', ' ')}: {command.reason}"
+        if agreed:
+            # A late event may have taken off some of what was disputed since it was opened:
+            # the credit is what is still owed at most, never money that was not charged.
+            owed = await _still_owed_for(conn, dispute)
+            if agreed > owed.amount_ore:
+                agreed = max(owed.amount_ore, 0)
+                note += f"; credited {agreed} øre of {amount}, what is still owed for the {owed.what}"
         await conn.execute(
             "UPDATE disputes SET status = $2, agreed_ore = $3, resolved_at = $4 WHERE dispute_id = $1",
             command.dispute_id,
@@ -227,13 +265,36 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
                 dispute["payer_role"],
                 -agreed,
                 command.dispute_id,
-                f"dispute {command.outcome.replace('_', ' ')}: {command.reason}",
+                note,
             )
         await _log(
             conn, command.dispute_id, command.outcome, command.resolved_by, command.reason, agreed, now
         )
         await uow.commit()
     return True
+
+
+async def _still_owed_for(conn: asyncpg.Connection, dispute: asyncpg.Record) -> StillOwed:
+    """`_still_owed` of the item or line `dispute` claims, the least of the two for an item."""
+    statement = await conn.fetchrow(
+        "SELECT municipality, health_trust, body FROM statements WHERE statement_id = $1",
+        dispute["statement_id"],
+    )
+    month = dispute["service_month"].strftime("%Y-%m")
+    scopes = [None] if dispute["subject_id"] is None else [dispute["subject_id"], None]
+    owed = [
+        await _still_owed(
+            conn,
+            dispute["statement_id"],
+            statement,
+            dispute["category"],
+            month,
+            subject_id,
+            besides=dispute["dispute_id"],
+        )
+        for subject_id in scopes
+    ]
+    return min(owed, key=lambda o: o.amount_ore)
 
 
 async def _log(

@@ -331,6 +331,47 @@ async def test_disputes_of_an_item_or_its_line_never_claim_more_than_is_still_ow
     await claim(episode_id=None, amount_ore=5 * DAY)
 
 
+async def test_a_dispute_and_a_late_event_that_take_off_the_same_days_credit_them_once(
+    ledger: Ledger,
+) -> None:
+    # Found in a finance audit: an item disputed in full, then shortened by late events, then
+    # the dispute upheld: the credit and the corrections both took off the same days, and the
+    # month's total for the episode went below nothing (the trust paid the municipality back
+    # more than it was charged), while reconcile still agreed.
+    await ledger.send(*ten_days_in_january("EP-Z"))  # 11-20 Jan: 10 days
+    await ledger.close("2025-01")
+    [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    dispute = await ledger.dispute(
+        jan["statement_id"],
+        episode_id="EP-Z",
+        category="discharge_ready_bed_days",
+        month="2025-01",
+        amount_ore=10 * DAY,
+        by=f"municipality:{MUNICIPALITY}",
+    )
+    # Withdrawn on 15 Jan: 11-14, 4 days are owed now (a pending correction of 6 days).
+    await ledger.send(dr("ready_withdrawn", "2025-01-15T09:00:00+01:00", episode_id="EP-Z"))
+    await ledger.resolve(dispute, "upheld")  # credits the 4 days still owed, not 10
+    await ledger.close("2025-02")
+    # The municipality could receive on 13 Jan: 2 days by the facts, but the dispute took
+    # off all 4 that were left: no money moves again, only the days are corrected.
+    await ledger.send(dr("municipality_can_receive", "2025-01-13T09:00:00+01:00", episode_id="EP-Z"))
+    await ledger.close("2025-03")
+
+    statements = [body for _, body in await ledger.published(f"municipality:{MUNICIPALITY}")]
+    moves = [
+        (a["quantity_delta"], a["amount_delta_ore"], a["cause"])
+        for body in statements
+        for a in body["adjustments"]
+        if a["episode_id"] == "EP-Z" and a["corrects_month"] == "2025-01"
+    ]
+    assert sorted(moves) == sorted([(-6, -6 * DAY, "event"), (0, -4 * DAY, "dispute"), (-2, 0, "event")])
+    credit = next(a for body in statements for a in body["adjustments"] if a["cause"] == "dispute")
+    assert "credited 2392400 øre of 5981000" in credit["note"]
+    charged = sum(i["amount_ore"] for i in jan["items"] if i["episode_id"] == "EP-Z")
+    assert charged + sum(amount for _, amount, _ in moves) == 0
+
+
 PATIENT_ID = "31129956715"  # a valid fødselsnummer (domain.md)
 
 
