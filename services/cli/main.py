@@ -358,7 +358,9 @@ def tariffs(
         endpoints = located(find_endpoints, data_dir)
         found = asyncio.run(explain_subject(endpoints.database_url, explain, health_trust, book, console))
         if not found:
-            console.print(f"no ledger items for {escape(explain)}")
+            console.print(
+                f"no ledger items or adjustments for {escape(explain)} of health trust {health_trust}"
+            )
             raise typer.Exit(1)
 
 

@@ -142,9 +142,12 @@ def _co_financing(item: LedgerItem, rules: list[TariffRule]) -> str | None:
 async def explain_subject(
     database_url: str, subject_id: str, health_trust: str, book: TariffBook, console: Console
 ) -> int:
-    """Each item of the subject, priced in words, then the facts it was rated from: finance
-    disputing a day wants the milestones behind it, which the statement does not carry, and
-    days found not payable leave no item at all. Returns the number of items."""
+    """Each item of the subject, priced in words, then what was booked for it since its month
+    closed (adjustments: late events, new rates, disputes), then the facts it was rated from:
+    finance disputing a day wants the milestones behind it, which the statement does not
+    carry, and days found not payable leave no item at all. A subject is its id and its
+    health trust. Returns the number of items and adjustments."""
+    keys = [f"{family}:{health_trust}:{subject_id}" for family in FAMILY_OF_TOPIC.values()]
     conn = await connect_database(database_url)
     try:
         rows = await conn.fetch(
@@ -153,16 +156,24 @@ async def explain_subject(
             LEFT JOIN statements s
                    ON s.period = i.service_month AND s.municipality = i.municipality
                   AND s.health_trust = i.health_trust
-            WHERE i.subject_id = $1 ORDER BY i.service_month, i.part
+            WHERE i.subject_key = ANY($1::text[]) ORDER BY i.service_month, i.part
             """,
-            subject_id,
+            keys,
+        )
+        adjustments = await conn.fetch(
+            """
+            SELECT a.*, s.period AS on_period FROM adjustments a
+            LEFT JOIN statements s ON s.statement_id = a.statement_id
+            WHERE a.subject_key = ANY($1::text[]) ORDER BY a.corrects_month, a.id
+            """,
+            keys,
         )
         facts = await conn.fetch(
             """
             SELECT family, type, occurred_at, event_id, source, payload FROM inbound_events
             WHERE subject_key = ANY($1::text[]) ORDER BY occurred_at, event_id::text
             """,
-            [f"{family}:{health_trust}:{subject_id}" for family in FAMILY_OF_TOPIC.values()],
+            keys,
         )
     finally:
         await conn.close()
@@ -172,9 +183,31 @@ async def explain_subject(
         )
         # Ids, notes and rule ids are data, and the brackets are text: none of it is markup.
         console.print(escape(explain(repo.item_from_row(row), book) + settled))
+    for row in adjustments:
+        console.print(escape(adjustment_in_words(row)))
     if facts:
         console.print(escape(facts_in_words(subject_id, health_trust, facts)))
-    return len(rows)
+    return len(rows) + len(adjustments)
+
+
+def adjustment_in_words(row: Mapping[str, Any]) -> str:
+    """A difference booked for the subject's closed month, and where it is settled."""
+    days = row["quantity_delta"]
+    why = {"event": "a late event", "tariff": "a new rate", "dispute": "a dispute's outcome"}.get(
+        row["cause"], row["cause"]
+    )
+    note = f": {row['note']}" if row["note"] else ""
+    where = (
+        f"settled on statement {row['statement_id']} of {row['on_period']:%Y-%m}"
+        if row["statement_id"]
+        else "pending: on the pair's next statement"
+    )
+    return (
+        f"adjustment to {row['corrects_month']:%Y-%m} {row['category'].replace('_', ' ')} "
+        f"{row['subject_id']}, municipality {row['municipality']}, {row['payer_role']} pays: "
+        f"{days:+d} {'day' if abs(days) == 1 else 'days'}, {format_nok(row['amount_delta_ore'])} "
+        f"({why}{note}) [{where}]"
+    )
 
 
 # What a fact says beside its type, by field, in this order: enough to see why days are

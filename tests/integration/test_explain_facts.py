@@ -79,3 +79,39 @@ async def test_an_episode_with_no_payable_day_still_shows_its_facts(database: st
 
     assert items == 0
     assert len([line for line in lines if "care_area mental_health" in line]) == 3
+
+
+async def test_a_subject_is_explained_with_what_was_booked_since_and_never_with_another_trusts(
+    database: str, ledger: Ledger
+) -> None:
+    # Found in a finance audit: the same episode id of another health trust was explained
+    # too (a subject is its id and its trust), and a closed month's item was shown as first
+    # settled, with nothing of the late event that took days off it since.
+    other = discharge_ready_of("983974694", MUNICIPALITY)
+    ten_days = [
+        ("admission_notified", "2025-01-05T10:00:00+01:00"),
+        ("declared_ready", "2025-01-11T09:00:00+01:00"),
+        ("municipality_notified", "2025-01-11T11:00:00+01:00"),
+        ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
+    ]
+    await ledger.send(
+        *(dr(kind, at, episode_id="EP-F3") for kind, at in ten_days),
+        *(other(kind, at, episode_id="EP-F3") for kind, at in ten_days),
+    )
+    await ledger.close("2025-01")
+    await ledger.send(dr("ready_withdrawn", "2025-01-15T09:00:00+01:00", episode_id="EP-F3"))
+
+    found, lines = await _explained(database, ledger, "EP-F3")
+
+    assert found == 2  # the item and its adjustment
+    assert not any("983974694" in line for line in lines)
+    adjustment = (
+        "adjustment to 2025-01 discharge ready bed days EP-F3, municipality 4601, municipality pays: "
+        "-6 days, -35 886.00 NOK (a late event)"
+    )
+    assert f"{adjustment} [pending: on the pair's next statement]" in lines
+
+    await ledger.close("2025-02")
+    _, lines = await _explained(database, ledger, "EP-F3")
+    [settled] = [line for line in lines if line.startswith(adjustment)]
+    assert settled.endswith(" of 2025-02]") and "[settled on statement " in settled

@@ -56,13 +56,17 @@ def printed(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Console]:
 
 
 class FakeConnection:
-    """Answers every query with `rows`, except the facts of a subject, which it has none of."""
+    """Answers every query with `rows`, except those reading from a table in `none_from`
+    (the facts of a subject, unless told otherwise), of which it has none."""
 
-    def __init__(self, rows: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, rows: list[dict[str, Any]] | None = None, *, none_from: tuple[str, ...] = ("inbound_events",)
+    ) -> None:
         self.rows = rows or []
+        self.none_from = none_from
 
     async def fetch(self, query: str, *args: object) -> list[dict[str, Any]]:
-        return [] if "FROM inbound_events" in query else self.rows
+        return [] if any(f"FROM {table}" in query for table in self.none_from) else self.rows
 
     async def set_type_codec(self, *args: object, **kwargs: object) -> None:
         pass
@@ -108,7 +112,8 @@ async def test_tariffs_explain_prints_the_settlement_and_the_notes_in_brackets(
             [
                 _row("EP-1", STATEMENT, note="[mapped 1201 to 4601]"),
                 _row("EP-1", None, unit_price_ore=None, amount_ore=None, rule_id=None),
-            ]
+            ],
+            none_from=("inbound_events", "adjustments"),
         ),
     )
     console = recording()
