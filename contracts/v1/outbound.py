@@ -154,9 +154,11 @@ class DisputeEntry(Contract):
     payer_role: PartyRole = Field(description="Whose payment the disputed amount is held out of.")
     amount_ore: int = Field(gt=0)
     status: Literal["open", "upheld", "partially_upheld", "rejected"]
-    effect: Literal["held", "open", "released"] = Field(
+    effect: Literal["held", "open", "released", "resolved"] = Field(
         description="`held`: held out of this statement's payable net; `open`: still held; "
-        "`released`: resolved, the hold is released and any agreed difference is an adjustment."
+        "`released`: resolved, the hold is released and any agreed difference is an adjustment; "
+        "`resolved`: opened and resolved since the pair's last statement, so never held, and any "
+        "agreed difference is an adjustment on this statement."
     )
     agreed_ore: int | None = Field(default=None, description="For a resolution: the amount found not owed.")
     opened_by: str

@@ -43,12 +43,12 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
 
 
 async def disputes_to_show(conn: asyncpg.Connection) -> dict[Pair, list[asyncpg.Record]]:
-    """Open disputes (held now or still held) and resolved ones whose hold is not yet released."""
+    """Open disputes (held now or still held), resolved ones whose hold is not yet released,
+    and resolved ones never held (opened and resolved between two closes) not yet shown:
+    `released_on` is the statement that showed the resolution."""
     rows = await conn.fetch(
         """
-        SELECT * FROM disputes
-        WHERE status = 'open' OR (held_on IS NOT NULL AND released_on IS NULL)
-        ORDER BY opened_at, dispute_id
+        SELECT * FROM disputes WHERE released_on IS NULL ORDER BY opened_at, dispute_id
         """
     )
     found: dict[Pair, list[asyncpg.Record]] = {}

@@ -203,7 +203,7 @@ async def _issue_statements(
         for movement, _entry in movements:
             if movement.effect == "held":
                 held[sid].append(UUID(movement.dispute_id))
-            elif movement.effect == "released":
+            elif movement.effect in ("released", "resolved"):
                 released[sid].append(UUID(movement.dispute_id))
 
     # Every pair with items, adjustments or disputes, in one sorted order: the items'
@@ -259,11 +259,13 @@ class _Issued:
 
 def _dispute_movement(row: asyncpg.Record) -> tuple[DisputeMovement, DisputeEntry]:
     """An open dispute not yet held is held now; one held earlier and still open is shown;
-    a resolved one whose amount was held is released (its outcome is an adjustment)."""
+    a resolved one whose amount was held is released (its outcome is an adjustment); one
+    opened and resolved since the last statement, never held, is shown once as resolved:
+    both parties see every dispute, whatever its timing (domain.md section 5)."""
     if row["status"] == "open":
         effect = "open" if row["held_on"] else "held"
     else:
-        effect = "released"
+        effect = "released" if row["held_on"] else "resolved"
     movement = DisputeMovement(
         dispute_id=str(row["dispute_id"]),
         payer_role=PayerRole(row["payer_role"]),

@@ -372,6 +372,53 @@ async def test_a_dispute_and_a_late_event_that_take_off_the_same_days_credit_the
     assert charged + sum(amount for _, amount, _ in moves) == 0
 
 
+async def test_a_dispute_opened_and_resolved_between_two_closes_is_shown_once_and_holds_nothing(
+    ledger: Ledger,
+) -> None:
+    # Found in a finance audit: a dispute resolved before the next close was never held,
+    # and so was on no statement at all (a rejected one left no trace anywhere the other
+    # party could see), where domain.md section 5 wants it visible on both parties'.
+    await ledger.send(*ten_days_in_january("EP-R"), *ten_days_in_january("EP-U"))
+    await ledger.close("2025-01")
+    [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    claim = partial(
+        ledger.dispute,
+        jan["statement_id"],
+        category="discharge_ready_bed_days",
+        month="2025-01",
+        by=f"municipality:{MUNICIPALITY}",
+    )
+    rejected, upheld = (
+        await claim(episode_id="EP-R", amount_ore=3 * DAY),
+        await claim(episode_id="EP-U", amount_ore=2 * DAY),
+    )
+    await ledger.resolve(rejected, "rejected")
+    await ledger.resolve(upheld, "upheld")
+    await ledger.close("2025-02")
+    await ledger.send(
+        *episode(
+            "EP-M",
+            ("admission_notified", "2025-03-01T10:00:00+01:00"),
+            ("declared_ready", "2025-03-02T09:00:00+01:00"),
+            ("municipality_notified", "2025-03-02T11:00:00+01:00"),
+        )
+    )
+    await ledger.close("2025-03")
+
+    _, feb, mar = [body for _, body in await ledger.published(f"health_trust:{TRUST}")]
+    shown = {
+        d["episode_id"]: (d["status"], d["effect"], d["amount_ore"], d["agreed_ore"]) for d in feb["disputes"]
+    }
+    assert shown == {
+        "EP-R": ("rejected", "resolved", 3 * DAY, 0),
+        "EP-U": ("upheld", "resolved", 2 * DAY, 2 * DAY),
+    }
+    # Nothing was held, so nothing comes back: the upheld one is an adjustment.
+    assert (feb["totals"]["municipality_withheld_ore"], feb["totals"]["health_trust_withheld_ore"]) == (0, 0)
+    assert [(a["episode_id"], a["amount_delta_ore"]) for a in feb["adjustments"]] == [("EP-U", -2 * DAY)]
+    assert mar["disputes"] == []
+
+
 PATIENT_ID = "31129956715"  # a valid fødselsnummer (domain.md)
 
 
