@@ -22,7 +22,7 @@ from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook, check_municipalities
 from services.intake.pseudonym import Pseudonymiser
 from services.observability.metrics import OutboxMetrics
-from services.observability.probes import broker_and_database_ready, sample_outbox_backlog
+from services.observability.probes import broker_and_database_ready, sample_outbox_and_readiness
 from services.runtime.heap import settle_startup_heap
 from services.settings import Settings
 
@@ -102,8 +102,12 @@ def wire_lifecycle(
         state["relay"] = asyncio.create_task(relay.run(stop, settings.outbox_poll_seconds))
         if outbox_metrics is not None:
             state["sampler"] = asyncio.create_task(
-                sample_outbox_backlog(
-                    state["resources"].pool, outbox_metrics, stop, settings.outbox_backlog_sample_seconds
+                sample_outbox_and_readiness(
+                    state["resources"].pool,
+                    broker,
+                    outbox_metrics,
+                    stop,
+                    settings.outbox_backlog_sample_seconds,
                 )
             )
 

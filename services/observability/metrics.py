@@ -9,17 +9,38 @@ Names follow kafka_exporter where a Kafka operator will look for them
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from contracts.v1 import topics
+from contracts.v1.outbound import ReasonCode
 from services.lagmonitor.domain import GroupReport, GroupStatus, PartitionStatus
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
 
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000)
+# The reasons a command can be refused for; every other reason code is the intake's.
+COMMAND_REASONS = (
+    ReasonCode.SCHEMA_VIOLATION,
+    ReasonCode.PERIOD_NOT_CLOSABLE,
+    ReasonCode.DISPUTE_REFUSED,
+    ReasonCode.PROCESSING_FAILED,
+)
+INTAKE_REASONS = tuple(
+    r for r in ReasonCode if r not in {ReasonCode.PERIOD_NOT_CLOSABLE, ReasonCode.DISPUTE_REFUSED}
+)
+
+
+def _from_zero(counter: Counter, *label_sets: Iterable[str]) -> None:
+    """Export every series of `counter` at 0 from the start. A series that first appears at 1
+    has no increase Prometheus can see (`increase()` needs two samples), so an alert on it
+    missed the first rejection of each topic and reason, and again after every restart."""
+    for labels in itertools.product(*label_sets):
+        counter.labels(*labels)
 
 
 def new_registry() -> CollectorRegistry:
@@ -54,6 +75,7 @@ class IntakeMetrics:
             ["topic", "reason"],
             registry=registry,
         )
+        _from_zero(self.rejected, topics.INBOUND, INTAKE_REASONS)
         self.batch_size = Histogram(
             "samhandling_intake_batch_size",
             "Records per batch handed to the service layer.",
@@ -119,6 +141,7 @@ class SettlementMetrics:
             ["reason"],
             registry=registry,
         )
+        _from_zero(self.rejected, COMMAND_REASONS)
         self.close_seconds = Histogram(
             "samhandling_settlement_close_duration_seconds",
             "Time to close a period (the month completed, then its statements and outbox, under one lock).",
@@ -157,7 +180,8 @@ class SettlementMetrics:
 
 
 class OutboxMetrics:
-    """The relay runs in every service process that has a database."""
+    """The relay runs in every service process that has a database; so does the sampling of
+    what it needs (`probes.sample_outbox_and_readiness`)."""
 
     def __init__(self, registry: CollectorRegistry, statements_topic: str) -> None:
         self._statements_topic = statements_topic
@@ -174,7 +198,14 @@ class OutboxMetrics:
         )
         self.backlog = Gauge(
             "samhandling_outbox_backlog",
-            "Outbox messages written but not yet published (sampled).",
+            "Outbox messages written but not yet published (sampled; the last value stays while "
+            "the database is away: see samhandling_service_ready).",
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "samhandling_service_ready",
+            "1 while the service reaches its database and the broker (what /readyz answers), "
+            "0 while it does not: the process answers on /metrics through an outage.",
             registry=registry,
         )
 

@@ -112,6 +112,12 @@ def test_every_service_serves_metrics_health_and_readiness(ops: OpsStack) -> Non
     assert b"samhandling_settlement_commands" in ops.get("settlement", "/metrics")[1]
     assert b"samhandling_outbox_backlog" in ops.get("settlement", "/metrics")[1]
     assert b"kafka_consumergroup_lag_seconds" in ops.get("lagmonitor", "/metrics")[1]
+    for service in ("intake", "settlement"):  # what ServiceNotReady watches, sampled
+        wait_until(
+            lambda service=service: b"\nsamhandling_service_ready 1.0" in ops.get(service, "/metrics")[1],
+            30,
+            f"{service} sampled ready",
+        )
     status, body = ops.get("lagmonitor", "/lag")
     assert status == 200 and json.loads(body)["fresh"] is True, "a monitor polling says its reading is fresh"
 
