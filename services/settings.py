@@ -12,6 +12,7 @@ from pydantic import Field, FilePath, SecretStr, field_validator, model_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.adapters.kafka_connection import KafkaConnection
+from services.adapters.stores import checked_database_url
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 from services.tariffs import DEFAULT_TARIFF_DIR
 
@@ -136,6 +137,11 @@ class Settings(KafkaSettings):
     municipality_registry: str | None = None
     intake_group_prefix: str = "samhandling-intake"
     settlement_group: str = "samhandling-settlement"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, url: str) -> str:
+        return checked_database_url(url)
 
     @field_validator("pseudonym_key")
     @classmethod

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
 
-from services.adapters.stores import database_named
+from services.adapters.stores import checked_database_url, database_named
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -18,9 +17,7 @@ def alembic_config(database_url: str) -> Config:
     itself, libpq's parameters and all (`sslmode`, `sslrootcert`, `host` of a socket).
     SQLAlchemy, given the URL, handed those to `asyncpg.connect()` as keywords it does not
     take: a URL that asked for TLS could not be migrated."""
-    scheme = urlsplit(database_url).scheme
-    if scheme not in {"postgresql", "postgres"}:
-        raise ValueError(f"not a PostgreSQL URL: {scheme}://...")
+    checked_database_url(database_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = database_url  # read by env.py

@@ -32,6 +32,26 @@ class Unreachable(RuntimeError):
     """A store the command needs could not be reached; the message names it and why."""
 
 
+class DatabaseUrlUnusable(ValueError):
+    """`DATABASE_URL` is not a PostgreSQL URL; the message says why, never the password."""
+
+
+def checked_database_url(url: str) -> str:
+    """`url` if it is a PostgreSQL URL with a numeric port (or none), else
+    `DatabaseUrlUnusable`: asyncpg and the migrations otherwise failed deep inside with a
+    page of traceback (`invalid DSN`, `invalid literal for int()`)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgresql", "postgres"}:
+        raise DatabaseUrlUnusable("not a PostgreSQL URL: postgresql://user:password@host:port/database")
+    try:
+        parts.port  # noqa: B018 (urlsplit parses the port only when asked)
+    except ValueError:
+        raise DatabaseUrlUnusable(
+            "its port is not a number: postgresql://user:password@host:port/database"
+        ) from None
+    return url
+
+
 class _Startable(Protocol):
     async def start(self) -> None: ...
 
@@ -70,6 +90,7 @@ async def create_pool_or_say_where(url: str) -> asyncpg.Pool:
 
 
 async def connect_database(url: str) -> asyncpg.Connection:
+    checked_database_url(url)
     with database_named(url):
         return await asyncpg.connect(url)
 

@@ -562,7 +562,7 @@ def _refusal(exc: BaseException) -> list[str] | None:
     from aiokafka.errors import KafkaConnectionError
     from pydantic import ValidationError
 
-    from services.adapters.stores import Unreachable
+    from services.adapters.stores import DatabaseUrlUnusable, Unreachable
     from services.domain.municipalities import RegistryError
     from services.domain.tariffs import TariffError
     from services.observability.http import CannotListen
@@ -572,6 +572,8 @@ def _refusal(exc: BaseException) -> list[str] | None:
         return [f"could not reach {exc}"]
     if isinstance(exc, KafkaConnectionError):  # FastStream's own clients, not ours
         return [f"could not reach the broker: {exc}"]
+    if isinstance(exc, DatabaseUrlUnusable):
+        return [f"DATABASE_URL: {exc}"]
     if isinstance(exc, TariffError):
         return [f"TARIFF_DIR: {exc}"]
     if isinstance(exc, RegistryError):

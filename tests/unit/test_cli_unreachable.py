@@ -101,3 +101,32 @@ def test_the_commands_that_read_or_write_only_the_topics_need_no_database(args: 
     assert result.returncode == 2, result.stdout + result.stderr
     # it went for the broker, not asking for DATABASE_URL first
     assert result.stderr.startswith("could not reach the broker at 127.0.0.1:1: "), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("nonsense", "DATABASE_URL: not a PostgreSQL URL: "),
+        ("postgresql://finance:s3cret@127.0.0.1:notaport/ledger", "DATABASE_URL: its port is not a number: "),
+    ],
+)
+@pytest.mark.parametrize("args", [["migrate"], ["pending"], ["run", "intake"], ["run", "settlement"]])
+def test_a_database_url_that_is_not_one_is_said_in_one_line(args: list[str], url: str, says: str) -> None:
+    # Found in an operations audit: asyncpg's "invalid DSN" and int()'s "invalid literal" came
+    # as pages of traceback, exit 1, from the services (docker-compose's restart loop) and
+    # the setup step's `migrate`.
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        | NOWHERE
+        | {"DATABASE_URL": url, "PSEUDONYM_KEY": "k" * 40},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert says in result.stderr, output
+    assert "Traceback" not in output and "s3cret" not in output
+    assert len(result.stderr.strip().splitlines()) == 1, output
