@@ -8,13 +8,22 @@ import io
 from collections.abc import Sequence
 from decimal import Decimal
 
-from contracts.v1.outbound import SettlementStatement
+from contracts.v1.outbound import Category, PartyRole, SettlementStatement
 
 ITEM_COLUMNS = (
     "statement_id", "period", "sequence", "recipient_role", "recipient", "counterparty",
     "category", "episode_id", "service_month", "first_day", "last_day", "days",
-    "amount_ore", "amount_nok", "status", "rule", "note",
+    "amount_ore", "amount_nok", "status", "rule", "note", "record", "payer_role",
 )  # fmt: skip
+# Who pays for each category's items (domain.md): the trust for emergency beds, the
+# municipality for the rest. An item does not say; its line does.
+PAYER_OF_CATEGORY = {
+    Category.DISCHARGE_READY_BED_DAYS: PartyRole.MUNICIPALITY,
+    Category.EMERGENCY_BED_DAYS: PartyRole.HEALTH_TRUST,
+    Category.ACTIVITY_CO_FINANCING: PartyRole.MUNICIPALITY,
+}
+# What a dispute's movement does to its payer's payable on this statement.
+_PAYABLE_SIGN = {"held": -1, "released": 1}
 
 
 def as_json_lines(published: Sequence[tuple[SettlementStatement, bytes]]) -> str:
@@ -24,32 +33,80 @@ def as_json_lines(published: Sequence[tuple[SettlementStatement, bytes]]) -> str
 
 
 def items_as_csv(statements: Sequence[SettlementStatement]) -> str:
-    """One row per item of each statement copy. Amounts in øre, exact, and in kroner as a
-    decimal with two places (never a float); an unrated item has neither."""
+    """One row per item, adjustment and dispute of each statement copy (`record`), each with
+    who pays (`payer_role`). Amounts in øre, exact, and in kroner as a decimal with two
+    places (never a float); an unrated item has neither. An adjustment's amount is its
+    difference, a dispute's what it moves on this statement (held: less, released: more,
+    otherwise nothing), so per payer the amounts add up to what the statement has that
+    party pay after holds, and the two sums' difference to its net payable."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(ITEM_COLUMNS)
     for s in statements:
+        head = (
+            s.statement_id,
+            s.period,
+            s.sequence,
+            s.recipient.role.value,
+            s.recipient.id,
+            s.counterparty.id,
+        )
         for item in s.items:
             writer.writerow(
                 (
-                    s.statement_id,
-                    s.period,
-                    s.sequence,
-                    s.recipient.role.value,
-                    s.recipient.id,
-                    s.counterparty.id,
+                    *head,
                     item.category.value,
                     item.episode_id,
                     item.service_month,
                     item.first_day.isoformat(),
                     item.last_day.isoformat(),
                     item.days,
-                    "" if item.amount_ore is None else item.amount_ore,
-                    "" if item.amount_ore is None else Decimal(item.amount_ore).scaleb(-2),
+                    *_amount(item.amount_ore),
                     item.status.value,
                     item.rule or "",
                     item.note or "",
+                    "item",
+                    PAYER_OF_CATEGORY[item.category].value,
+                )
+            )
+        for a in s.adjustments:
+            writer.writerow(
+                (
+                    *head,
+                    a.category.value,
+                    a.episode_id,
+                    a.corrects_month,
+                    "",
+                    "",
+                    a.quantity_delta,
+                    *_amount(a.amount_delta_ore),
+                    a.cause,
+                    "",
+                    a.note or "",
+                    "adjustment",
+                    a.payer_role.value,
+                )
+            )
+        for d in s.disputes:
+            writer.writerow(
+                (
+                    *head,
+                    d.category.value,
+                    d.episode_id or "",
+                    d.service_month,
+                    "",
+                    "",
+                    "",
+                    *_amount(_PAYABLE_SIGN.get(d.effect, 0) * d.amount_ore),
+                    f"{d.status} ({d.effect})",
+                    "",
+                    f"dispute {d.dispute_id} of {d.amount_ore} øre by {d.opened_by}: {d.reason}",
+                    "dispute",
+                    d.payer_role.value,
                 )
             )
     return out.getvalue()
+
+
+def _amount(ore: int | None) -> tuple[int | str, Decimal | str]:
+    return ("", "") if ore is None else (ore, Decimal(ore).scaleb(-2))

@@ -1,0 +1,125 @@
+"""`settlement statements --format csv`: the rows of a statement add up to what it says.
+
+Found in a finance audit: the CSV had the items alone, with no column saying who pays, so
+the trust's emergency-bed days read as the municipality's, and a month with adjustments or
+disputes held could not be tied to the statement's payable net at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from contracts.v1.outbound import Category as WireCategory
+from contracts.v1.outbound import DisputeEntry, NetPayer, PartyRole
+from services.cli.statement_export import items_as_csv
+from services.domain.calendar import Month
+from services.domain.ledger import Category, LedgerItem, PayerRole
+from services.domain.statements import Adjustment, DisputeMovement
+from services.settlement.statements import build_statements
+
+TRUST, MUNICIPALITY = "983974724", "4624"
+MARCH = Month(2025, 3)
+
+
+def item(category: Category, subject: str, days: int, unit_ore: int | None) -> LedgerItem:
+    return LedgerItem(
+        category=category,
+        subject_id=subject,
+        health_trust=TRUST,
+        municipality=MUNICIPALITY,
+        payer_role=PayerRole.HEALTH_TRUST
+        if category is Category.EMERGENCY_BED_DAYS
+        else PayerRole.MUNICIPALITY,
+        service_month=MARCH,
+        first_day=date(2025, 3, 1),
+        last_day=date(2025, 3, days),
+        quantity=days,
+        unit_price_ore=unit_ore,
+        amount_ore=None if unit_ore is None else unit_ore * days,
+        rule_id=None if unit_ore is None else "rule",
+    )
+
+
+def dispute(effect: str, status: str, amount_ore: int) -> tuple[DisputeMovement, DisputeEntry]:
+    dispute_id = uuid.uuid4()
+    return DisputeMovement(str(dispute_id), PayerRole.MUNICIPALITY, amount_ore, effect), DisputeEntry(
+        dispute_id=dispute_id,
+        disputed_statement_id=uuid.uuid4(),
+        episode_id="EP-1",
+        category=WireCategory.DISCHARGE_READY_BED_DAYS,
+        service_month="2025-02",
+        payer_role=PartyRole.MUNICIPALITY,
+        amount_ore=amount_ore,
+        status=status,  # type: ignore[arg-type]
+        effect=effect,  # type: ignore[arg-type]
+        agreed_ore=None,
+        opened_by="municipality:4624",
+        reason="no discharge summary",
+    )
+
+
+def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> None:
+    copies = build_statements(
+        MARCH,
+        MUNICIPALITY,
+        TRUST,
+        [
+            item(Category.DISCHARGE_READY_BED_DAYS, "EP-1", 3, 598_100),  # 17 943 NOK
+            item(Category.DISCHARGE_READY_BED_DAYS, "EP-2", 2, None),  # unrated: no amount
+            item(Category.EMERGENCY_BED_DAYS, "EB-1", 10, 400_000),  # 40 000 NOK, the trust pays
+        ],
+        datetime(2025, 4, 1, tzinfo=UTC),
+        adjustments=[
+            Adjustment(
+                Category.DISCHARGE_READY_BED_DAYS,
+                PayerRole.MUNICIPALITY,
+                Month(2025, 2),
+                "EP-0",
+                -2,
+                -1_196_200,
+                "event",
+            ),
+            Adjustment(
+                Category.EMERGENCY_BED_DAYS,
+                PayerRole.HEALTH_TRUST,
+                Month(2025, 2),
+                "EB-0",
+                1,
+                400_000,
+                "tariff",
+            ),
+        ],
+        disputes=[
+            dispute("held", "open", 500_000),
+            dispute("released", "rejected", 300_000),
+            dispute("open", "open", 100_000),
+        ],
+    )
+
+    rows = list(csv.DictReader(io.StringIO(items_as_csv(copies))))
+
+    for copy in copies:
+        mine = [r for r in rows if r["recipient"] == copy.recipient.id]
+        assert [r["record"] for r in mine].count("item") == 3
+        assert [r["record"] for r in mine].count("adjustment") == 2
+        assert [r["record"] for r in mine].count("dispute") == 3
+        paid = {
+            role: sum(int(r["amount_ore"] or 0) for r in mine if r["payer_role"] == role)
+            for role in ("municipality", "health_trust")
+        }
+        totals = copy.totals
+        assert paid["municipality"] == totals.municipality_pays_ore - totals.municipality_withheld_ore
+        assert paid["health_trust"] == totals.health_trust_pays_ore - totals.health_trust_withheld_ore
+        net = paid["municipality"] - paid["health_trust"]
+        assert abs(net) == totals.net_payable_ore and totals.net_payable_by is NetPayer.HEALTH_TRUST
+        for r in mine:
+            if r["amount_ore"]:
+                assert Decimal(r["amount_nok"]) * 100 == int(r["amount_ore"])
+    # the figures themselves: 17 943 - 11 962 - 5 000 + 3 000 for the municipality, 44 000 for the trust
+    assert paid == {"municipality": 398_100, "health_trust": 4_400_000}
+    emergency = next(r for r in rows if r["episode_id"] == "EB-1")
+    assert (emergency["record"], emergency["payer_role"]) == ("item", "health_trust")
