@@ -184,8 +184,10 @@ class SettlementStatement(Contract):
     totals: Totals
     issued_at: datetime
     statement_hash: str = Field(
-        description="sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of this message "
-        "without `recipient`, `counterparty` and `statement_hash`."
+        description="`sha256:` and the lowercase hex SHA-256 of the canonical JSON (sorted keys, no "
+        "spaces, non-ASCII characters as themselves, UTF-8) of this message without `recipient`, "
+        "`counterparty` and `statement_hash`.",
+        examples=["sha256:5d41402abc4b2a76b9719d911017c592e3b0c44298fc1c149afbf4c8996fb924"],
     )
 
 
