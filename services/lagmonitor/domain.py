@@ -194,11 +194,19 @@ def in_window(samples: Sequence[Sample], now: float, thresholds: Thresholds) -> 
 
 
 def partition_status(
-    samples: Sequence[Sample], now: float, thresholds: Thresholds, *, group_progress_at: float | None
+    samples: Sequence[Sample],
+    now: float,
+    thresholds: Thresholds,
+    *,
+    group_progress_at: float | None,
+    lagging_since: float | None = None,
 ) -> tuple[PartitionStatus, str]:
     """The status of one partition and why, from its samples (oldest first) up to `now`.
 
-    `group_progress_at` is when any *other* partition of the group last moved forward."""
+    `group_progress_at` is when any *other* partition of the group last moved forward;
+    `lagging_since`, when known from before the samples (`History`), when the current
+    stretch of lag at the current offset began: an outage's reason then says how long it
+    has lasted, not at most a window."""
     if not samples:
         raise ValueError("a status needs at least one sample")
     window = in_window(samples, now, thresholds)
@@ -208,7 +216,7 @@ def partition_status(
         return PartitionStatus.OK, "caught up"
     if _rewound(window):
         return PartitionStatus.REWIND, "the committed offset went backwards within the window"
-    waiting = now - _lagging_since(window)
+    waiting = now - min(_lagging_since(window), lagging_since or now)
     if waiting >= span:
         offset = "no committed offset" if latest.committed is None else f"offset {latest.committed}"
         what = f"{offset} unchanged for {waiting:.0f}s with {latest.lag} message(s) waiting"
@@ -244,8 +252,10 @@ def evaluate_group(
     histories: Mapping[PartitionKey, Sequence[Sample]],
     now: float,
     thresholds: Thresholds,
+    lagging_since: Mapping[PartitionKey, float] | None = None,
 ) -> GroupReport:
-    """Every partition's status and the group's, from each partition's samples."""
+    """Every partition's status and the group's, from each partition's samples (and, per
+    partition, when its current stretch of lag began, if known: `partition_status`)."""
     progress = {key: _last_progress(in_window(s, now, thresholds)) for key, s in histories.items() if s}
     reports = []
     complete = bool(histories)
@@ -255,7 +265,11 @@ def evaluate_group(
             continue
         others = [at for other, at in progress.items() if other != key and at is not None]
         status, reason = partition_status(
-            samples, now, thresholds, group_progress_at=max(others, default=None)
+            samples,
+            now,
+            thresholds,
+            group_progress_at=max(others, default=None),
+            lagging_since=(lagging_since or {}).get(key),
         )
         latest = samples[-1]
         complete = complete and now - samples[0].at >= thresholds.window_seconds
@@ -281,20 +295,30 @@ def evaluate_group(
 
 @dataclass
 class History:
-    """The retained samples per group and partition: the sliding window and its anchor."""
+    """The retained samples per group and partition: the sliding window and its anchor; and
+    per partition with lag, since when it has had lag at its current committed offset (the
+    window alone forgets that after a window)."""
 
     thresholds: Thresholds
     _samples: dict[str, dict[PartitionKey, list[Sample]]] = field(default_factory=dict)
+    _lagging: dict[str, dict[PartitionKey, tuple[int | None, float]]] = field(default_factory=dict)
 
     def record(self, group: str, key: PartitionKey, sample: Sample) -> None:
         samples = self._samples.setdefault(group, {}).setdefault(key, [])
         samples.append(sample)
         samples[:] = in_window(samples, sample.at, self.thresholds)
+        lagging = self._lagging.setdefault(group, {})
+        if sample.lag <= 0:
+            lagging.pop(key, None)
+        elif key not in lagging or lagging[key][0] != sample.committed:
+            lagging[key] = (sample.committed, sample.at)
 
     def forget(self, group: str, keep: set[PartitionKey]) -> None:
         """Drop partitions that no longer exist (a topic deleted or re-created smaller)."""
         for key in set(self._samples.get(group, {})) - keep:
             del self._samples[group][key]
+            self._lagging.get(group, {}).pop(key, None)
 
     def evaluate(self, group: str, now: float) -> GroupReport:
-        return evaluate_group(group, self._samples.get(group, {}), now, self.thresholds)
+        since = {key: at for key, (_, at) in self._lagging.get(group, {}).items()}
+        return evaluate_group(group, self._samples.get(group, {}), now, self.thresholds, since)

@@ -313,3 +313,18 @@ def test_a_new_monitor_does_not_accuse_anyone_before_its_window_is_full() -> Non
     samples = {P0: polls((10, 500), (10, 600))}
     report = evaluate_group("g", samples, samples[P0][-1].at, WINDOW)
     assert report.status is GroupStatus.OK and not report.window_complete
+
+
+def test_a_stopped_partition_says_how_long_it_has_been_stopped_not_at_most_a_window() -> None:
+    # Found in an operations audit: "offset 4 unchanged for 41s" after two minutes of
+    # outage with a 40 s window, because the reason was worked out from the window alone.
+    history = History(WINDOW)
+    stopped = polls(*idle(3, 5), *[(5, 5 + i) for i in range(1, 40)])  # stopped from the 4th poll
+    for sample in stopped:
+        history.record("g", P0, sample)
+
+    [partition] = history.evaluate("g", stopped[-1].at).partitions
+
+    assert partition.status is STOP
+    assert partition.reason.startswith(f"offset 5 unchanged for {stopped[-1].at - stopped[3].at:.0f}s ")
+    assert stopped[-1].at - stopped[3].at > 5 * WINDOW.window_seconds
