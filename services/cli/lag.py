@@ -104,45 +104,38 @@ def table(report: Report) -> Table:
     if stale(report):
         age = _age(time.time() - at) if at else "ever"
         title = f"[bold red]STALE[/bold red]: the lag monitor has not read the broker for {age}; {title}"
+    # Four narrow columns, each partition's reason on a line of its own under it: with a
+    # column each for the group, the topic and the reason, an 80-column terminal cut the
+    # names to "samha…", and which group and partition are in trouble is what an operator
+    # reads first (docs/runbook.md).
     out = Table(title=title, caption=caption, expand=False)
-    for header, justify in (
-        ("group", "left"),
-        ("topic", "left"),
-        ("partition", "right"),
-        ("committed", "right"),
-        ("log end", "right"),
-        ("lag (msgs)", "right"),
-        ("lag (time)", "right"),
-        ("status", "left"),
-        ("why", "left"),
-    ):
-        out.add_column(header, justify=justify)  # type: ignore[arg-type]
+    out.add_column(Text("group / topic[partition]"), overflow="fold")
+    out.add_column("committed/end", justify="right", overflow="fold")
+    out.add_column("lag", justify="right", overflow="fold")
+    out.add_column("status", overflow="fold")
     for group in report["groups"]:
         status = group["status"]
-        window = "" if group["window_complete"] else " (window filling)"
+        window = " (window filling)" if not group["window_complete"] else ""
         out.add_row(
             Text(group["group"], style="bold"),
             "",
-            "",
-            "",
-            "",
-            str(group["lag"]),
-            _age(group["lag_seconds"]),
+            f"{group['lag']}, {_age(group['lag_seconds'])}",
             Text(status + window, style=_STYLE.get(status, "")),
-            "",
             end_section=not group["partitions"],
         )
         for i, p in enumerate(group["partitions"]):
+            committed = "-" if p["committed"] is None else str(p["committed"])
             out.add_row(
-                "",
-                p["topic"],
-                str(p["partition"]),
-                "-" if p["committed"] is None else str(p["committed"]),
-                str(p["log_end"]),
-                str(p["lag"]),
-                _age(p["lag_seconds"]),
+                Text(f"  {p['topic']}[{p['partition']}]"),
+                f"{committed}/{p['log_end']}",
+                f"{p['lag']}, {_age(p['lag_seconds'])}",
                 Text(p["status"], style=_STYLE.get(p["status"], "")),
-                Text(p["reason"], style="dim"),
+            )
+            out.add_row(
+                Text(f"    {p['reason']}", style="dim"),
+                "",
+                "",
+                "",
                 end_section=i == len(group["partitions"]) - 1,
             )
     return out

@@ -42,7 +42,8 @@ def statement_panel(statement: SettlementStatement) -> Panel:
 def _table(title: str | None, *headers: tuple[str, str]) -> Table:
     table = Table(show_edge=False, expand=True, title=title, title_justify="left")
     for header, justify in headers:
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        # fold, not "…": the ids a party disputes by must be shown whole however narrow
+        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     return table
 
 

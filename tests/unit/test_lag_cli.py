@@ -72,3 +72,45 @@ def test_a_monitor_that_cannot_read_the_broker_is_stale_however_green_its_last_r
 
     assert code == 1
     assert "STALE: the lag monitor has not read the broker for 47" in text
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_table_shows_which_group_and_partition_whole_on_a_narrow_terminal(width: int) -> None:
+    # Found in an operations audit: at 80 columns every group and topic read "samha…", and
+    # at 120 "samhandling-int…": the runbook's first question (which group, which partition)
+    # could not be answered from the table.
+    reason = "offset 4 unchanged for 108s with 220 message(s) waiting; no partition of the group moved"
+    report = _report("ERR") | {
+        "groups": [
+            {
+                "group": "samhandling-intake.discharge-ready",
+                "status": "ERR",
+                "lag": 220,
+                "lag_seconds": 108.0,
+                "window_complete": True,
+                "partitions": [
+                    {
+                        "topic": "samhandling.discharge-ready.v1",
+                        "partition": 3,
+                        "committed": 4,
+                        "log_end": 224,
+                        "lag": 220,
+                        "lag_seconds": 108.0,
+                        "status": "STOP",
+                        "reason": reason,
+                    }
+                ],
+            }
+        ]
+    }
+    console = Console(record=True, width=width, color_system=None)
+    console.print(lag.table(report))
+    text = console.export_text()
+
+    assert "…" not in text
+    assert "samhandling-intake.discharge-ready" in text
+    assert "samhandling.discharge-ready.v1[3]" in text
+    assert "group / topic[partition]" in text
+    assert "4/224" in text
+    words = " ".join(cell.strip() for line in text.splitlines() for cell in line.split("│")[1:2])
+    assert " ".join(reason.split()) in " ".join(words.split())
