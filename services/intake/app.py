@@ -32,6 +32,9 @@ from services.observability.metrics import IntakeMetrics, OutboxMetrics, instrum
 from services.settings import Settings, intake_groups, load_settings
 
 log = logging.getLogger("services.intake")
+# Rejected records named one by one in a batch's log line; hostile input at volume is
+# counted, not listed (`settlement rejections` has them all).
+LOGGED_REJECTIONS = 20
 
 
 class _Runtime:
@@ -82,7 +85,12 @@ def create_broker(
                 off_key=result.off_key,
             )
         if result.rejected:
-            log.info("rejected %s", result.rejected)
+            # Where, not only how many: the operator finds each with `settlement rejections`.
+            shown = result.rejected_at[:LOGGED_REJECTIONS]
+            more = len(result.rejected_at) - len(shown)
+            log.info(
+                "rejected %s: %s%s", result.rejected, ", ".join(shown), f" and {more} more" if more else ""
+            )
 
     groups = intake_groups(group_prefix)
 

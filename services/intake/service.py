@@ -57,8 +57,11 @@ class IngestResult:
     rejected: dict[str, int] = field(default_factory=dict)
     ledger_items: int = 0
     off_key: int = 0  # accepted with a key other than the subject id (the contract's key)
+    # Where each rejected record was and why, "topic[partition]@offset reason", for the log.
+    rejected_at: list[str] = field(default_factory=list)
 
     def add(self, other: IngestResult) -> None:
+        self.rejected_at.extend(other.rejected_at)
         self.off_key += other.off_key
         self.accepted += other.accepted
         self.duplicates += other.duplicates
@@ -292,4 +295,5 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
     result.ledger_items = rated.items_written
     for rejection in rejections:
         result.rejected[rejection.reason.value] = result.rejected.get(rejection.reason.value, 0) + 1
+        result.rejected_at.append(f"{rejection.record.place} {rejection.reason.value}")
     return result

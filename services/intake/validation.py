@@ -82,6 +82,11 @@ class RawRecord(NamedTuple):
         # Raw bytes may hold a patient identifier: keep them out of every repr and log line.
         return f"RawRecord(topic={self.topic!r}, partition={self.partition}, offset={self.offset})"
 
+    @property
+    def place(self) -> str:
+        """Where the record is, as logs and `settlement rejections` write it: topic[partition]@offset."""
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
 
 class Accepted(NamedTuple):
     record: RawRecord

@@ -225,7 +225,12 @@ async def _reject(resources: Resources, rejected: Rejected) -> None:
             await uow.commit()
 
     await retry_transient(write, what="command rejection")
-    log.warning("command rejected: %s", rejected.redacted_message())
+    log.warning(
+        "command rejected (%s %s): %s",
+        rejected.record.place,
+        rejected.reason.value,
+        rejected.redacted_message(),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

@@ -339,3 +339,21 @@ async def test_a_chunk_keyed_otherwise_waits_for_the_other_topics_writes_of_the_
         assert not activity_batch.done(), "written beside the other topic's write in flight"
     results = await asyncio.wait_for(asyncio.gather(episode_batch, activity_batch), timeout=30)
     assert [r.accepted for r in results] == [len(milestones), 1]
+
+
+async def test_a_batch_says_where_each_record_it_rejected_was_and_why(ledger: Ledger) -> None:
+    # Found in an operations audit: intake's log said "rejected {'schema_violation': 1}" and
+    # nothing of which record, so an operator could not go from the log to the message.
+    records = [
+        *records_of((1, True, activity("ACT-W1")), offset=40),
+        RawRecord(topics.ACTIVITY, 1, 41, b"k", b"{not json"),
+        *records_of((1, True, _with("ACT-W2", {"drg_points": "-1"})), offset=42),
+    ]
+
+    result = await ingest(records, deps_of(ledger))
+
+    assert result.accepted == 1
+    assert result.rejected_at == [
+        f"{topics.ACTIVITY}[1]@41 not_json",
+        f"{topics.ACTIVITY}[1]@42 schema_violation",
+    ]
