@@ -183,6 +183,7 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from rich.table import Table
 
     from services.adapters.stores import connect_database
+    from services.domain.money import format_nok
     from services.runtime.environment import find_endpoints
 
     endpoints = located(find_endpoints, data_dir)
@@ -207,7 +208,8 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
             escape(r["municipality"]),
             escape(r["health_trust"]),
             f"{r['quantity_delta']:+d}",
-            f"{r['amount_delta_ore']:+d} øre",
+            # NOK as on the statements and in every other command (it was øre alone here)
+            ("+" if r["amount_delta_ore"] > 0 else "") + format_nok(r["amount_delta_ore"]),
             escape(
                 r["cause"]
                 + (f" {r['caused_by_source']} {r['caused_by_event_id']}" if r["caused_by_source"] else "")

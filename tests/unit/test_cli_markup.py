@@ -275,6 +275,7 @@ def test_pending_prints_subjects_and_causes_as_written(
     text = console.export_text()
     assert "discharge_ready:983974724:EP-[late]" in text
     assert "event dips [correction 2]" in text
+    assert "-5 460.00 NOK" in text  # in kroner, as everywhere else (it was "-546000 øre")
 
 
 def test_a_data_dir_with_brackets_is_named_as_written(
