@@ -63,33 +63,38 @@ async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable
         if not await _first_time(conn, command.command_id, "open_dispute"):
             return False
         statement = await conn.fetchrow(
-            # FOR UPDATE: disputes of one statement are weighed one at a time against what is owed.
-            "SELECT municipality, health_trust, body FROM statements WHERE statement_id = $1 FOR UPDATE",
+            "SELECT municipality, health_trust, body FROM statements WHERE statement_id = $1",
             command.statement_id,
         )
         if statement is None:
             raise DisputeRefused(f"no statement {command.statement_id}")
+        await _weighed_one_at_a_time(conn, statement, command.category.value, command.service_month)
         party = (command.opened_by.role.value, command.opened_by.id)
         if party not in {
             ("municipality", statement["municipality"]),
             ("health_trust", statement["health_trust"]),
         }:
             raise DisputeRefused("only the municipality or the health trust of the statement can dispute it")
-        month = command.service_month
-        lines = _priced_lines(statement["body"], command.category.value, month)
-        if not lines:
-            raise DisputeRefused(f"the statement has no priced {command.category.value} line for {month}")
+        month, category, body = command.service_month, command.category.value, statement["body"]
+        # What the statement charged for that month: its lines, or adjustments to it (days
+        # priced late: a late event, a rate added for days held unrated).
+        charged = [*_priced_lines(body, category, month), *_corrections_on(body, category, month)]
+        if not charged:
+            raise DisputeRefused(
+                f"the statement has no priced {category} line for {month}, nor an adjustment to it"
+            )
         scopes: list[str | None] = [None]
         if command.episode_id is not None:
-            if not _items_of(statement["body"], command.category.value, month, command.episode_id):
+            episode = command.episode_id
+            if not _items_of(body, category, month, episode) and not _corrections_on(
+                body, category, month, episode
+            ):
                 raise DisputeRefused(
-                    f"the statement has no {command.category.value} item {command.episode_id} for {month}"
+                    f"the statement has no {category} item {episode} for {month}, nor an adjustment to it"
                 )
-            scopes.insert(0, command.episode_id)
+            scopes.insert(0, episode)
         for subject_id in scopes:
-            owed = await _still_owed(
-                conn, command.statement_id, statement, command.category.value, month, subject_id
-            )
+            owed = await _still_owed(conn, statement, category, month, subject_id)
             if command.amount_ore > owed.amount_ore:
                 raise DisputeRefused(
                     f"the amount disputed ({command.amount_ore} øre) exceeds what is still owed for the "
@@ -109,7 +114,7 @@ async def open_dispute(pool: asyncpg.Pool, command: OpenDispute, clock: Callable
             command.episode_id,
             command.category.value,
             date.fromisoformat(month + "-01"),
-            lines[0]["payer_role"],
+            charged[0]["payer_role"],
             command.amount_ore,
             command.opened_by.key,
             command.reason,
@@ -132,6 +137,31 @@ def _priced_lines(body: Mapping[str, Any], category: str, month: str) -> list[Ma
     ]
 
 
+def _corrections_on(
+    body: Mapping[str, Any], category: str, month: str, subject_id: str | None = None
+) -> list[Mapping[str, Any]]:
+    """The statement's adjustments to `month` that changed what was charged (not a dispute's)."""
+    return [
+        a
+        for a in body.get("adjustments", ())
+        if a["category"] == category
+        and a["corrects_month"] == month
+        and a["cause"] != "dispute"
+        and (subject_id is None or a["episode_id"] == subject_id)
+    ]
+
+
+async def _weighed_one_at_a_time(
+    conn: asyncpg.Connection, pair: Mapping[str, Any], category: str, month: str
+) -> None:
+    """Claims on one pair's category and month are weighed against what is still owed one at a
+    time, whichever statement each names (a month's own, or a later one adjusting it)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        f"disputes:{pair['municipality']}:{pair['health_trust']}:{category}:{month}",
+    )
+
+
 def _items_of(body: Mapping[str, Any], category: str, month: str, subject_id: str) -> list[Mapping[str, Any]]:
     return [
         item
@@ -150,37 +180,44 @@ class StillOwed:
 
 async def _still_owed(
     conn: asyncpg.Connection,
-    statement_id: UUID,
-    statement: asyncpg.Record,
+    pair: Mapping[str, Any],
     category: str,
     month: str,
     subject_id: str | None,
     *,
     besides: UUID | None = None,
 ) -> StillOwed:
-    """What is still owed for the item (or the line, when `subject_id` is None) that a
-    dispute of `statement_id` claims: what the statement charged, changed by the adjustments
-    to that month since (a late event or a new rate, booked or pending), less what other
-    disputes of it claim (open: the amount; upheld in whole or part: the agreed amount;
-    rejected: nothing) than `besides`. A claim may not exceed it when opened, nor a credit
-    when resolved: otherwise two disputes of one item, or a dispute and the late event that
-    took the same days off, credited more than was ever charged."""
-    body = statement["body"]
+    """What is still owed for the item (or the line, when `subject_id` is None) of `pair` (a
+    row with its municipality and health trust) that a dispute claims: what the month's own statement charged, changed by the
+    adjustments to that month since (a late event or a new rate, booked or pending), less what
+    the pair's other disputes of it claim (open: the amount; upheld in whole or part: the
+    agreed amount; rejected: nothing) than `besides`. A claim may not exceed it when opened,
+    nor a credit when resolved: otherwise two disputes of one item, or a dispute and the late
+    event that took the same days off, credited more than was ever charged."""
+    municipality, health_trust = pair["municipality"], pair["health_trust"]
+    service_month = date.fromisoformat(month + "-01")
+    own = await conn.fetchval(
+        "SELECT body FROM statements WHERE period = $1 AND municipality = $2 AND health_trust = $3",
+        service_month,
+        municipality,
+        health_trust,
+    )
     charged_in = (
-        _priced_lines(body, category, month)
+        []
+        if own is None
+        else _priced_lines(own, category, month)
         if subject_id is None
-        else _items_of(body, category, month, subject_id)
+        else _items_of(own, category, month, subject_id)
     )
     charged = sum(entry["amount_ore"] or 0 for entry in charged_in)
-    service_month = date.fromisoformat(month + "-01")
     adjusted = await conn.fetchval(
         """
         SELECT coalesce(sum(amount_delta_ore), 0) FROM adjustments
         WHERE municipality = $1 AND health_trust = $2 AND category = $3 AND corrects_month = $4
           AND cause <> 'dispute' AND ($5::text IS NULL OR subject_id = $5)
         """,
-        statement["municipality"],
-        statement["health_trust"],
+        municipality,
+        health_trust,
         category,
         service_month,
         subject_id,
@@ -190,10 +227,11 @@ async def _still_owed(
         SELECT coalesce(sum(CASE status WHEN 'open' THEN amount_ore WHEN 'rejected' THEN 0
                                         ELSE coalesce(agreed_ore, 0) END), 0)
         FROM disputes
-        WHERE statement_id = $1 AND category = $2 AND service_month = $3
-          AND ($4::text IS NULL OR subject_id = $4) AND dispute_id IS DISTINCT FROM $5
+        WHERE municipality = $1 AND health_trust = $2 AND category = $3 AND service_month = $4
+          AND ($5::text IS NULL OR subject_id = $5) AND dispute_id IS DISTINCT FROM $6
         """,
-        statement_id,
+        municipality,
+        health_trust,
         category,
         service_month,
         subject_id,
@@ -276,21 +314,12 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
 
 async def _still_owed_for(conn: asyncpg.Connection, dispute: asyncpg.Record) -> StillOwed:
     """`_still_owed` of the item or line `dispute` claims, the least of the two for an item."""
-    statement = await conn.fetchrow(
-        "SELECT municipality, health_trust, body FROM statements WHERE statement_id = $1",
-        dispute["statement_id"],
-    )
     month = dispute["service_month"].strftime("%Y-%m")
+    await _weighed_one_at_a_time(conn, dispute, dispute["category"], month)
     scopes = [None] if dispute["subject_id"] is None else [dispute["subject_id"], None]
     owed = [
         await _still_owed(
-            conn,
-            dispute["statement_id"],
-            statement,
-            dispute["category"],
-            month,
-            subject_id,
-            besides=dispute["dispute_id"],
+            conn, dispute, dispute["category"], month, subject_id, besides=dispute["dispute_id"]
         )
         for subject_id in scopes
     ]

@@ -419,6 +419,46 @@ async def test_a_dispute_opened_and_resolved_between_two_closes_is_shown_once_an
     assert mar["disputes"] == []
 
 
+async def test_days_priced_only_by_an_adjustment_can_be_disputed_on_the_statement_that_has_it(
+    ledger: Ledger,
+) -> None:
+    # Found in a finance audit: an episode sent after its month closed is priced by an
+    # adjustment on the next statement, and no dispute of it was possible: neither the
+    # month's statement (no such item) nor the next one (no line for that month) took it.
+    await ledger.send(*ten_days_in_january("EP-K"))
+    await ledger.close("2025-01")
+    await ledger.send(*ten_days_in_january("EP-L"))  # late: 11-20 Jan, after the close
+    await ledger.close("2025-02")
+    _, feb = [body for _, body in await ledger.published(f"municipality:{MUNICIPALITY}")]
+    assert [(a["episode_id"], a["amount_delta_ore"]) for a in feb["adjustments"]] == [("EP-L", 10 * DAY)]
+    claim = partial(
+        ledger.dispute,
+        feb["statement_id"],
+        category="discharge_ready_bed_days",
+        month="2025-01",
+        by=f"municipality:{MUNICIPALITY}",
+    )
+
+    with pytest.raises(DisputeRefused, match="still owed for the item EP-L"):
+        await claim(episode_id="EP-L", amount_ore=10 * DAY + 1)
+    with pytest.raises(
+        DisputeRefused, match="no discharge_ready_bed_days item EP-K for 2025-01, nor an adjustment"
+    ):
+        await claim(episode_id="EP-K", amount_ore=DAY)  # EP-K is on January's statement, not this one
+    late = await claim(episode_id="EP-L", amount_ore=4 * DAY)
+    # The line of January: 20 days charged in all (10 on its statement, 10 adjusted), 4 claimed.
+    with pytest.raises(DisputeRefused, match="still owed for the line"):
+        await claim(episode_id=None, amount_ore=16 * DAY + 1)
+    await ledger.resolve(late, "upheld")
+    await ledger.close("2025-03")
+
+    mar = (await ledger.published(f"municipality:{MUNICIPALITY}"))[2][1]
+    assert [(a["episode_id"], a["amount_delta_ore"], a["cause"]) for a in mar["adjustments"]] == [
+        ("EP-L", -4 * DAY, "dispute")
+    ]
+    assert [(d["episode_id"], d["effect"]) for d in mar["disputes"]] == [("EP-L", "resolved")]
+
+
 PATIENT_ID = "31129956715"  # a valid fødselsnummer (domain.md)
 
 
