@@ -103,14 +103,22 @@ def test_the_commands_that_read_or_write_only_the_topics_need_no_database(args: 
     assert result.stderr.startswith("could not reach the broker at 127.0.0.1:1: "), result.stderr
 
 
+NOT_A_URL = ("nonsense", "DATABASE_URL: not a PostgreSQL URL: ")
+NOT_A_PORT = (
+    "postgresql://finance:s3cret@127.0.0.1:notaport/ledger",
+    "DATABASE_URL: its port is not a number: ",
+)
+
+
 @pytest.mark.parametrize(
-    ("url", "says"),
+    ("args", "url", "says"),
     [
-        ("nonsense", "DATABASE_URL: not a PostgreSQL URL: "),
-        ("postgresql://finance:s3cret@127.0.0.1:notaport/ledger", "DATABASE_URL: its port is not a number: "),
+        (["migrate"], *NOT_A_URL),
+        (["run", "intake"], *NOT_A_URL),
+        (["pending"], *NOT_A_PORT),
+        (["run", "settlement"], *NOT_A_PORT),
     ],
 )
-@pytest.mark.parametrize("args", [["migrate"], ["pending"], ["run", "intake"], ["run", "settlement"]])
 def test_a_database_url_that_is_not_one_is_said_in_one_line(args: list[str], url: str, says: str) -> None:
     # Found in an operations audit: asyncpg's "invalid DSN" and int()'s "invalid literal" came
     # as pages of traceback, exit 1, from the services (docker-compose's restart loop) and

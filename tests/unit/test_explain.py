@@ -183,4 +183,4 @@ def test_explaining_an_episode_with_no_items_exits_1(monkeypatch: pytest.MonkeyP
     result = _tariffs_command(monkeypatch, 0, "--explain", "EP-NOPE")
 
     assert result.exit_code == 1, result.output
-    assert "no ledger items for EP-NOPE" in result.output
+    assert f"no ledger items or adjustments for EP-NOPE of health trust {HELSE_BERGEN}" in result.output
