@@ -5,6 +5,8 @@ the next statement, and the chain of statements verifies."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -46,6 +48,17 @@ def ten_days_in_january(episode_id: str) -> list[tuple[str, dict]]:
         ("declared_ready", "2025-01-11T09:00:00+01:00"),
         ("municipality_notified", "2025-01-11T11:00:00+01:00"),
         ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
+    )
+
+
+def claims_of_january(ledger: Ledger, statement: dict) -> Callable[..., Awaitable[uuid.UUID]]:
+    """The municipality's disputes of its January discharge-ready days on `statement`."""
+    return partial(
+        ledger.dispute,
+        statement["statement_id"],
+        category="discharge_ready_bed_days",
+        month="2025-01",
+        by=f"municipality:{MUNICIPALITY}",
     )
 
 
@@ -301,13 +314,7 @@ async def test_disputes_of_an_item_or_its_line_never_claim_more_than_is_still_ow
     await ledger.close("2025-01")
     [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
     assert jan["totals"]["municipality_pays_ore"] == 21 * DAY
-    claim = partial(
-        ledger.dispute,
-        jan["statement_id"],
-        category="discharge_ready_bed_days",
-        month="2025-01",
-        by=f"municipality:{MUNICIPALITY}",
-    )
+    claim = claims_of_january(ledger, jan)
 
     first = await claim(episode_id="EP-X", amount_ore=6 * DAY)
     with pytest.raises(DisputeRefused, match="still owed for the item EP-X"):
@@ -381,13 +388,7 @@ async def test_a_dispute_opened_and_resolved_between_two_closes_is_shown_once_an
     await ledger.send(*ten_days_in_january("EP-R"), *ten_days_in_january("EP-U"))
     await ledger.close("2025-01")
     [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
-    claim = partial(
-        ledger.dispute,
-        jan["statement_id"],
-        category="discharge_ready_bed_days",
-        month="2025-01",
-        by=f"municipality:{MUNICIPALITY}",
-    )
+    claim = claims_of_january(ledger, jan)
     rejected, upheld = (
         await claim(episode_id="EP-R", amount_ore=3 * DAY),
         await claim(episode_id="EP-U", amount_ore=2 * DAY),
@@ -431,13 +432,7 @@ async def test_days_priced_only_by_an_adjustment_can_be_disputed_on_the_statemen
     await ledger.close("2025-02")
     _, feb = [body for _, body in await ledger.published(f"municipality:{MUNICIPALITY}")]
     assert [(a["episode_id"], a["amount_delta_ore"]) for a in feb["adjustments"]] == [("EP-L", 10 * DAY)]
-    claim = partial(
-        ledger.dispute,
-        feb["statement_id"],
-        category="discharge_ready_bed_days",
-        month="2025-01",
-        by=f"municipality:{MUNICIPALITY}",
-    )
+    claim = claims_of_january(ledger, feb)
 
     with pytest.raises(DisputeRefused, match="still owed for the item EP-L"):
         await claim(episode_id="EP-L", amount_ore=10 * DAY + 1)
