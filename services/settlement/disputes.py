@@ -188,10 +188,10 @@ async def _still_owed(
     besides: UUID | None = None,
 ) -> StillOwed:
     """What is still owed for the item (or the line, when `subject_id` is None) of `pair` (a
-    row with its municipality and health trust) that a dispute claims: what the month's own statement charged, changed by the
-    adjustments to that month since (a late event or a new rate, booked or pending), less what
-    the pair's other disputes of it claim (open: the amount; upheld in whole or part: the
-    agreed amount; rejected: nothing) than `besides`. A claim may not exceed it when opened,
+    row with its municipality and health trust) that a dispute claims: what the month's own
+    statement charged, changed by the adjustments to that month since (a late event or a new
+    rate, booked or pending), less what the pair's other disputes of it claim (open: the
+    amount; upheld in whole or part: the agreed amount; rejected: nothing) than `besides`. A claim may not exceed it when opened,
     nor a credit when resolved: otherwise two disputes of one item, or a dispute and the late
     event that took the same days off, credited more than was ever charged."""
     municipality, health_trust = pair["municipality"], pair["health_trust"]
