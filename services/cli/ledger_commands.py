@@ -179,10 +179,16 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
         return False
     count = f"{len(r.statements)} statement{'s' if len(r.statements) > 1 else ''}"
     console.print(
-        f"{_mark(r.month_proven)} {period} on {count} ({', '.join(r.statements)}): lines and adjustments "
+        f"{_mark(r.statements_total_ore == r.ledger_total_ore)} {period} on {count} "
+        f"({', '.join(r.statements)}): lines and adjustments "
         f"for {period} sum to {format_nok(r.statements_total_ore)}; settled items of {period} and "
         f"adjustments to it sum to {format_nok(r.ledger_total_ore)}"
     )
+    if r.credited_beyond:
+        console.print(
+            f"[red]✗[/red] settled below nothing for {period} (credited more than was ever charged), in øre: "
+            + escape("; ".join(r.credited_beyond))
+        )
     first, last = r.pair_statements[0], r.pair_statements[-1]
     every = (
         f"all {len(r.pair_statements)} statements of the pair, {first} … {last}, sum to"

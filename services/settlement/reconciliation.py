@@ -34,12 +34,20 @@ class Reconciliation:
     pair_statements_total_ore: int = 0  # the same, over every statement of the pair, from their bodies
     pair_ledger_total_ore: int = 0  # the same, over every settled item and adjustment of the pair
     known: bool = False  # any event, ledger item, adjustment or statement of the pair, in any month
+    # What of the month was settled below nothing, each "<subject or category> (<payer>): <øre>":
+    # credited (by disputes, corrections) more than it was ever charged.
+    credited_beyond: list[str] = field(default_factory=list)
 
     @property
     def month_proven(self) -> bool:
-        """A statement carries the month, and what statements say of it is what was settled.
-        No statement proves nothing: the month is open, or nothing of it was settled."""
-        return bool(self.statements) and self.statements_total_ore == self.ledger_total_ore
+        """A statement carries the month, what statements say of it is what was settled, and
+        nothing of it was settled below nothing. No statement proves nothing: the month is
+        open, or nothing of it was settled."""
+        return (
+            bool(self.statements)
+            and self.statements_total_ore == self.ledger_total_ore
+            and not self.credited_beyond
+        )
 
     @property
     def pair_proven(self) -> bool:
@@ -67,6 +75,33 @@ SELECT EXISTS (SELECT 1 FROM ledger_items WHERE municipality = $1 AND health_tru
 def _signed(payer_role: str, amount: int | None) -> int:
     """Positive when the municipality pays: one number per pair, netted."""
     return (amount or 0) if payer_role == "municipality" else -(amount or 0)
+
+
+def _below_nothing(items: list[dict[str, Any]], adjustments: list[dict[str, Any]]) -> list[str]:
+    """What was settled below nothing for one month: per episode, stay or activity and payer
+    (its items and the adjustments to it, a dispute's credit among them), and per category
+    and payer (a dispute of a whole line has no subject of its own)."""
+    by_subject: dict[tuple[str, str], int] = {}
+    by_category: dict[tuple[str, str], int] = {}
+    for entry, amount in [
+        *((i, i["amount_ore"] or 0) for i in items),
+        *((a, a["amount_delta_ore"]) for a in adjustments),
+    ]:
+        subject = (entry["subject_id"], entry["payer_role"])
+        category = (entry["category"], entry["payer_role"])
+        by_subject[subject] = by_subject.get(subject, 0) + amount
+        by_category[category] = by_category.get(category, 0) + amount
+    lines_credited = {
+        (a["subject_id"], a["payer_role"])
+        for a in adjustments
+        if a["dispute_id"] and a["subject_id"].startswith("dispute-")
+    }
+    return [
+        f"{name} ({payer} pays): {total}"
+        for totals, skip in ((by_subject, lines_credited), (by_category, set()))
+        for (name, payer), total in sorted(totals.items())
+        if total < 0 and (name, payer) not in skip
+    ]
 
 
 async def reconcile(
@@ -147,6 +182,9 @@ async def reconcile(
     r.ledger_total_ore = (
         sum(_signed(i["payer_role"], i["amount_ore"]) for i in r.items) if r.closed else 0
     ) + sum(_signed(a["payer_role"], a["amount_delta_ore"]) for a in r.adjustments if a["statement_id"])
+    r.credited_beyond = _below_nothing(
+        r.items if r.closed else [], [a for a in r.adjustments if a["statement_id"]]
+    )
     # The pair: every statement, against everything settled.
     r.pair_statements_total_ore = sum(
         _signed(line["payer_role"], line["amount_ore"]) for s in statements for line in s["body"]["lines"]

@@ -193,3 +193,44 @@ async def test_a_month_whose_statement_holds_only_adjustments_to_earlier_months_
 
     assert await _reconcile(endpoints(database), MUNICIPALITY, TRUST, Month(2025, 2))
     assert "✓ 2025-02 on 1 statement (2025-02)" in output.getvalue()
+
+
+async def test_a_month_settled_below_nothing_is_not_proven_though_its_sums_agree(
+    ledger: Ledger, database: str, output: io.StringIO
+) -> None:
+    # Found in a finance audit: a dispute's credit and a late event that took off the same
+    # days left an episode's month at less than nothing, and reconcile still showed ✓: the
+    # statements and the ledger agreed with each other. The close no longer books that
+    # (test_corrections_and_disputes.py); a ledger that has it is refused here whatever made it.
+    await ledger.send(*ready("EP-A", "2025-01-10"), *ready("EP-B", "2025-01-10"))
+    await ledger.send(
+        dr("municipality_can_receive", "2025-01-12T08:00:00+01:00", episode_id="EP-A"),
+        dr("municipality_can_receive", "2025-01-20T08:00:00+01:00", episode_id="EP-B"),
+    )
+    await ledger.close("2025-01")
+    async with ledger.pool.acquire() as conn:  # a credit of 3 days booked against EP-A's 2
+        await conn.execute(
+            """
+            INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
+                                     health_trust, payer_role, quantity_delta, amount_delta_ore, cause,
+                                     dispute_id, note)
+            VALUES ($1, '2025-01-01', 'discharge_ready_bed_days', 'EP-A', $2, $3, 'municipality', 0, $4,
+                    'dispute', gen_random_uuid(), 'dispute upheld: a credit beyond the charge')
+            """,
+            f"discharge_ready:{TRUST}:EP-A",
+            MUNICIPALITY,
+            TRUST,
+            -3 * DAY,
+        )
+    await ledger.close("2025-02")
+
+    assert not await _reconcile(endpoints(database), MUNICIPALITY, TRUST, Month(2025, 1))
+    text = output.getvalue()
+    assert "✓ 2025-01 on 2 statements (2025-01, 2025-02)" in text  # the sums agree
+    assert (
+        f"✗ settled below nothing for 2025-01 (credited more than was ever charged), in øre: EP-A (municipality pays): {-DAY}"
+        in text
+    )
+    assert (
+        "discharge_ready_bed_days" not in text.split("settled below nothing")[1]
+    )  # the line is owed 7 days still
