@@ -184,3 +184,33 @@ def test_explaining_an_episode_with_no_items_exits_1(monkeypatch: pytest.MonkeyP
 
     assert result.exit_code == 1, result.output
     assert f"no ledger items or adjustments for EP-NOPE of health trust {HELSE_BERGEN}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("number", "on", "says"),
+    [
+        ("9999", "2025-10-01", "9999 is no municipality number on 2025-10-01 (not in the registry at all): "
+         "intake refuses events that name it for that day"),
+        ("1201", "2025-10-01", "1201 is no municipality number on 2025-10-01 (in force 2012-01-01 – 2020-01-01): "
+         "events naming it are settled on 4601"),
+        (BERGEN, "2025-10-01", None),
+        ("1201", "2019-06-01", None),
+    ],
+)  # fmt: skip
+def test_the_rules_of_a_number_that_is_no_municipality_that_day_say_so(
+    number: str, on: str, says: str | None
+) -> None:
+    # Found in a finance audit: `tariffs 9999 TRUST` listed the national rules as if 9999 were
+    # a municipality they applied to.
+    from services.cli import main
+
+    result = CliRunner().invoke(
+        main.app, ["tariffs", number, HELSE_BERGEN, "--on", on], env={"COLUMNS": "300"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"Rules in force on {on}" in result.output
+    if says is None:
+        assert "is no municipality number" not in result.output
+    else:
+        assert says in result.output
