@@ -26,6 +26,10 @@ FAMILY_OF_CATEGORY = {
 }
 
 
+# The subject under which the credit of a dispute of a whole line is booked, and its id.
+_LINE_SUBJECT = "dispute-"
+
+
 class DisputeRefused(ValueError):
     """The dispute command cannot be carried out; the message says why."""
 
@@ -286,7 +290,7 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
         )
         if agreed:
             family = FAMILY_OF_CATEGORY[dispute["category"]]
-            subject = dispute["subject_id"] or f"dispute-{command.dispute_id}"
+            subject = dispute["subject_id"] or f"{_LINE_SUBJECT}{command.dispute_id}"
             await conn.execute(
                 """
                 INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
@@ -324,6 +328,75 @@ async def _still_owed_for(conn: asyncpg.Connection, dispute: asyncpg.Record) -> 
         for subject_id in scopes
     ]
     return min(owed, key=lambda o: o.amount_ore)
+
+
+async def reduce_credits_beyond_charges(conn: asyncpg.Connection) -> int:
+    """Book back what disputes credited beyond what is charged now, so that no item, and no
+    line, is settled below nothing; the number of credits reduced. Run by the close, under its
+    lock, after late events were rated.
+
+    A dispute of a whole line credits the line, not an episode, so a late event that then
+    takes days off an episode of that line is not weighed against the credit when it is rated
+    (the credit of an episode's own dispute is: `rating.service._differences`): the line went
+    below nothing. Likewise should a late event and a resolution of the same episode pass each
+    other in flight. Here, per item or line a dispute credited: what the month's items and
+    every adjustment to it (credits included) sum to; below nothing, the dispute's credit is
+    reduced by as much, an adjustment of its own saying so."""
+    scopes = await conn.fetch(
+        """
+        SELECT DISTINCT ON (subject_key, corrects_month, municipality, health_trust, category, payer_role)
+               subject_key, subject_id, corrects_month, municipality, health_trust, category, payer_role,
+               dispute_id
+        FROM adjustments WHERE dispute_id IS NOT NULL
+        ORDER BY subject_key, corrects_month, municipality, health_trust, category, payer_role, id DESC
+        """
+    )
+    reduced = 0
+    for scope in scopes:
+        line = scope["subject_id"].startswith(_LINE_SUBJECT)
+        total = await conn.fetchval(
+            """
+            SELECT coalesce(sum(amount), 0) FROM (
+                SELECT coalesce(amount_ore, 0) AS amount FROM ledger_items
+                WHERE service_month = $1 AND municipality = $2 AND health_trust = $3 AND category = $4
+                  AND payer_role = $5 AND ($6::text IS NULL OR subject_key = $6)
+                UNION ALL
+                SELECT amount_delta_ore FROM adjustments
+                WHERE corrects_month = $1 AND municipality = $2 AND health_trust = $3 AND category = $4
+                  AND payer_role = $5 AND ($6::text IS NULL OR subject_key = $6)
+            ) settled
+            """,
+            scope["corrects_month"],
+            scope["municipality"],
+            scope["health_trust"],
+            scope["category"],
+            scope["payer_role"],
+            None if line else scope["subject_key"],
+        )
+        if total >= 0:
+            continue
+        what = "line" if line else f"item {scope['subject_id']}"
+        await conn.execute(
+            """
+            INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
+                                     health_trust, payer_role, quantity_delta, amount_delta_ore, cause,
+                                     dispute_id, note)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'dispute', $9, $10)
+            """,
+            scope["subject_key"],
+            scope["corrects_month"],
+            scope["category"],
+            scope["subject_id"],
+            scope["municipality"],
+            scope["health_trust"],
+            scope["payer_role"],
+            -total,
+            scope["dispute_id"],
+            f"dispute credit reduced by {-total} øre: late events took off days it had credited "
+            f"already, and the {what} is never settled below nothing",
+        )
+        reduced += 1
+    return reduced
 
 
 async def _log(
