@@ -17,6 +17,7 @@ from services.cli.ledger_commands import _reconcile, reconcile_command
 from services.domain.calendar import Month
 from services.domain.money import format_nok
 from services.runtime.environment import Endpoints
+from services.settlement import service as settlement_service
 from services.settlement.reconciliation import reconcile
 from tests.integration.ledger_harness import Ledger, discharge_ready_of, event
 
@@ -196,12 +197,16 @@ async def test_a_month_whose_statement_holds_only_adjustments_to_earlier_months_
 
 
 async def test_a_month_settled_below_nothing_is_not_proven_though_its_sums_agree(
-    ledger: Ledger, database: str, output: io.StringIO
+    ledger: Ledger, database: str, output: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Found in a finance audit: a dispute's credit and a late event that took off the same
     # days left an episode's month at less than nothing, and reconcile still showed ✓: the
     # statements and the ledger agreed with each other. The close no longer books that
-    # (test_corrections_and_disputes.py); a ledger that has it is refused here whatever made it.
+    # (test_dispute_properties.py); a ledger that has it (made before, say) is refused here.
+    async def as_before(conn: object) -> int:
+        return 0
+
+    monkeypatch.setattr(settlement_service, "reduce_credits_beyond_charges", as_before)
     await ledger.send(*ready("EP-A", "2025-01-10"), *ready("EP-B", "2025-01-10"))
     await ledger.send(
         dr("municipality_can_receive", "2025-01-12T08:00:00+01:00", episode_id="EP-A"),
