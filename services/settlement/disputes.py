@@ -342,12 +342,20 @@ async def reduce_credits_beyond_charges(conn: asyncpg.Connection) -> int:
     other in flight. Here, per item or line a dispute credited: what the month's items and
     every adjustment to it (credits included) sum to; below nothing, the dispute's credit is
     reduced by as much, an adjustment of its own saying so."""
+    # Only where something is pending for the credited month: a closed month's items never
+    # change, so a total moves only by an adjustment not yet on a statement.
     scopes = await conn.fetch(
         """
         SELECT DISTINCT ON (subject_key, corrects_month, municipality, health_trust, category, payer_role)
                subject_key, subject_id, corrects_month, municipality, health_trust, category, payer_role,
                dispute_id
-        FROM adjustments WHERE dispute_id IS NOT NULL
+        FROM adjustments a
+        WHERE dispute_id IS NOT NULL AND EXISTS (
+            SELECT 1 FROM adjustments p
+            WHERE p.statement_id IS NULL AND p.municipality = a.municipality
+              AND p.health_trust = a.health_trust AND p.corrects_month = a.corrects_month
+              AND p.category = a.category AND p.payer_role = a.payer_role
+        )
         ORDER BY subject_key, corrects_month, municipality, health_trust, category, payer_role, id DESC
         """
     )
@@ -357,9 +365,11 @@ async def reduce_credits_beyond_charges(conn: asyncpg.Connection) -> int:
         total = await conn.fetchval(
             """
             SELECT coalesce(sum(amount), 0) FROM (
+                -- in the collation of the statement-order index, so a line reads only its items
                 SELECT coalesce(amount_ore, 0) AS amount FROM ledger_items
-                WHERE service_month = $1 AND municipality = $2 AND health_trust = $3 AND category = $4
-                  AND payer_role = $5 AND ($6::text IS NULL OR subject_key = $6)
+                WHERE service_month = $1 AND municipality COLLATE "C" = $2 AND health_trust COLLATE "C" = $3
+                  AND category COLLATE "C" = $4 AND payer_role = $5
+                  AND ($6::text IS NULL OR subject_key = $6)
                 UNION ALL
                 SELECT amount_delta_ore FROM adjustments
                 WHERE corrects_month = $1 AND municipality = $2 AND health_trust = $3 AND category = $4
