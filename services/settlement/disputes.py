@@ -341,7 +341,8 @@ async def reduce_credits_beyond_charges(conn: asyncpg.Connection) -> int:
     below nothing. Likewise should a late event and a resolution of the same episode pass each
     other in flight. Here, per item or line a dispute credited: what the month's items and
     every adjustment to it (credits included) sum to; below nothing, the dispute's credit is
-    reduced by as much, an adjustment of its own saying so."""
+    reduced by as much, an adjustment of its own saying so. A reduction stays: days a later
+    event adds back are charged again, and can be disputed again."""
     # Only where something is pending for the credited month: a closed month's items never
     # change, so a total moves only by an adjustment not yet on a statement.
     scopes = await conn.fetch(
