@@ -119,34 +119,27 @@ Side = tuple[str, str, str, str]  # municipality, health trust, category, payer 
 class Booked:
     quantity: int
     amount_ore: int  # priced amounts only: held (unrated, not payable) units count as 0
-    # What upheld disputes of the subject took off the month (agreed, positive), booked or
-    # still to be: not part of `amount_ore`, which follows the facts.
-    credited_ore: int = 0
 
 
 async def booked_sums(
     conn: asyncpg.Connection, subject_keys: Iterable[str]
 ) -> dict[str, dict[tuple[Month, Side], Booked]]:
     """What has been settled per subject, and for each per closed month and side: the
-    settled items plus the settled re-rating adjustments, and apart what disputes credited.
-    A late fact is compared with this."""
+    settled items plus the settled re-rating adjustments. A late fact is compared with this."""
     rows = await conn.fetch(
         """
         SELECT subject_key, month, municipality, health_trust, category, payer_role,
-               sum(quantity)::int AS quantity, sum(amount)::bigint AS amount,
-               sum(credited)::bigint AS credited
+               sum(quantity)::int AS quantity, sum(amount)::bigint AS amount
         FROM (
             SELECT subject_key, service_month AS month, municipality, health_trust, category, payer_role,
-                   quantity, coalesce(amount_ore, 0) AS amount, 0 AS credited
+                   quantity, coalesce(amount_ore, 0) AS amount
             FROM ledger_items
             WHERE subject_key = ANY($1::text[]) AND service_month IN (SELECT period FROM closed_periods)
             UNION ALL
             SELECT subject_key, corrects_month, municipality, health_trust, category, payer_role,
-                   CASE WHEN dispute_id IS NULL THEN quantity_delta ELSE 0 END,
-                   CASE WHEN dispute_id IS NULL THEN amount_delta_ore ELSE 0 END,
-                   CASE WHEN dispute_id IS NULL THEN 0 ELSE -amount_delta_ore END
+                   quantity_delta, amount_delta_ore
             FROM adjustments
-            WHERE subject_key = ANY($1::text[]) AND (statement_id IS NOT NULL OR dispute_id IS NOT NULL)
+            WHERE subject_key = ANY($1::text[]) AND statement_id IS NOT NULL AND dispute_id IS NULL
         ) booked
         GROUP BY subject_key, month, municipality, health_trust, category, payer_role
         """,
@@ -156,7 +149,7 @@ async def booked_sums(
     for r in rows:
         side = (r["municipality"], r["health_trust"], r["category"], r["payer_role"])
         booked.setdefault(r["subject_key"], {})[(Month.of(r["month"]), side)] = Booked(
-            r["quantity"], r["amount"], r["credited"]
+            r["quantity"], r["amount"]
         )
     return booked
 

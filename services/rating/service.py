@@ -217,9 +217,7 @@ def _differences(
     earlier: Mapping[tuple[str, Month, repo.Side], tuple[str, tuple[str, str] | None]],
 ) -> list[repo.PendingAdjustment]:
     """Per closed month and side: what the facts give now minus what was booked (`booked`:
-    this subject's sums). Where disputes credited some of the month, the amount owed now is
-    at least what they credited: a late event that takes off days a dispute already took
-    off credits them once (the total for the month never goes below nothing)."""
+    this subject's sums)."""
     now: dict[tuple[Month, repo.Side], tuple[int, int]] = {}
     subject_id = key.split(":", 2)[2]
     for item in items:
@@ -232,7 +230,6 @@ def _differences(
     for month, side in sorted(sides):
         quantity, amount = now.get((month, side), (0, 0))
         before = booked.get((month, side), repo.Booked(0, 0))
-        amount = max(amount, before.credited_ore)
         if (quantity, amount) == (before.quantity, before.amount_ore):
             continue  # a correction that changes nothing books nothing
         caused_by: tuple[str, str] | None

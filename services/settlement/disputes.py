@@ -274,13 +274,16 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
                 raise DisputeRefused(f"partially upheld needs an agreed amount between 0 and {amount} øre")
             agreed = command.agreed_ore
         note = f"dispute {command.outcome.replace('_', ' ')}: {command.reason}"
+        # The ruling is kept whole (`agreed_ore`); what it credits now is what is still owed
+        # at most, never money that was not charged (a late event may have taken off some of
+        # it since it was opened). Should later events bring days back, the close credits
+        # them up to the ruling (`credits_to_what_is_owed`).
+        credit = agreed
         if agreed:
-            # A late event may have taken off some of what was disputed since it was opened:
-            # the credit is what is still owed at most, never money that was not charged.
             owed = await _still_owed_for(conn, dispute)
             if agreed > owed.amount_ore:
-                agreed = max(owed.amount_ore, 0)
-                note += f"; credited {agreed} øre of {amount}, what is still owed for the {owed.what}"
+                credit = max(owed.amount_ore, 0)
+                note += f"; credited {credit} øre of {agreed}, what is still owed for the {owed.what}"
         await conn.execute(
             "UPDATE disputes SET status = $2, agreed_ore = $3, resolved_at = $4 WHERE dispute_id = $1",
             command.dispute_id,
@@ -288,7 +291,7 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
             agreed,
             now,
         )
-        if agreed:
+        if credit:
             family = FAMILY_OF_CATEGORY[dispute["category"]]
             subject = dispute["subject_id"] or f"{_LINE_SUBJECT}{command.dispute_id}"
             await conn.execute(
@@ -305,7 +308,7 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
                 dispute["municipality"],
                 dispute["health_trust"],
                 dispute["payer_role"],
-                -agreed,
+                -credit,
                 command.dispute_id,
                 note,
             )
@@ -330,84 +333,148 @@ async def _still_owed_for(conn: asyncpg.Connection, dispute: asyncpg.Record) -> 
     return min(owed, key=lambda o: o.amount_ore)
 
 
-async def reduce_credits_beyond_charges(conn: asyncpg.Connection) -> int:
-    """Book back what disputes credited beyond what is charged now, so that no item, and no
-    line, is settled below nothing; the number of credits reduced. Run by the close, under its
-    lock, after late events were rated.
+async def credits_to_what_is_owed(conn: asyncpg.Connection) -> int:
+    """Bring what upheld disputes credit to what they ruled, as far as it is still charged;
+    the number of credits changed. Run by the close, under its lock, after late events were
+    rated.
 
-    A dispute of a whole line credits the line, not an episode, so a late event that then
-    takes days off an episode of that line is not weighed against the credit when it is rated
-    (the credit of an episode's own dispute is: `rating.service._differences`): the line went
-    below nothing. Likewise should a late event and a resolution of the same episode pass each
-    other in flight. Here, per item or line a dispute credited: what the month's items and
-    every adjustment to it (credits included) sum to; below nothing, the dispute's credit is
-    reduced by as much, an adjustment of its own saying so. A reduction stays: days a later
-    event adds back are charged again, and can be disputed again."""
-    # Only where something is pending for the credited month: a closed month's items never
-    # change, so a total moves only by an adjustment not yet on a statement.
-    scopes = await conn.fetch(
+    A dispute rules an amount not owed (`agreed_ore`: all of the claim when upheld). What it
+    credits is that amount at most, and never more than the facts charge now: per episode
+    for a dispute of an item, and per line (category, payer and month of a pair) for one of a
+    whole line, after the items' own credits. Late events move what is charged: days taken
+    off that a dispute had credited already are not credited twice (the credit is reduced,
+    nothing settles below nothing), and days brought back are credited again, up to what was
+    ruled. Each change is an adjustment of the dispute's own, saying so. Looked at only where
+    something is pending for the month: a closed month's items never change, so a total
+    moves only by an adjustment not yet on a statement."""
+    lines = await conn.fetch(
         """
-        SELECT DISTINCT ON (subject_key, corrects_month, municipality, health_trust, category, payer_role)
-               subject_key, subject_id, corrects_month, municipality, health_trust, category, payer_role,
-               dispute_id
-        FROM adjustments a
-        WHERE dispute_id IS NOT NULL AND EXISTS (
+        SELECT DISTINCT d.municipality, d.health_trust, d.category, d.service_month, d.payer_role
+        FROM disputes d
+        WHERE d.status IN ('upheld', 'partially_upheld') AND EXISTS (
             SELECT 1 FROM adjustments p
-            WHERE p.statement_id IS NULL AND p.municipality = a.municipality
-              AND p.health_trust = a.health_trust AND p.corrects_month = a.corrects_month
-              AND p.category = a.category AND p.payer_role = a.payer_role
+            WHERE p.statement_id IS NULL AND p.municipality = d.municipality
+              AND p.health_trust = d.health_trust AND p.corrects_month = d.service_month
+              AND p.category = d.category AND p.payer_role = d.payer_role
         )
-        ORDER BY subject_key, corrects_month, municipality, health_trust, category, payer_role, id DESC
         """
     )
-    reduced = 0
-    for scope in scopes:
-        line = scope["subject_id"].startswith(_LINE_SUBJECT)
-        total = await conn.fetchval(
-            """
-            SELECT coalesce(sum(amount), 0) FROM (
-                -- in the collation of the statement-order index, so a line reads only its items
-                SELECT coalesce(amount_ore, 0) AS amount FROM ledger_items
-                WHERE service_month = $1 AND municipality COLLATE "C" = $2 AND health_trust COLLATE "C" = $3
-                  AND category COLLATE "C" = $4 AND payer_role = $5
-                  AND ($6::text IS NULL OR subject_key = $6)
-                UNION ALL
-                SELECT amount_delta_ore FROM adjustments
-                WHERE corrects_month = $1 AND municipality = $2 AND health_trust = $3 AND category = $4
-                  AND payer_role = $5 AND ($6::text IS NULL OR subject_key = $6)
-            ) settled
-            """,
-            scope["corrects_month"],
-            scope["municipality"],
-            scope["health_trust"],
-            scope["category"],
-            scope["payer_role"],
-            None if line else scope["subject_key"],
+    changed = 0
+    for line in lines:
+        changed += await _credit_line(conn, line)
+    return changed
+
+
+async def _credit_line(conn: asyncpg.Connection, line: asyncpg.Record) -> int:
+    where = (
+        line["service_month"],
+        line["municipality"],
+        line["health_trust"],
+        line["category"],
+        line["payer_role"],
+    )
+    ruled = await conn.fetch(
+        """
+        SELECT dispute_id, subject_id, agreed_ore FROM disputes
+        WHERE service_month = $1 AND municipality = $2 AND health_trust = $3 AND category = $4
+          AND payer_role = $5 AND status IN ('upheld', 'partially_upheld')
+        ORDER BY resolved_at, dispute_id
+        """,
+        *where,
+    )
+    # What the facts charge now (items, and corrections booked or pending) and what disputes
+    # credit now, per subject of the line; a whole line's credits under their own subjects.
+    sums = await conn.fetch(
+        """
+        SELECT subject_key, subject_id, sum(charged)::bigint AS charged, sum(credited)::bigint AS credited
+        FROM (
+            -- in the collation of the statement-order index, so a line reads only its items
+            SELECT subject_key, subject_id, coalesce(amount_ore, 0) AS charged, 0 AS credited
+            FROM ledger_items
+            WHERE service_month = $1 AND municipality COLLATE "C" = $2 AND health_trust COLLATE "C" = $3
+              AND category COLLATE "C" = $4 AND payer_role = $5
+            UNION ALL
+            SELECT subject_key, subject_id,
+                   CASE WHEN dispute_id IS NULL THEN amount_delta_ore ELSE 0 END,
+                   CASE WHEN dispute_id IS NULL THEN 0 ELSE -amount_delta_ore END
+            FROM adjustments
+            WHERE corrects_month = $1 AND municipality = $2 AND health_trust = $3 AND category = $4
+              AND payer_role = $5
+        ) line
+        GROUP BY subject_key, subject_id
+        """,
+        *where,
+    )
+    charged = {r["subject_id"]: int(r["charged"]) for r in sums if not _of_a_line(r["subject_id"])}
+    credited = {r["subject_id"]: int(r["credited"]) for r in sums}
+    keys = {r["subject_id"]: r["subject_key"] for r in sums}
+    family = FAMILY_OF_CATEGORY[line["category"]]
+    changed = 0
+    items_credit = 0
+    for subject_id in sorted({d["subject_id"] for d in ruled if d["subject_id"] is not None}):
+        of_subject = [d for d in ruled if d["subject_id"] == subject_id]
+        due = min(sum(d["agreed_ore"] or 0 for d in of_subject), max(charged.get(subject_id, 0), 0))
+        items_credit += due
+        key = keys.get(subject_id, f"{family}:{line['health_trust']}:{subject_id}")
+        changed += await _book_credit(
+            conn,
+            line,
+            key,
+            subject_id,
+            of_subject[-1]["dispute_id"],
+            credited.get(subject_id, 0),
+            due,
+            f"item {subject_id}",
         )
-        if total >= 0:
-            continue
-        what = "line" if line else f"item {scope['subject_id']}"
-        await conn.execute(
-            """
-            INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
-                                     health_trust, payer_role, quantity_delta, amount_delta_ore, cause,
-                                     dispute_id, note)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'dispute', $9, $10)
-            """,
-            scope["subject_key"],
-            scope["corrects_month"],
-            scope["category"],
-            scope["subject_id"],
-            scope["municipality"],
-            scope["health_trust"],
-            scope["payer_role"],
-            -total,
-            scope["dispute_id"],
-            f"dispute credit reduced by {-total} øre: late events took off days it had credited "
-            f"already, and the {what} is never settled below nothing",
+    of_line = [d for d in ruled if d["subject_id"] is None]
+    if of_line:
+        due = min(sum(d["agreed_ore"] or 0 for d in of_line), max(sum(charged.values()) - items_credit, 0))
+        now = sum(credited.get(f"{_LINE_SUBJECT}{d['dispute_id']}", 0) for d in of_line)
+        last = of_line[-1]["dispute_id"]
+        subject = f"{_LINE_SUBJECT}{last}"
+        changed += await _book_credit(
+            conn, line, f"{family}:{line['health_trust']}:{subject}", subject, last, now, due, "line"
         )
-        reduced += 1
-    return reduced
+    return changed
+
+
+async def _book_credit(
+    conn: asyncpg.Connection,
+    line: asyncpg.Record,
+    subject_key: str,
+    subject_id: str,
+    dispute_id: UUID,
+    credited: int,
+    due: int,
+    what: str,
+) -> int:
+    if credited == due:
+        return 0
+    change = "reduced" if due < credited else "restored"
+    await conn.execute(
+        """
+        INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
+                                 health_trust, payer_role, quantity_delta, amount_delta_ore, cause,
+                                 dispute_id, note)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'dispute', $9, $10)
+        """,
+        subject_key,
+        line["service_month"],
+        line["category"],
+        subject_id,
+        line["municipality"],
+        line["health_trust"],
+        line["payer_role"],
+        credited - due,
+        dispute_id,
+        f"dispute credit {change} to {due} øre: late events changed what is charged for the {what}, "
+        "and a credit is what was ruled, as far as it is charged",
+    )
+    return 1
+
+
+def _of_a_line(subject_id: str) -> bool:
+    return subject_id.startswith(_LINE_SUBJECT)
 
 
 async def _log(

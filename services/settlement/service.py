@@ -29,7 +29,7 @@ from services.domain.municipalities import Registry
 from services.domain.statements import DisputeMovement
 from services.domain.tariffs import TariffBook, changed_windows
 from services.rating.service import rerate
-from services.settlement.disputes import reduce_credits_beyond_charges
+from services.settlement.disputes import credits_to_what_is_owed
 from services.settlement.month_rendering import rendered_month, summed_month
 from services.settlement.statements import encode_statements
 
@@ -98,7 +98,7 @@ async def close_period(
                     cause="tariff",
                     municipalities=municipalities,
                 )
-            await reduce_credits_beyond_charges(conn)
+            await credits_to_what_is_owed(conn)
         # Repeatable read: the month's items are counted and rendered in one snapshot,
         # shared with the connections rendering it (month_rendering).
         async with conn.transaction(isolation="repeatable_read"):

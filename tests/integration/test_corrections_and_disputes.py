@@ -360,8 +360,8 @@ async def test_a_dispute_and_a_late_event_that_take_off_the_same_days_credit_the
     await ledger.send(dr("ready_withdrawn", "2025-01-15T09:00:00+01:00", episode_id="EP-Z"))
     await ledger.resolve(dispute, "upheld")  # credits the 4 days still owed, not 10
     await ledger.close("2025-02")
-    # The municipality could receive on 13 Jan: 2 days by the facts, but the dispute took
-    # off all 4 that were left: no money moves again, only the days are corrected.
+    # The municipality could receive on 13 Jan: 2 days by the facts, taken off by the event;
+    # the dispute had credited 4, and now credits the 2 still charged (2 days' worth back).
     await ledger.send(dr("municipality_can_receive", "2025-01-13T09:00:00+01:00", episode_id="EP-Z"))
     await ledger.close("2025-03")
 
@@ -372,11 +372,50 @@ async def test_a_dispute_and_a_late_event_that_take_off_the_same_days_credit_the
         for a in body["adjustments"]
         if a["episode_id"] == "EP-Z" and a["corrects_month"] == "2025-01"
     ]
-    assert sorted(moves) == sorted([(-6, -6 * DAY, "event"), (0, -4 * DAY, "dispute"), (-2, 0, "event")])
+    assert sorted(moves) == sorted(
+        [(-6, -6 * DAY, "event"), (0, -4 * DAY, "dispute"), (-2, -2 * DAY, "event"), (0, 2 * DAY, "dispute")]
+    )
     credit = next(a for body in statements for a in body["adjustments"] if a["cause"] == "dispute")
     assert "credited 2392400 øre of 5981000" in credit["note"]
     charged = sum(i["amount_ore"] for i in jan["items"] if i["episode_id"] == "EP-Z")
     assert charged + sum(amount for _, amount, _ in moves) == 0
+
+
+@pytest.mark.parametrize("of_the_line", [False, True], ids=["item", "line"])
+async def test_days_brought_back_after_a_credit_was_cut_are_credited_again_up_to_the_ruling(
+    ledger: Ledger, of_the_line: bool
+) -> None:
+    # Found in a finance re-audit: a credit cut to what was still charged (a late event took
+    # days off) stayed cut when later events brought the days back, and the municipality paid
+    # for days the ruling said were not owed.
+    await ledger.send(*ten_days_in_january("EP-B"))  # 11-20 Jan: 10 days
+    await ledger.close("2025-01")
+    [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    dispute = await claims_of_january(ledger, jan)(
+        episode_id=None if of_the_line else "EP-B", amount_ore=2 * DAY
+    )
+    await ledger.send(dr("ready_withdrawn", "2025-01-12T09:00:00+01:00", episode_id="EP-B"))  # 1 day left
+    await ledger.resolve(dispute, "upheld")  # rules 2 days not owed; 1 is still charged
+    await ledger.close("2025-02")
+    # Declared ready again the same day: 11-20 Jan, 10 days charged by the facts again.
+    await ledger.send(
+        dr("declared_ready", "2025-01-12T10:00:00+01:00", episode_id="EP-B"),
+        dr("municipality_notified", "2025-01-12T11:00:00+01:00", episode_id="EP-B"),
+    )
+    await ledger.close("2025-03")
+
+    statements = [body for _, body in await ledger.published(f"municipality:{MUNICIPALITY}")]
+    january = sum(i["amount_ore"] for i in jan["items"]) + sum(
+        a["amount_delta_ore"]
+        for body in statements
+        for a in body["adjustments"]
+        if a["corrects_month"] == "2025-01"
+    )
+    assert january == 8 * DAY  # the 10 days charged, less the 2 ruled not owed
+    credits = [
+        a["amount_delta_ore"] for body in statements for a in body["adjustments"] if a["cause"] == "dispute"
+    ]
+    assert credits == [-DAY, -DAY]  # 1 day credited at the ruling, the other once it was charged again
 
 
 async def test_a_dispute_opened_and_resolved_between_two_closes_is_shown_once_and_holds_nothing(

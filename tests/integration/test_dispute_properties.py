@@ -45,7 +45,7 @@ MONTHS = ("2025-01", "2025-02", "2025-03")
 FLUSH = "2025-04"  # closed last: books what is still pending for the months before
 # Disputes of whole lines too (`DISPUTE_PROPERTY_WHOLE_LINES=0` leaves them out): a late
 # event that took days off a line a dispute had credited in full settled the line below
-# nothing until the close reduced such credits (disputes.reduce_credits_beyond_charges).
+# nothing until the close reduced such credits (disputes.credits_to_what_is_owed).
 WHOLE_LINES = os.environ.get("DISPUTE_PROPERTY_WHOLE_LINES", "1") != "0"
 STEPS_PER_MONTH = 4  # sends, disputes and resolutions before each close, and after the last
 TARIFFS = load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)

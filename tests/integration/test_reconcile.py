@@ -206,7 +206,7 @@ async def test_a_month_settled_below_nothing_is_not_proven_though_its_sums_agree
     async def as_before(conn: object) -> int:
         return 0
 
-    monkeypatch.setattr(settlement_service, "reduce_credits_beyond_charges", as_before)
+    monkeypatch.setattr(settlement_service, "credits_to_what_is_owed", as_before)
     await ledger.send(*ready("EP-A", "2025-01-10"), *ready("EP-B", "2025-01-10"))
     await ledger.send(
         dr("municipality_can_receive", "2025-01-12T08:00:00+01:00", episode_id="EP-A"),
