@@ -333,8 +333,8 @@ def tariffs(
 
     from services.adapters.municipality_registry import load_registry
     from services.adapters.tariff_files import load_tariffs, tariff_dirs
-    from services.cli.tariffs import explain_subject, rules_table, unpriced_note
-    from services.domain.municipalities import MunicipalityNumberError, RegistryError
+    from services.cli.tariffs import explain_subject, not_a_municipality_note, rules_table, unpriced_note
+    from services.domain.municipalities import RegistryError
     from services.domain.tariffs import TariffError, check_municipalities
     from services.runtime.environment import find_endpoints
     from services.tariffs import DEFAULT_TARIFF_DIR
@@ -354,22 +354,8 @@ def tariffs(
     # Explaining an item of another year, the rules in force today said nothing about it
     # (and today may have no rate at all): each item names its own rules and values.
     if on or not explain:
-        if municipalities.period_on(municipality, day) is None:
-            # A mistyped number would otherwise show the national rules as if they were its.
-            periods = municipalities.periods_of(municipality)
-            known = (
-                f"in force {periods[0].valid_from} – {periods[-1].valid_until or 'open'}"
-                if periods
-                else "not in the registry at all"
-            )
-            try:
-                then = f"events naming it are settled on {municipalities.resolve(municipality, day).number}"
-            except MunicipalityNumberError:
-                then = "intake refuses events that name it for that day"
-            console.print(
-                f"[yellow]{escape(municipality)} is no municipality number on {day} ({known}): {then}; "
-                "the rules below are the tariff files' for the number as given[/yellow]"
-            )
+        if note := not_a_municipality_note(municipalities, municipality, day):
+            console.print(f"[yellow]{escape(note)}[/yellow]")
         console.print(rules_table(book, municipality, health_trust, day))
         if note := unpriced_note(book, municipality, health_trust, day):
             console.print(note)

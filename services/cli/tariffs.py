@@ -18,6 +18,7 @@ from services.adapters.stores import connect_database
 from services.domain.calendar import oslo_day
 from services.domain.ledger import Category, ItemStatus, LedgerItem
 from services.domain.money import format_nok, nok_to_ore, round_to_ore
+from services.domain.municipalities import MunicipalityNumberError, Registry
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
 from services.intake.validation import FAMILY_OF_TOPIC
 
@@ -40,6 +41,27 @@ def rules_table(book: TariffBook, municipality: str, health_trust: str, day: dat
             escape(rule.source),
         )
     return table
+
+
+def not_a_municipality_note(registry: Registry, number: str, day: date) -> str | None:
+    """What `number` is on `day` when it is no municipality then: a mistyped number would
+    otherwise show the national rules as if they were its."""
+    if registry.period_on(number, day) is not None:
+        return None
+    periods = registry.periods_of(number)
+    known = (
+        f"in force {periods[0].valid_from} – {periods[-1].valid_until or 'open'}"
+        if periods
+        else "not in the registry at all"
+    )
+    try:
+        then = f"events naming it are settled on {registry.resolve(number, day).number}"
+    except MunicipalityNumberError:
+        then = "intake refuses events that name it for that day"
+    return (
+        f"{number} is no municipality number on {day} ({known}): {then}; "
+        "the rules below are the tariff files' for the number as given"
+    )
 
 
 def unpriced_note(book: TariffBook, municipality: str, health_trust: str, day: date) -> str | None:

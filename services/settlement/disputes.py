@@ -292,26 +292,8 @@ async def resolve_dispute(pool: asyncpg.Pool, command: ResolveDispute, clock: Ca
             now,
         )
         if credit:
-            family = FAMILY_OF_CATEGORY[dispute["category"]]
-            subject = dispute["subject_id"] or f"{_LINE_SUBJECT}{command.dispute_id}"
-            await conn.execute(
-                """
-                INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
-                                         health_trust, payer_role, quantity_delta, amount_delta_ore, cause,
-                                         dispute_id, note)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'dispute', $9, $10)
-                """,
-                f"{family}:{dispute['health_trust']}:{subject}",
-                dispute["service_month"],
-                dispute["category"],
-                subject,
-                dispute["municipality"],
-                dispute["health_trust"],
-                dispute["payer_role"],
-                -credit,
-                command.dispute_id,
-                note,
-            )
+            subject = dispute["subject_id"] or line_credit_subject(command.dispute_id)
+            await _insert_credit(conn, dispute, subject, command.dispute_id, -credit, note)
         await _log(
             conn, command.dispute_id, command.outcome, command.resolved_by, command.reason, agreed, now
         )
@@ -405,21 +387,18 @@ async def _credit_line(conn: asyncpg.Connection, line: asyncpg.Record) -> int:
         """,
         *where,
     )
-    charged = {r["subject_id"]: int(r["charged"]) for r in sums if not _of_a_line(r["subject_id"])}
+    # (a whole line's credits have subjects of their own, which charge nothing)
+    charged = {r["subject_id"]: int(r["charged"]) for r in sums}
     credited = {r["subject_id"]: int(r["credited"]) for r in sums}
-    keys = {r["subject_id"]: r["subject_key"] for r in sums}
-    family = FAMILY_OF_CATEGORY[line["category"]]
     changed = 0
     items_credit = 0
     for subject_id in sorted({d["subject_id"] for d in ruled if d["subject_id"] is not None}):
         of_subject = [d for d in ruled if d["subject_id"] == subject_id]
         due = min(sum(d["agreed_ore"] or 0 for d in of_subject), max(charged.get(subject_id, 0), 0))
         items_credit += due
-        key = keys.get(subject_id, f"{family}:{line['health_trust']}:{subject_id}")
         changed += await _book_credit(
             conn,
             line,
-            key,
             subject_id,
             of_subject[-1]["dispute_id"],
             credited.get(subject_id, 0),
@@ -429,19 +408,15 @@ async def _credit_line(conn: asyncpg.Connection, line: asyncpg.Record) -> int:
     of_line = [d for d in ruled if d["subject_id"] is None]
     if of_line:
         due = min(sum(d["agreed_ore"] or 0 for d in of_line), max(sum(charged.values()) - items_credit, 0))
-        now = sum(credited.get(f"{_LINE_SUBJECT}{d['dispute_id']}", 0) for d in of_line)
+        now = sum(credited.get(line_credit_subject(d["dispute_id"]), 0) for d in of_line)
         last = of_line[-1]["dispute_id"]
-        subject = f"{_LINE_SUBJECT}{last}"
-        changed += await _book_credit(
-            conn, line, f"{family}:{line['health_trust']}:{subject}", subject, last, now, due, "line"
-        )
+        changed += await _book_credit(conn, line, line_credit_subject(last), last, now, due, "line")
     return changed
 
 
 async def _book_credit(
     conn: asyncpg.Connection,
     line: asyncpg.Record,
-    subject_key: str,
     subject_id: str,
     dispute_id: UUID,
     credited: int,
@@ -451,6 +426,28 @@ async def _book_credit(
     if credited == due:
         return 0
     change = "reduced" if due < credited else "restored"
+    await _insert_credit(
+        conn,
+        line,
+        subject_id,
+        dispute_id,
+        credited - due,
+        f"dispute credit {change} to {due} øre: late events changed what is charged for the {what}, "
+        "and a credit is what was ruled, as far as it is charged",
+    )
+    return 1
+
+
+async def _insert_credit(
+    conn: asyncpg.Connection,
+    line: Mapping[str, Any],
+    subject_id: str,
+    dispute_id: UUID,
+    amount_ore: int,
+    note: str,
+) -> None:
+    """An adjustment of a dispute's credit to `line` (a row naming the pair, category, month
+    and payer: a dispute's own, or a line of them), under the episode's subject or the line's."""
     await conn.execute(
         """
         INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
@@ -458,22 +455,25 @@ async def _book_credit(
                                  dispute_id, note)
         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'dispute', $9, $10)
         """,
-        subject_key,
+        f"{FAMILY_OF_CATEGORY[line['category']]}:{line['health_trust']}:{subject_id}",
         line["service_month"],
         line["category"],
         subject_id,
         line["municipality"],
         line["health_trust"],
         line["payer_role"],
-        credited - due,
+        amount_ore,
         dispute_id,
-        f"dispute credit {change} to {due} øre: late events changed what is charged for the {what}, "
-        "and a credit is what was ruled, as far as it is charged",
+        note,
     )
-    return 1
 
 
-def _of_a_line(subject_id: str) -> bool:
+def line_credit_subject(dispute_id: UUID) -> str:
+    """The subject a dispute of a whole line books its credit under (it has no episode)."""
+    return f"{_LINE_SUBJECT}{dispute_id}"
+
+
+def is_line_credit(subject_id: str) -> bool:
     return subject_id.startswith(_LINE_SUBJECT)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.domain.calendar import Month
+from services.settlement.disputes import is_line_credit
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _below_nothing(items: list[dict[str, Any]], adjustments: list[dict[str, Any]
     lines_credited = {
         (a["subject_id"], a["payer_role"])
         for a in adjustments
-        if a["dispute_id"] and a["subject_id"].startswith("dispute-")
+        if a["dispute_id"] and is_line_credit(a["subject_id"])
     }
     return [
         f"{name} ({payer} pays): {total}"

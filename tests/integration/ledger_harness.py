@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -21,7 +21,7 @@ from services.adapters.ledger_repository import item_from_row
 from services.adapters.municipality_registry import load_registry
 from services.adapters.postgres import create_pool
 from services.adapters.statement_repository import ChainHead, Pair, adjustment_from_row
-from services.domain.calendar import Month
+from services.domain.calendar import OSLO, Month
 from services.domain.chain import statement_hash
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
@@ -39,6 +39,15 @@ TABLES = (
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def oslo_at(day: int, hour: int, start: date = date(2025, 1, 1)) -> str:
+    """`hour` o'clock in Oslo, `day` days after `start`, as ISO text (the properties' events)."""
+    return (
+        datetime.combine(start + timedelta(days=day), datetime.min.time(), OSLO)
+        .replace(hour=hour)
+        .isoformat()
+    )
 
 
 class Ledger:

@@ -22,7 +22,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
@@ -30,17 +30,18 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from services.adapters.tariff_files import load_tariffs
-from services.domain.calendar import OSLO
 from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
-from tests.integration.ledger_harness import Ledger, discharge_ready_of
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, oslo_at
+
+# the pair 4624 / 983974724, as there
+from tests.integration.test_corrections_and_disputes import dr, ten_days_in_january
 
 pytestmark = pytest.mark.integration
 TRUST = "983974724"  # Haukeland
 MUNICIPALITIES = ("4624", "4601")  # Bjørnafjorden and Bergen: two pairs with the same trust
 DAY = 598_100  # 2025 bed-day rate, 5 981 NOK in øre
-START = date(2025, 1, 1)
 MONTHS = ("2025-01", "2025-02", "2025-03")
 FLUSH = "2025-04"  # closed last: books what is still pending for the months before
 # Disputes of whole lines too (`DISPUTE_PROPERTY_WHOLE_LINES=0` leaves them out): a late
@@ -60,14 +61,6 @@ _IDS = uuid.UUID("0b6f3c52-7d5e-4d8e-9a36-5c1f1f0c9d11")
 Event = tuple[str, dict[str, Any]]
 
 
-def _at(day: int, hour: int) -> str:
-    return (
-        datetime.combine(START + timedelta(days=day), datetime.min.time(), OSLO)
-        .replace(hour=hour)
-        .isoformat()
-    )
-
-
 @st.composite
 def episodes(draw: st.DrawFn) -> list[Event]:
     """One to three discharge-ready stays in the first quarter of 2025, each of one of the two
@@ -85,7 +78,7 @@ def episodes(draw: st.DrawFn) -> list[Event]:
         ) -> None:
             extra = {"destination": "home"} if kind == "discharged" else {}
             event_id = str(uuid.uuid5(_IDS, f"EP-{n}/{len(mine)}"))
-            mine.append(dr(kind, _at(day, hour), episode_id=f"EP-{n}", event_id=event_id, **extra))
+            mine.append(dr(kind, oslo_at(day, hour), episode_id=f"EP-{n}", event_id=event_id, **extra))
 
         admitted = draw(st.integers(0, 50))
         ready = admitted + draw(st.integers(0, 3))
@@ -355,28 +348,6 @@ async def _run(database_url: str, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_disputes_and_late_events_never_settle_below_nothing(database: str, data: st.DataObject) -> None:
     asyncio.run(_run(database, data))
-
-
-dr = discharge_ready_of(TRUST, "4624")
-
-
-def episode(episode_id: str, *milestones: tuple[str, str]) -> list[Event]:
-    return [
-        dr(kind, at, episode_id=episode_id, **({"destination": "home"} if kind == "discharged" else {}))
-        for kind, at in milestones
-    ]
-
-
-def ten_days_in_january(episode_id: str) -> list[Event]:
-    """Discharge-ready from 11 January 2025, the municipality able to receive on the 21st:
-    10 payable days, 11-20 January."""
-    return episode(
-        episode_id,
-        ("admission_notified", "2025-01-05T10:00:00+01:00"),
-        ("declared_ready", "2025-01-11T09:00:00+01:00"),
-        ("municipality_notified", "2025-01-11T11:00:00+01:00"),
-        ("municipality_can_receive", "2025-01-21T09:00:00+01:00"),
-    )
 
 
 async def test_a_line_credited_in_full_and_then_shortened_by_a_late_event_is_not_settled_below_nothing(

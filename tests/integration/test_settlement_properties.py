@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -17,16 +16,15 @@ from hypothesis import strategies as st
 from contracts.v1 import topics
 from services.adapters.migrations import upgrade
 from services.adapters.tariff_files import load_tariffs
-from services.domain.calendar import OSLO, Month
+from services.domain.calendar import Month
 from services.runtime.embedded import EmbeddedPostgres
 from services.simulator.hospital import Published
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
-from tests.integration.ledger_harness import Ledger, event
+from tests.integration.ledger_harness import Ledger, event, oslo_at
 from tests.oracle import expected_items
 
 pytestmark = pytest.mark.integration
 TRUST = "983974724"
-START = date(2025, 1, 1)
 MONTHS = ("2025-01", "2025-02", "2025-03")
 FLUSH = "2025-04"  # closed last: books what the final deliveries changed in closed months
 TARIFFS = load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)
@@ -39,14 +37,6 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with EmbeddedPostgres(tmp_path_factory.mktemp("property") / "pg", delete_on_stop=True) as pg:
         upgrade(pg.url)
         yield pg.url
-
-
-def _at(day: int, hour: int) -> str:
-    return (
-        datetime.combine(START + timedelta(days=day), datetime.min.time(), OSLO)
-        .replace(hour=hour)
-        .isoformat()
-    )
 
 
 @st.composite
@@ -69,25 +59,28 @@ def histories(draw: st.DrawFn) -> list[tuple[str, dict]]:
         ready = admitted + draw(st.integers(0, 4))
         notified = ready + draw(st.integers(0, 2))
         events += [
-            dr("admission_notified", _at(admitted, draw(hour))),
-            dr("declared_ready", _at(ready, draw(hour))),
-            dr("municipality_notified", _at(notified, draw(hour))),
+            dr("admission_notified", oslo_at(admitted, draw(hour))),
+            dr("declared_ready", oslo_at(ready, draw(hour))),
+            dr("municipality_notified", oslo_at(notified, draw(hour))),
         ]
         ending = draw(st.sampled_from(["open", "municipality_can_receive", "discharged", "ready_withdrawn"]))
         if ending != "open":
             end = min(89, notified + draw(st.integers(0, 40)))
             extra = {"destination": "home"} if ending == "discharged" else {}
-            events.append(dr(ending, _at(end, draw(hour)), **extra))
+            events.append(dr(ending, oslo_at(end, draw(hour)), **extra))
             if ending == "ready_withdrawn" and draw(st.booleans()) and end < 85:
                 again = end + draw(st.integers(1, 3))
-                events += [dr("declared_ready", _at(again, 9)), dr("municipality_notified", _at(again, 10))]
+                events += [
+                    dr("declared_ready", oslo_at(again, 9)),
+                    dr("municipality_notified", oslo_at(again, 10)),
+                ]
     for n in range(draw(st.integers(0, 3))):
         kad = partial(event, topics.EMERGENCY_BEDS, trust=TRUST, municipality="4601", stay_id=f"KAD-{n}")
         admitted = draw(st.integers(0, 85))
-        events.append(kad("emergency_bed_admitted", _at(admitted, draw(hour))))
+        events.append(kad("emergency_bed_admitted", oslo_at(admitted, draw(hour))))
         if draw(st.booleans()):
             events.append(
-                kad("emergency_bed_discharged", _at(admitted + draw(st.integers(0, 4)), draw(hour)))
+                kad("emergency_bed_discharged", oslo_at(admitted + draw(st.integers(0, 4)), draw(hour)))
             )
     for n in range(draw(st.integers(0, 3))):
         act = partial(
@@ -102,18 +95,18 @@ def histories(draw: st.DrawFn) -> list[tuple[str, dict]]:
                 "drg_points": f"{points / 100:.2f}",
                 "surgical": False,
                 "category": "ordinary",
-                "started_at": _at(ended, 8),
-                "ended_at": _at(ended, 18),
+                "started_at": oslo_at(ended, 8),
+                "ended_at": oslo_at(ended, 18),
             }
 
-        events.append(act("activity_recorded", _at(ended, 20), **facts(draw(st.integers(10, 600)))))
+        events.append(act("activity_recorded", oslo_at(ended, 20), **facts(draw(st.integers(10, 600)))))
         follow = draw(st.sampled_from(["none", "activity_corrected", "activity_cancelled"]))
         if follow != "none":
             later = ended + draw(st.integers(1, 8))
             events.append(
                 act(
                     follow,
-                    _at(later, 12),
+                    oslo_at(later, 12),
                     **(facts(draw(st.integers(10, 600))) if follow == "activity_corrected" else {}),
                 )
             )
