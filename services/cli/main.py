@@ -25,7 +25,11 @@ from services.cli.options import (
 )
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 
-app = typer.Typer(no_args_is_help=True, help="Settlement between municipalities and health trusts.")
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="Settlement between municipalities and health trusts.",
+)
 console = Console()
 
 
@@ -118,7 +122,10 @@ def up(
 
 
 @app.command()
-def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def close(
+    period: Annotated[str, typer.Argument(help="YYYY-MM, a month that has ended")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
     """Close a month: publish `close_period` on the command topic."""
     from datetime import UTC, datetime
 
@@ -135,11 +142,17 @@ def close(period: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     kafka = located(find_kafka, data_dir)  # the broker alone: a close is the service's to make
     command = asyncio.run(send_close(kafka, str(month)))
     console.print(f"close_period {month} sent (command {command.command_id})")
+    # What the command starts is the service's to do: say where its outcome shows.
+    console.print(
+        f"The settlement service closes {month} once intake has caught up and publishes its statements "
+        f"(`settlement statements {month}`); a month closed before is not closed again (`settlement "
+        "republish` sends its statements again); a refusal is among `settlement rejections`."
+    )
 
 
 @app.command()
 def statements(
-    period: str,
+    period: Annotated[str, typer.Argument(help="YYYY-MM, the month the statements settle")],
     party: Annotated[
         str | None,
         typer.Option(help="Only the copies addressed to this party: a kommunenummer or organisation number"),
@@ -148,7 +161,8 @@ def statements(
         StatementFormat,
         typer.Option(
             "--format",
-            help="table for people; json: each statement as published, one a line; csv: their items",
+            help="table for people; json: each statement as published, one a line; csv: their items, "
+            "adjustments and held disputes, a row each",
         ),
     ] = StatementFormat.TABLE,
     data_dir: DataDir = DEFAULT_DATA_DIR,

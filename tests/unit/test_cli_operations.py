@@ -164,3 +164,15 @@ def test_a_close_of_a_month_not_ended_is_refused_before_anything_is_sent() -> No
 
     assert result.exit_code == 2, result.output
     assert "2999-01 has not ended yet (today is " in result.output and "nothing sent" in result.output
+
+
+def test_the_command_list_gives_each_summary_as_one_paragraph() -> None:
+    # A docstring's own line breaks are the source's, not the reader's: the list folds them.
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "250"})
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "Validate messages as intake would, before sending them: accepted, or the reason code and why. "
+        "Offline:" in result.output
+    )
+    assert "`" not in result.output  # code spans shown as code, not as backticks
