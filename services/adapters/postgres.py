@@ -34,6 +34,8 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 # Transaction-level advisory lock: intake holds it shared, a period close exclusively, so
 # an event is either in a closed month's statement or seen as late, never half of each.
 PERIODS_LOCK = 7_301_2012
+# The first key of the two-key advisory locks a writer holds per subject (lock_subjects).
+SUBJECTS_LOCK_SPACE = 2012_0101
 
 
 def _json_binary(value: Any) -> bytes:
@@ -104,20 +106,24 @@ class UnitOfWork:
         fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         await self.conn.execute(f"SELECT {fn}($1)", PERIODS_LOCK)
 
-    async def lock_partitions(self, partitions: Iterable[tuple[str, int]]) -> None:
-        """One writer per topic partition until commit, taken in one order (no deadlock).
+    async def lock_subjects(self, subject_keys: Iterable[str]) -> None:
+        """One writer per subject until commit, taken in one order (no deadlock).
 
-        A subject's events share a partition (they are keyed by its id), and its facts are
-        read and re-rated in the transaction that adds new ones: while a consumer group
-        rebalances, the old and the new owner of a partition may both be writing its
-        records, and without this each could rate a subject missing the other's new fact.
-        (The two-key form: a lock space apart from the single-key period lock.)"""
-        keys = sorted({(zlib.crc32(topic.encode()) - 2**31, partition) for topic, partition in partitions})
+        A subject's facts are read and re-rated in the transaction that adds new ones; two
+        transactions adding facts of one subject at once would each rate it without the
+        other's, and the later commit would leave it priced from part of its facts (days
+        unbilled, silently). The contract's key keeps a subject on one partition, but not
+        every producer's partitioner puts a key where another's does (librdkafka's default
+        is not Java's), a producer may key otherwise, partitions may be added, and a
+        rebalance briefly gives a partition two owners: so the lock is the subject's own.
+        Taken before the facts are read: under read committed, the reads after it see what
+        the transaction it waited for committed. (The two-key form, in a space of its own.)"""
+        keys = sorted({zlib.crc32(key.encode()) - 2**31 for key in subject_keys})
         if keys:
             await self.conn.execute(
-                "SELECT pg_advisory_xact_lock(t, p) FROM unnest($1::int[], $2::int[]) AS k(t, p)",
-                [t for t, _ in keys],
-                [p for _, p in keys],
+                "SELECT pg_advisory_xact_lock($1::int, k) FROM unnest($2::int[]) AS k",
+                SUBJECTS_LOCK_SPACE,
+                keys,
             )
 
 

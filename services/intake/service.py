@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 import asyncpg
 
@@ -42,8 +41,8 @@ class IntakeDeps:
     registry: Registry | None = None
     # Test-only fault hook (Settings.fault_fail_rating_for_source), None in operation.
     fail_rating_for_source: str | None = None
-    # How the process's writes share the pool: one for all the topics' batches (`_Writes`).
-    writes: _Writes = field(default_factory=lambda: _Writes(MAX_PARALLEL_WRITES))
+    # How many of the process's writes run at once: one limit for all the topics' batches.
+    writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_PARALLEL_WRITES))
 
 
 class InjectedFault(RuntimeError):
@@ -74,12 +73,11 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
     """Validate and write `records`: each partition's in order, in chunks, and different
     partitions' at the same time, each on a connection of its own.
 
-    A subject's events share a partition (the contract keys them by its id), so partitions
-    are independent: while one partition's chunk is being written, another's is validated
-    or written, and the database and the Python process stop taking turns. A chunk holding a
-    record keyed otherwise (its subject may have facts in another partition) is written
-    alone, with no other write in flight, so no two transactions rate one subject at once.
-    The caller commits offsets only after this returns; a crash redelivers the whole batch,
+    While one partition's chunk is being written, another's is validated or written, and
+    the database and the Python process stop taking turns. A subject whose events came on
+    two partitions (a producer keying or partitioning otherwise than the contract asks) is
+    written by one transaction after the other: each holds its subjects' locks
+    (`lock_subjects`). The caller commits offsets only after this returns; a crash redelivers the whole batch,
     and what was written already is recognised as duplicates."""
     now = deps.clock()
     by_partition: dict[tuple[str, int], list[RawRecord]] = {}
@@ -97,44 +95,6 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
     for result in results:
         total.add(result)
     return total
-
-
-class _Writes:
-    """How writes share the pool: up to `limit` at once, or one alone (a chunk with records
-    keyed otherwise than by their subject). A write waiting to run alone holds back the
-    ones that come after it, so it is not kept waiting for good."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._running = 0
-        self._alone = False  # the write running is running alone
-        self._waiting_alone = 0
-        self._turn = asyncio.Condition()
-
-    def _may_start(self, alone: bool) -> bool:
-        if self._alone:
-            return False
-        if alone:
-            return self._running == 0
-        return self._running < self._limit and self._waiting_alone == 0
-
-    async def run(self, write: Callable[[], Awaitable[IngestResult]], *, alone: bool) -> IngestResult:
-        async with self._turn:
-            self._waiting_alone += alone
-            try:
-                await self._turn.wait_for(lambda: self._may_start(alone))
-            finally:
-                self._waiting_alone -= alone
-                self._turn.notify_all()  # cancelled while waiting: those it held back may go
-            self._running += 1
-            self._alone = alone
-        try:
-            return await write()
-        finally:
-            async with self._turn:
-                self._running -= 1
-                self._alone = False
-                self._turn.notify_all()
 
 
 async def _ingest_partition(records: Sequence[RawRecord], deps: IntakeDeps, now: datetime) -> IngestResult:
@@ -158,9 +118,7 @@ async def _ingest_partition(records: Sequence[RawRecord], deps: IntakeDeps, now:
             result.off_key += off_key
             if writing is not None:
                 result.add(await writing)
-            writing = asyncio.create_task(
-                deps.writes.run(partial(_write_in_halves, outcomes, deps, now), alone=off_key > 0)
-            )
+            writing = asyncio.create_task(_write_in_turn(outcomes, deps, now))
         if writing is not None:
             result.add(await writing)
             writing = None
@@ -169,6 +127,11 @@ async def _ingest_partition(records: Sequence[RawRecord], deps: IntakeDeps, now:
             writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
     return result
+
+
+async def _write_in_turn(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -> IngestResult:
+    async with deps.writes:
+        return await _write_in_halves(outcomes, deps, now)
 
 
 async def _write_in_halves(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -> IngestResult:
@@ -255,7 +218,7 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
         # of it, once per chunk: PostgreSQL spent 150-390 µs of CPU per event instead of 20.
         await uow.conn.execute("SET LOCAL enable_seqscan = off")
         await uow.lock_periods(exclusive=False)
-        await uow.lock_partitions({(o.record.topic, o.record.partition) for o in outcomes})
+        await uow.lock_subjects(e.subject_key for e in first.values())
         # The facts stored before this batch, read first: the batch's own are in hand
         # already, and reading them back would decode every payload a second time.
         facts = await repo.payloads_by_subject(uow.conn, {e.subject_key for e in first.values()})

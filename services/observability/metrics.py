@@ -92,7 +92,7 @@ class IntakeMetrics:
         self.off_key = Counter(
             "samhandling_intake_records_off_key",
             "Valid records whose Kafka key is not their subject's id, as the contract asks: "
-            "that producer's subjects may be spread over partitions and their facts rated apart.",
+            "that producer's subjects may be spread over partitions, whose writes then wait for each other.",
             ["topic"],
             registry=registry,
         )

@@ -218,18 +218,50 @@ async def test_a_subject_split_across_chunks_of_one_batch_is_rated_from_all_its_
     assert await bed_days(ledger, "EP-W-SPLIT") == expected
 
 
-async def test_a_partition_has_one_writer_at_a_time(ledger: Ledger) -> None:
-    # During a rebalance the old and the new owner of a partition may both write its
-    # records; the second waits for the first to commit, and then rates with its facts.
-    async with UnitOfWork(ledger.pool) as other_owner:
-        await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
+async def test_a_subject_has_one_writer_at_a_time(ledger: Ledger) -> None:
+    # Whoever else is adding facts of the subject (a second partition's write, another
+    # replica, an old owner during a rebalance), the write waits for it to commit, and then
+    # rates with its facts; other subjects, on the same partition too, are not held up.
+    async with UnitOfWork(ledger.pool) as other_writer:
+        await other_writer.lock_subjects([f"activity:{TRUST}:ACT-W-LOCKED"])
         writing = asyncio.create_task(send(ledger, activity("ACT-W-LOCKED"), offset=200))
         await asyncio.sleep(1.0)
-        assert not writing.done(), "intake wrote while another writer held its partition"
-        elsewhere = await send(ledger, activity("ACT-W-OTHER-PARTITION"), offset=300, partition=1)
-        assert elsewhere.accepted == 1, "the other partitions are not held up"
+        assert not writing.done(), "intake wrote a subject while another writer held it"
+        beside = await send(ledger, activity("ACT-W-NOT-LOCKED"), offset=300)
+        assert beside.accepted == 1, "the other subjects are not held up"
     result = await asyncio.wait_for(writing, timeout=30)
     assert result.accepted == 1
+
+
+async def test_a_subject_whose_events_came_on_two_partitions_is_rated_from_all_of_them(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a hospital integration audit: one episode's events sent by two clients whose
+    # default partitioners differ (librdkafka's CRC32, Java's murmur2) land on two
+    # partitions, which one intake process writes at the same time. Each transaction rated
+    # the episode from its own facts and the ones committed before, so the later commit left
+    # it priced from part of them: a third of such episodes had no item at all. Here both
+    # writes are made to read their facts before either commits, as they did then.
+    read_facts = intake_service.repo.payloads_by_subject
+
+    async def slow_to_rate(conn: Any, subject_keys: Any) -> Any:
+        facts = await read_facts(conn, subject_keys)
+        await asyncio.sleep(0.5)
+        return facts
+
+    monkeypatch.setattr(intake_service.repo, "payloads_by_subject", slow_to_rate)
+    whole = await send(ledger, *episode("EP-W-WHOLE-2"), offset=1200)
+    admitted, declared, notified, discharged = episode("EP-W-TWO-PARTITIONS")
+    records = records_of(
+        (0, True, admitted), (0, True, declared), (0, True, discharged), (1, True, notified), offset=1300
+    )
+
+    result = await ingest(records, deps_of(ledger))
+
+    assert (whole.accepted, result.accepted, result.rejected) == (4, 4, {})
+    expected = await bed_days(ledger, "EP-W-WHOLE-2")
+    assert expected and all(amount for _days, amount in expected)
+    assert await bed_days(ledger, "EP-W-TWO-PARTITIONS") == expected
 
 
 async def test_records_not_keyed_by_their_subject_are_counted_not_refused(ledger: Ledger) -> None:
@@ -256,8 +288,8 @@ async def _subjects_stored(ledger: Ledger, *subject_ids: str) -> set[str]:
 async def test_the_partitions_of_one_batch_are_written_at_the_same_time(ledger: Ledger) -> None:
     records = records_of((0, True, activity("ACT-W-PAR-0")), (1, True, activity("ACT-W-PAR-1")), offset=600)
     deps = deps_of(ledger)
-    async with UnitOfWork(ledger.pool) as other_owner:
-        await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
+    async with UnitOfWork(ledger.pool) as other_writer:
+        await other_writer.lock_subjects([f"activity:{TRUST}:ACT-W-PAR-0"])
         writing = asyncio.create_task(ingest(records, deps))
         for _ in range(100):
             if await _subjects_stored(ledger, "ACT-W-PAR-1"):
@@ -269,28 +301,6 @@ async def test_the_partitions_of_one_batch_are_written_at_the_same_time(ledger: 
         assert not writing.done()
     result = await asyncio.wait_for(writing, timeout=30)
     assert (result.accepted, result.off_key) == (2, 0)
-
-
-async def test_a_chunk_keyed_otherwise_is_written_with_no_other_write_in_flight(ledger: Ledger) -> None:
-    # Partition 1 holds a record not keyed by its subject: that subject may have facts in
-    # partition 0 too, so its chunk waits until partition 0's write has committed.
-    records = records_of(
-        (0, True, activity("ACT-W-ALONE-0")), (1, False, activity("ACT-W-ALONE-1")), offset=700
-    )
-    deps = deps_of(ledger)
-    async with UnitOfWork(ledger.pool) as other_owner:
-        await other_owner.lock_partitions([(topics.ACTIVITY, 0)])
-        writing = asyncio.create_task(ingest(records, deps))
-        await asyncio.sleep(1.0)
-        assert await _subjects_stored(ledger, "ACT-W-ALONE-0", "ACT-W-ALONE-1") == set(), (
-            "the chunk keyed otherwise was written beside another write"
-        )
-    result = await asyncio.wait_for(writing, timeout=30)
-    assert (result.accepted, result.off_key) == (2, 1)
-    assert await _subjects_stored(ledger, "ACT-W-ALONE-0", "ACT-W-ALONE-1") == {
-        "ACT-W-ALONE-0",
-        "ACT-W-ALONE-1",
-    }
 
 
 async def _table_scans(conn: Any) -> dict[str, int]:
@@ -320,25 +330,6 @@ async def test_intake_finds_rows_by_key_on_tables_not_analysed_yet(ledger: Ledge
         await pool.close()
     async with ledger.pool.acquire() as conn:
         assert await _table_scans(conn) == before, "intake read a whole table"
-
-
-async def test_a_chunk_keyed_otherwise_waits_for_the_other_topics_writes_of_the_process(
-    ledger: Ledger,
-) -> None:
-    # One process's batches of different topics share its writes: the limit, and a chunk
-    # keyed otherwise waiting until nothing else of the process is being written.
-    deps = deps_of(ledger)
-    milestones = records_of(*((0, True, e) for e in episode("EP-W-PROCESS")), offset=1000)
-    unkeyed = records_of((1, False, activity("ACT-W-PROCESS")), offset=1100)
-    async with UnitOfWork(ledger.pool) as other_owner:
-        await other_owner.lock_partitions([(topics.DISCHARGE_READY, 0)])
-        episode_batch = asyncio.create_task(ingest(milestones, deps))
-        await asyncio.sleep(0.5)
-        activity_batch = asyncio.create_task(ingest(unkeyed, deps))
-        await asyncio.sleep(1.0)
-        assert not activity_batch.done(), "written beside the other topic's write in flight"
-    results = await asyncio.wait_for(asyncio.gather(episode_batch, activity_batch), timeout=30)
-    assert [r.accepted for r in results] == [len(milestones), 1]
 
 
 async def test_a_batch_says_where_each_record_it_rejected_was_and_why(ledger: Ledger) -> None:
