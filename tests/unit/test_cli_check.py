@@ -107,3 +107,30 @@ def test_a_number_the_registry_does_not_know_is_rejected_as_intake_would(tmp_pat
 
     assert code == 1
     assert "rejected: unknown_municipality_number: staying_municipality" in out
+
+
+# A correction sent in January 2024 of an activity that ended in December 2023, when 1507
+# was still Ålesund's number (it was split on 2024-01-01 into 1508 Ålesund and 1580 Haram).
+LATE_CORRECTION = EXAMPLES[topics.ACTIVITY]["activity_corrected"] | {
+    "occurred_at": "2024-01-03T10:00:00+01:00",
+    "started_at": "2023-12-18T08:00:00+01:00",
+    "ended_at": "2023-12-20T12:00:00+01:00",
+}
+
+
+def test_an_activitys_number_is_checked_on_the_activitys_day(tmp_path: Path) -> None:
+    messages = tmp_path / "corrections.jsonl"
+    messages.write_text(
+        "\n".join(
+            json.dumps(LATE_CORRECTION | {"registered_municipality": number}) for number in ("1507", "1508")
+        )
+    )
+
+    code, out = _check(topics.ACTIVITY, "--lines", str(messages))
+
+    assert code == 1
+    said = {line.split(": ")[0].rsplit(":", 1)[-1]: line for line in out.splitlines() if "jsonl:" in line}
+    assert "accepted: activity_corrected of ACT-2025-000678" in said["1"]
+    assert "retired" not in said["1"]
+    assert "rejected: unknown_municipality_number: registered_municipality" in said["2"]
+    assert "not in force on 2023-12-20" in said["2"]
