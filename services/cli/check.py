@@ -38,7 +38,7 @@ def check_messages(
             mapped = outcome.payload.get("municipality_mappings") or {}
             says = "".join(
                 [
-                    f"accepted: {outcome.type} of {outcome.subject_id}, Oslo day {oslo_day(outcome.occurred_at)}",
+                    f"accepted: {outcome.type} of {outcome.subject_id}, {_day_of(outcome)}",
                     *(
                         f"; {field} {old} is retired: settled on {outcome.payload[field]}"
                         for field, old in sorted(mapped.items())
@@ -51,3 +51,14 @@ def check_messages(
                 Checked(name, False, f"rejected: {outcome.reason.value}: {outcome.redacted_message()}")
             )
     return out
+
+
+def _day_of(event: Accepted) -> str:
+    """The day the rules read the event on: an activity's is the Oslo day it ended, whenever
+    the event was sent; a cancellation names none."""
+    ended_at = event.payload.get("ended_at")
+    if ended_at is not None:
+        return f"activity day {oslo_day(datetime.fromisoformat(ended_at))} (Oslo day of ended_at)"
+    if event.family == "activity":
+        return f"Oslo day {oslo_day(event.occurred_at)} of occurred_at (a cancellation names no activity day)"
+    return f"Oslo day {oslo_day(event.occurred_at)}"

@@ -134,3 +134,26 @@ def test_an_activitys_number_is_checked_on_the_activitys_day(tmp_path: Path) -> 
     assert "retired" not in said["1"]
     assert "rejected: unknown_municipality_number: registered_municipality" in said["2"]
     assert "not in force on 2023-12-20" in said["2"]
+
+
+def test_an_activity_is_shown_with_its_own_day_not_the_day_it_was_sent(tmp_path: Path) -> None:
+    messages = tmp_path / "activity.jsonl"
+    messages.write_text(
+        "\n".join(
+            json.dumps(EXAMPLES[topics.ACTIVITY][kind] | {"occurred_at": "2025-10-09T23:30:00Z"})
+            for kind in ("activity_recorded", "activity_corrected", "activity_cancelled")
+        )
+    )
+
+    code, out = _check(topics.ACTIVITY, "--lines", str(messages))
+
+    assert code == 0, out
+    said = {line.split(": ")[0].rsplit(":", 1)[-1]: line for line in out.splitlines() if "jsonl:" in line}
+    # Ended 2025-10-05 12:00 in Oslo; sent late on the 9th, which is the 10th in Oslo.
+    assert (
+        "accepted: activity_recorded of ACT-2025-000678, activity day 2025-10-05 (Oslo day of ended_at)"
+        in said["1"]
+    )
+    assert "activity_corrected of ACT-2025-000678, activity day 2025-10-05" in said["2"]
+    assert "activity_cancelled of ACT-2025-000678, Oslo day 2025-10-10 of occurred_at" in said["3"]
+    assert "2025-10-10" not in said["1"] + said["2"]
