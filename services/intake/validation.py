@@ -36,6 +36,7 @@ from contracts.v1.outbound import ReasonCode
 from services.domain.calendar import oslo_day
 from services.domain.municipalities import Registry, SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
+from services.intake.rejected_fields import contract_fields_only
 
 MAX_MESSAGE_BYTES = 1_000_000
 MAX_REJECTED_PAYLOAD_CHARS = 64 * 1024
@@ -117,9 +118,17 @@ class Rejected:
         return payload_digest(self.redacted_payload())
 
     def redacted_payload(self) -> str:
+        """The payload as it is kept: a JSON object with the values of the fields the topic's
+        contract does not name replaced (`contract_fields_only`), otherwise the text as it
+        came; cut at 64 KiB, patient ids redacted."""
         raw = self.record.value or b""
-        text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
-        if len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4:
+        text = contract_fields_only(self.record.topic, raw, MAX_REJECTED_PAYLOAD_CHARS)
+        if text is not None:
+            cut = len(text) > MAX_REJECTED_PAYLOAD_CHARS
+        else:
+            text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
+            cut = len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4
+        if cut:
             text = without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
         return redact_patient_ids(text)
 

@@ -119,7 +119,7 @@ def test_a_patient_id_in_a_payload_or_key_sent_as_utf_16_or_utf_32_is_redacted(e
 
 @pytest.mark.parametrize("kept", [1, 6, 9, 10])
 def test_a_patient_id_in_utf_16_the_64_kib_cut_goes_through_leaves_none_of_its_digits(kept: int) -> None:
-    head = '{"type": "no_such_type", "note": "'
+    head = '{"type": "no_such_type", "source": "'
     filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
     value = (head + filler + EXAMPLE + '"}').encode("utf-16-le")
 
@@ -149,7 +149,7 @@ def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_t
 ) -> None:
     # Redacting what is left after the cut missed the number it cut: 9 of its 11 digits
     # give away the whole of it (the other two are check digits).
-    head = '{"type": "no_such_type", "note": "'
+    head = '{"type": "no_such_type", "source": "'
     payload, kept_whole = _cut_through(head, written, kept)
 
     assert payload.startswith(kept_whole)
@@ -158,7 +158,8 @@ def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_t
 
 def _cut_through(head: str, written: str, kept: int, *, fill: str = "x", tail: str = '"}') -> tuple[str, str]:
     """The redacted payload of a rejected message whose 64 KiB cut goes through `written`,
-    `kept` characters of it before the cut; and all of it that is before `written`."""
+    `kept` characters of it before the cut; and all of it that is before `written`. (`head`
+    names fields of the contract only: the payload is kept as the text it came as.)"""
     filler = fill * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
     outcome = _validate(topics.DISCHARGE_READY, (head + filler + written + tail).encode())
     assert isinstance(outcome, Rejected)
@@ -172,7 +173,7 @@ EXPONENT_FORM = "3.1129956715e+10"  # EXAMPLE, to a JSON reader
 def test_a_patient_id_in_exponent_form_the_64_kib_cut_goes_through_leaves_none_of_its_digits(
     kept: int,
 ) -> None:
-    head = '{"type": "no_such_type", "n": '
+    head = '{"type": "no_such_type", "source": '
     payload, _ = _cut_through(head, EXPONENT_FORM, kept, fill=" ", tail="}")
 
     assert not re.search(r"\d", payload[len(head) :])
@@ -214,7 +215,7 @@ def _escaped(separator: str) -> str:
 def test_a_patient_id_written_with_json_escapes_the_64_kib_cut_goes_through_leaves_none_of_it(
     escaped: str, kept: int
 ) -> None:
-    head = '{"type": "no_such_type", "note": "'
+    head = '{"type": "no_such_type", "source": "'
     payload, kept_whole = _cut_through(head, escaped, kept)
 
     assert payload.startswith(kept_whole)
@@ -222,12 +223,12 @@ def test_a_patient_id_written_with_json_escapes_the_64_kib_cut_goes_through_leav
 
 
 def test_a_payload_cut_in_a_long_run_of_digits_and_separators_is_cut_at_once() -> None:
-    value = b'{"type": "no_such_type", "note": "' + b"1 2-3." * 50_000 + b'"}'
+    value = b'{"type": "no_such_type", "source": "' + b"1 2-3." * 50_000 + b'"}'
 
     outcome = _validate(topics.DISCHARGE_READY, value)
 
     assert isinstance(outcome, Rejected)
-    assert outcome.redacted_payload() == '{"type": "no_such_type", "note": "'
+    assert outcome.redacted_payload() == '{"type": "no_such_type", "source": "'
 
 
 def test_episode_ids_dates_and_uuids_are_not_mistaken_for_patient_ids() -> None:
