@@ -58,7 +58,7 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     topics.EMERGENCY_BEDS: TypeAdapter(EmergencyBedMessage, config=_PARSE_ONCE_SEEN_VALUES),
     topics.ACTIVITY: TypeAdapter(ActivityMessage, config=_PARSE_ONCE_SEEN_VALUES),
 }
-_SUBJECT_FIELD = {"discharge_ready": "episode_id", "emergency_beds": "stay_id", "activity": "activity_id"}
+SUBJECT_FIELD = {"discharge_ready": "episode_id", "emergency_beds": "stay_id", "activity": "activity_id"}
 # pydantic error types that are a reason of their own; anything else is a schema violation.
 _REASON_OF_ERROR = {
     "invalid_patient_id": ReasonCode.INVALID_PATIENT_ID,
@@ -223,7 +223,7 @@ def _accepted(
         # may not have come yet): its number, which prices nothing, is kept as given.
         numbers_at = None
     family = FAMILY_OF_TOPIC[record.topic]
-    subject_field = _SUBJECT_FIELD[family]
+    subject_field = SUBJECT_FIELD[family]
     subject_id: str = getattr(event, subject_field)
     source = event.source
     holder: str | None = None
