@@ -121,6 +121,18 @@ def find_patient_ids(text: str) -> list[str]:
     return found
 
 
+def digits_read_as_patient_ids(text: str) -> list[str]:
+    """The digits in `text` that `find_patient_ids` checks, as written, whether they pass the
+    check digits or not: each run of 11 or more, and each 6 and 5 with a separator between
+    (all zeros left out: never anyone's id). An id holding one is refused whenever its
+    digits pass the check digits: for ids made by a scheme, now and then, by chance."""
+    return [
+        written
+        for written in (m.group() for m in _PATIENT_ID_CANDIDATE.finditer(text))
+        if written.strip("0" + PATIENT_ID_SEPARATORS)
+    ]
+
+
 def _is_patient_id(digits: str) -> bool:
     """11 ASCII digits that pass the check digits and are not all zeros (`00000000000`
     passes them trivially, and is no one's id: the nil UUID's last part holds it)."""

@@ -219,8 +219,10 @@ class ActivityFacts(ActivityEvent):
     )
     ended_at: Timestamp = Field(
         description="When the contact ended, RFC 3339 with a UTC offset. Its Europe/Oslo calendar "
-        "day is the activity's day: the rules in force on it price the activity, and its month is "
-        "the service month. Must be on or after 2012-01-01 and at most one day in the future.",
+        "day is the activity's day: the rules in force on it price the activity, "
+        "`registered_municipality` is the number in force on it (also in a correction sent later), "
+        "and its month is the service month. Must be on or after 2012-01-01 and at most one day in "
+        "the future.",
         examples=["2025-10-06T14:30:00+02:00"],
     )
 
@@ -240,7 +242,8 @@ class ActivityCorrected(ActivityFacts):
 class ActivityCancelled(ActivityEvent):
     """Removes the activity: it is no longer payable. Like a correction, it stands when it is
     the activity's latest event by `occurred_at` (of two at one instant, the one whose
-    `event_id` sorts last as text)."""
+    `event_id` sorts last as text). It names no activity day, and prices nothing: its
+    `registered_municipality` is kept as given, any number the municipality registry has."""
 
     type: Literal["activity_cancelled"]
 

@@ -226,7 +226,8 @@ class Rejection(Contract):
     key: str | None = Field(description="The message key, patient identifiers redacted.")
     payload: str = Field(
         description="The payload as text (invalid UTF-8 replaced), anything that looks like a patient "
-        "identifier redacted, cut at 64 KiB."
+        "identifier redacted, cut at 64 KiB. Of a JSON object, the value of each field the topic's "
+        'contract does not name is replaced by "<not a contract field: not kept>", its name kept.'
     )
     reason: ReasonCode
     message: str = Field(description="What is wrong, for a person.")

@@ -25,6 +25,7 @@ from contracts.v1.identifiers import (
 )
 from contracts.v1.inbound import (
     TOPIC_TYPES,
+    ActivityCancelled,
     ActivityFacts,
     ActivityMessage,
     AnyInbound,
@@ -35,6 +36,7 @@ from contracts.v1.outbound import ReasonCode
 from services.domain.calendar import oslo_day
 from services.domain.municipalities import Registry, SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
+from services.intake.rejected_fields import contract_fields_only
 
 MAX_MESSAGE_BYTES = 1_000_000
 MAX_REJECTED_PAYLOAD_CHARS = 64 * 1024
@@ -56,7 +58,7 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     topics.EMERGENCY_BEDS: TypeAdapter(EmergencyBedMessage, config=_PARSE_ONCE_SEEN_VALUES),
     topics.ACTIVITY: TypeAdapter(ActivityMessage, config=_PARSE_ONCE_SEEN_VALUES),
 }
-_SUBJECT_FIELD = {"discharge_ready": "episode_id", "emergency_beds": "stay_id", "activity": "activity_id"}
+SUBJECT_FIELD = {"discharge_ready": "episode_id", "emergency_beds": "stay_id", "activity": "activity_id"}
 # pydantic error types that are a reason of their own; anything else is a schema violation.
 _REASON_OF_ERROR = {
     "invalid_patient_id": ReasonCode.INVALID_PATIENT_ID,
@@ -116,9 +118,17 @@ class Rejected:
         return payload_digest(self.redacted_payload())
 
     def redacted_payload(self) -> str:
+        """The payload as it is kept: a JSON object with the values of the fields the topic's
+        contract does not name replaced (`contract_fields_only`), otherwise the text as it
+        came; cut at 64 KiB, patient ids redacted."""
         raw = self.record.value or b""
-        text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
-        if len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4:
+        text = contract_fields_only(self.record.topic, raw, MAX_REJECTED_PAYLOAD_CHARS)
+        if text is not None:
+            cut = len(text) > MAX_REJECTED_PAYLOAD_CHARS
+        else:
+            text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
+            cut = len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4
+        if cut:
             text = without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
         return redact_patient_ids(text)
 
@@ -191,6 +201,9 @@ def _accepted(
     out_of_range = _out_of_range(record, "occurred_at", occurred_at, now)
     if out_of_range is not None:
         return out_of_range
+    # The instant whose Oslo day the event's municipality numbers are read on: the day of
+    # the event, or of the activity (below).
+    numbers_at: datetime | None = occurred_at
     if isinstance(event, ActivityFacts):
         # The activity's day is its end's (it prices the activity): an end mistyped into
         # another year would otherwise be accepted and priced under that year's rules, or
@@ -200,8 +213,17 @@ def _accepted(
             return out_of_range
         if event.started_at > event.ended_at:
             return Rejected(record, ReasonCode.SCHEMA_VIOLATION, "started_at is after ended_at")
+        # Its number is the one in force on the activity's day, also in a correction sent
+        # years later: read on the correction's own day, a number retired since was refused
+        # (split) or moved the charge to its successor, and one not yet in force on the
+        # activity's day was taken.
+        numbers_at = event.ended_at
+    elif isinstance(event, ActivityCancelled):
+        # A cancellation carries no activity day (the activity's other events do, and they
+        # may not have come yet): its number, which prices nothing, is kept as given.
+        numbers_at = None
     family = FAMILY_OF_TOPIC[record.topic]
-    subject_field = _SUBJECT_FIELD[family]
+    subject_field = SUBJECT_FIELD[family]
     subject_id: str = getattr(event, subject_field)
     source = event.source
     holder: str | None = None
@@ -222,8 +244,12 @@ def _accepted(
     del payload["patient_id"]
     payload["patient_pseudonym"] = pseudonymise(event.patient_id)
     if registry is not None:
-        mapped = _resolve_municipalities(payload, occurred_at, registry)
-        if isinstance(mapped, tuple):
+        mapped = (
+            _resolve_municipalities(payload, numbers_at, registry)
+            if numbers_at is not None
+            else _known_municipalities(payload, registry)
+        )
+        if mapped is not None:
             return Rejected(record, *mapped)
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     event_id: str = payload["event_id"]
@@ -333,15 +359,15 @@ def _diagnose(record: RawRecord, raw: bytes) -> AnyInbound | Rejected:
 
 
 def _resolve_municipalities(
-    payload: dict[str, Any], occurred_at: datetime, registry: Registry
+    payload: dict[str, Any], at: datetime, registry: Registry
 ) -> tuple[ReasonCode, str] | None:
-    """Numbers retired before the event's day are replaced by their one successor, and the
-    payload keeps what was mapped (`municipality_mappings`); a split or unknown number is a
-    rejection with its own reason."""
-    # The event's Oslo day is at most a day before its own local date (an offset is under
+    """Numbers retired before the Oslo day of `at` (the event's day, or the activity's) are
+    replaced by their one successor, and the payload keeps what was mapped
+    (`municipality_mappings`); a split or unknown number is a rejection with its own reason."""
+    # The Oslo day of `at` is at most a day before its own local date (an offset is under
     # a day; Oslo's is one or two hours): a number in force for good since a day before
-    # that date is in force on the event's day, with no need to work the day out.
-    local_day = occurred_at.date()
+    # that date is in force on that Oslo day, with no need to work the day out.
+    local_day = at.date()
     day: date | None = None
     mappings: dict[str, str] = {}
     for field_name in _MUNICIPALITY_FIELDS:
@@ -352,7 +378,7 @@ def _resolve_municipalities(
         if for_good_from is not None and for_good_from < local_day:
             continue
         if day is None:
-            day = oslo_day(occurred_at)
+            day = oslo_day(at)
         try:
             resolution = registry.resolve(number, day)
         except SplitMunicipality as exc:
@@ -364,6 +390,18 @@ def _resolve_municipalities(
             mappings[field_name] = resolution.mapped_from
     if mappings:
         payload["municipality_mappings"] = mappings
+    return None
+
+
+def _known_municipalities(payload: dict[str, Any], registry: Registry) -> tuple[ReasonCode, str] | None:
+    """For an event with no day of its own to read its numbers on: each must be a number
+    the registry has, on some day; it is kept as given."""
+    for field_name in _MUNICIPALITY_FIELDS:
+        number = payload.get(field_name)
+        if number is not None and not registry.periods_of(number):
+            return ReasonCode.UNKNOWN_MUNICIPALITY_NUMBER, (
+                f"{field_name}: municipality number {number!r} is not in the municipality registry"
+            )
     return None
 
 

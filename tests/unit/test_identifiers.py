@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from contracts.v1.identifiers import (
     PATIENT_ID_SEPARATORS,
+    digits_read_as_patient_ids,
     find_patient_ids,
     is_valid_organisation_number,
     is_valid_patient_id,
@@ -430,3 +431,24 @@ def test_eleven_zeros_are_not_found_as_a_patient_id(text: str, found: list[str])
 
 def test_eleven_zeros_pass_the_check_digits_which_is_why_they_are_excluded_apart() -> None:
     assert is_valid_patient_id("00000000000")  # the contract models' rule, unchanged
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("EP-2025-000123", []),
+        ("EP-202510-000123", []),  # 6 and 6: no fødselsnummer's shape
+        ("EP-2025100600001", ["2025100600001"]),
+        ("EP-20251006-00001/202510:06001", ["202510:06001"]),
+        ("EP-31129956715", ["31129956715"]),  # one that passes, and is refused
+        ("dips.202510-06001", ["202510-06001"]),
+        ("KAD-00000000000", []),  # all zeros: never anyone's id
+        ("0b9c4f5e-6a43-4d2e-9d5c-100072596310", ["100072596310"]),  # a UUID whose last part is digits
+    ],
+)
+def test_the_digits_read_as_a_patient_id_are_found_whether_they_pass_or_not(
+    text: str, digits: list[str]
+) -> None:
+    assert digits_read_as_patient_ids(text) == digits
+    # What find_patient_ids finds is among them.
+    assert all(any(p in re.sub(r"\D", "", d) for d in digits) for p in find_patient_ids(text))

@@ -119,7 +119,7 @@ def test_a_patient_id_in_a_payload_or_key_sent_as_utf_16_or_utf_32_is_redacted(e
 
 @pytest.mark.parametrize("kept", [1, 6, 9, 10])
 def test_a_patient_id_in_utf_16_the_64_kib_cut_goes_through_leaves_none_of_its_digits(kept: int) -> None:
-    head = '{"type": "no_such_type", "note": "'
+    head = '{"type": "no_such_type", "source": "'
     filler = "x" * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
     value = (head + filler + EXAMPLE + '"}').encode("utf-16-le")
 
@@ -149,7 +149,7 @@ def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_t
 ) -> None:
     # Redacting what is left after the cut missed the number it cut: 9 of its 11 digits
     # give away the whole of it (the other two are check digits).
-    head = '{"type": "no_such_type", "note": "'
+    head = '{"type": "no_such_type", "source": "'
     payload, kept_whole = _cut_through(head, written, kept)
 
     assert payload.startswith(kept_whole)
@@ -158,7 +158,8 @@ def test_a_patient_id_the_64_kib_cut_goes_through_leaves_none_of_its_digits_in_t
 
 def _cut_through(head: str, written: str, kept: int, *, fill: str = "x", tail: str = '"}') -> tuple[str, str]:
     """The redacted payload of a rejected message whose 64 KiB cut goes through `written`,
-    `kept` characters of it before the cut; and all of it that is before `written`."""
+    `kept` characters of it before the cut; and all of it that is before `written`. (`head`
+    names fields of the contract only: the payload is kept as the text it came as.)"""
     filler = fill * (MAX_REJECTED_PAYLOAD_CHARS - len(head) - kept)
     outcome = _validate(topics.DISCHARGE_READY, (head + filler + written + tail).encode())
     assert isinstance(outcome, Rejected)
@@ -172,7 +173,7 @@ EXPONENT_FORM = "3.1129956715e+10"  # EXAMPLE, to a JSON reader
 def test_a_patient_id_in_exponent_form_the_64_kib_cut_goes_through_leaves_none_of_its_digits(
     kept: int,
 ) -> None:
-    head = '{"type": "no_such_type", "n": '
+    head = '{"type": "no_such_type", "source": '
     payload, _ = _cut_through(head, EXPONENT_FORM, kept, fill=" ", tail="}")
 
     assert not re.search(r"\d", payload[len(head) :])
@@ -214,7 +215,7 @@ def _escaped(separator: str) -> str:
 def test_a_patient_id_written_with_json_escapes_the_64_kib_cut_goes_through_leaves_none_of_it(
     escaped: str, kept: int
 ) -> None:
-    head = '{"type": "no_such_type", "note": "'
+    head = '{"type": "no_such_type", "source": "'
     payload, kept_whole = _cut_through(head, escaped, kept)
 
     assert payload.startswith(kept_whole)
@@ -222,12 +223,12 @@ def test_a_patient_id_written_with_json_escapes_the_64_kib_cut_goes_through_leav
 
 
 def test_a_payload_cut_in_a_long_run_of_digits_and_separators_is_cut_at_once() -> None:
-    value = b'{"type": "no_such_type", "note": "' + b"1 2-3." * 50_000 + b'"}'
+    value = b'{"type": "no_such_type", "source": "' + b"1 2-3." * 50_000 + b'"}'
 
     outcome = _validate(topics.DISCHARGE_READY, value)
 
     assert isinstance(outcome, Rejected)
-    assert outcome.redacted_payload() == '{"type": "no_such_type", "note": "'
+    assert outcome.redacted_payload() == '{"type": "no_such_type", "source": "'
 
 
 def test_episode_ids_dates_and_uuids_are_not_mistaken_for_patient_ids() -> None:
@@ -505,6 +506,110 @@ def _activity(**fields: object) -> bytes:
     return json.dumps(document).encode()
 
 
+def _activity_event(kind: str, **fields: object) -> bytes:
+    """An activity event of type `kind`: a cancellation carries none of the activity's facts."""
+    document = json.loads(_activity(type=kind, **fields))
+    if kind == "activity_cancelled":
+        for name in ("contact_kind", "drg", "drg_points", "surgical", "category", "started_at", "ended_at"):
+            del document[name]
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("kind", ["activity_recorded", "activity_corrected"])
+@pytest.mark.parametrize(
+    ("number", "ended_at", "expected"),
+    [
+        # 1507 Ålesund was split on 2024-01-01: a 2024 correction of a 2023 activity carries it.
+        ("1507", "2023-12-20T14:30:00+01:00", ("1507", None)),
+        ("1508", "2023-12-20T14:30:00+01:00", "unknown_municipality_number"),  # not yet in 2023
+        ("1507", "2024-01-02T14:30:00+01:00", "municipality_number_split"),
+        # 0219 Bærum became 3024 in 2020 and 3201 in 2024: a 2014 activity stays with 0219.
+        ("0219", "2014-03-10T14:30:00+01:00", ("0219", None)),
+        ("3024", "2014-03-10T14:30:00+01:00", "unknown_municipality_number"),
+        # The activity's day is its end's Oslo day, not its UTC date: 2024-01-01 in Oslo.
+        ("3024", "2023-12-31T23:30:00+00:00", ("3201", "3024")),
+        ("3024", "2023-12-31T22:30:00+00:00", ("3024", None)),
+    ],
+)
+def test_an_activitys_municipality_number_is_read_on_the_activitys_day_not_the_events(
+    kind: str, number: str, ended_at: str, expected: tuple[str, str | None] | str
+) -> None:
+    # Read on the day the event was sent (2024-01-03), 1507 was refused as split and 1508
+    # taken for a 2023 activity, and a correction of a 2014 activity sent now moved its
+    # charge to the successor: a -1/+1 pair of adjustments between two municipalities.
+    value = _activity_event(
+        kind,
+        occurred_at="2024-01-03T10:00:00+01:00",
+        started_at="2012-01-01T00:00:00+01:00",
+        ended_at=ended_at,
+        registered_municipality=number,
+    )
+
+    outcome = _validate(topics.ACTIVITY, value)
+
+    if isinstance(expected, str):
+        assert isinstance(outcome, Rejected) and outcome.reason.value == expected, outcome
+        assert outcome.message.startswith("registered_municipality: "), outcome.message
+        return
+    assert isinstance(outcome, Accepted), outcome
+    settled_on, mapped_from = expected
+    assert outcome.payload["registered_municipality"] == settled_on
+    assert outcome.payload.get("municipality_mappings") == (
+        {"registered_municipality": mapped_from} if mapped_from else None
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [("1507", "1507"), ("0219", "0219"), ("3201", "3201"), ("9999", "unknown_municipality_number")],
+)
+def test_a_cancellation_keeps_the_number_it_gives_when_the_registry_knows_it(
+    number: str, expected: str
+) -> None:
+    # It names no activity day to read the number on, and prices nothing: a 2024
+    # cancellation of an activity recorded under 1507 in 2023 was refused as split.
+    value = _activity_event(
+        "activity_cancelled", occurred_at="2024-01-03T10:00:00+01:00", registered_municipality=number
+    )
+
+    outcome = _validate(topics.ACTIVITY, value)
+
+    if expected == "unknown_municipality_number":
+        assert isinstance(outcome, Rejected) and outcome.reason.value == expected, outcome
+        assert outcome.message.startswith("registered_municipality: "), outcome.message
+        return
+    assert isinstance(outcome, Accepted), outcome
+    assert outcome.payload["registered_municipality"] == expected
+    assert "municipality_mappings" not in outcome.payload
+
+
+@given(st.sampled_from(NUMBERS), MOMENTS, OFFSETS, MOMENTS, OFFSETS)
+@settings(max_examples=500, deadline=None)
+def test_an_activitys_number_is_mapped_on_its_ends_oslo_day_whatever_the_offsets_and_when_it_was_sent(
+    registered: str, ended: datetime, ended_offset: timezone, sent: datetime, sent_offset: timezone
+) -> None:
+    # As for the milestones, intake skips working out the Oslo day for a number in force for
+    # good since before the local date of the instant it reads the number on: here `ended_at`.
+    ended_at, occurred_at = ended.replace(tzinfo=ended_offset), sent.replace(tzinfo=sent_offset)
+    value = _activity(
+        occurred_at=occurred_at.isoformat(),
+        started_at=ended_at.isoformat(),
+        ended_at=ended_at.isoformat(),
+        registered_municipality=registered,
+    )
+
+    outcome = _validate(topics.ACTIVITY, value)
+
+    expected = _mapped_by_the_oslo_day(registered, ended_at)
+    if isinstance(expected, str):
+        assert isinstance(outcome, Rejected) and outcome.reason.value == expected
+        return
+    assert isinstance(outcome, Accepted), outcome
+    assert outcome.payload["registered_municipality"] == expected[0]
+    mapped = {"registered_municipality": expected[1]} if expected[1] else {}
+    assert outcome.payload.get("municipality_mappings", {}) == mapped
+
+
 @pytest.mark.parametrize(
     ("started_at", "ended_at", "reason", "message"),
     [
@@ -537,8 +642,11 @@ def test_an_activity_ending_outside_the_acceptable_range_or_before_it_began_is_r
     started_at: str, ended_at: str, reason: str | None, message: str | None
 ) -> None:
     # The end's day prices the activity: a mistyped year was accepted and priced under that
-    # year's rules (or none), and the hospital was never told.
-    outcome = _validate(topics.ACTIVITY, _activity(started_at=started_at, ended_at=ended_at))
+    # year's rules (or none), and the hospital was never told. (Oslo's number is in force
+    # on every day here: the activity's number is read on its day.)
+    outcome = _validate(
+        topics.ACTIVITY, _activity(started_at=started_at, ended_at=ended_at, registered_municipality="0301")
+    )
 
     if reason is None:
         assert isinstance(outcome, Accepted), outcome
