@@ -208,6 +208,21 @@ class TextOnTheWire:
         return handler(schema["python_schema"]["schema"])
 
 
+# The published form of a timestamp: what intake takes, no more and no less (a producer's
+# validator skips `format` unless told, so this is what it applies). Intake checks only the
+# date prefix itself and leaves the rest to pydantic-core's datetime parser, which takes a
+# little more than RFC 3339: `t`, a space or `_` for the `T`, no seconds, a fraction of any
+# length after `.` or `,`, `z` for `Z`, an offset without its colon or signed with U+2212.
+# Not in the pattern, and refused by intake: 29 February of a common year, year 0, and a
+# field's range. Plain groups, no lookaround: the regex subset JSON Schema recommends.
+# tests/unit/test_contract_examples.py holds the two to agreement over a table.
+_HOUR, _MINUTE = "([01][0-9]|2[0-3])", "[0-5][0-9]"
+_MONTH_DAY = "((0[1-9]|1[0-2])-(0[1-9]|[12][0-9])|(0[13-9]|1[0-2])-30|(0[13578]|1[02])-31)"
+_TIMESTAMP_SCHEMA_PATTERN = (
+    f"^[0-9]{{4}}-{_MONTH_DAY}[Tt _]{_HOUR}:{_MINUTE}(:{_MINUTE}([.,][0-9]+)?)?"
+    f"([Zz]|[+\u2212-]{_HOUR}:?{_MINUTE})$"
+)
+
 # On the wire a timestamp is a JSON string starting with a date; from Python it may also be
 # a datetime (`_require_text`).
 Timestamp = Annotated[
@@ -216,8 +231,7 @@ Timestamp = Annotated[
         _RFC3339_DATE_PREFIX,
         _require_text,
         error=(_NOT_TEXT, _NOT_TEXT_MESSAGE),
-        # The pattern too: validators skip `format` unless told, and "1730000000" is refused here.
-        json_schema={"type": "string", "format": "date-time", "pattern": _RFC3339_DATE_PREFIX},
+        json_schema={"type": "string", "format": "date-time", "pattern": _TIMESTAMP_SCHEMA_PATTERN},
     ),
 ]
 """An instant on the wire: RFC 3339 text with a UTC offset."""

@@ -98,3 +98,79 @@ def test_what_the_schema_refuses_in_an_example_intake_refuses_too(
 
     assert list(_schema_of(topic).iter_errors(message)), "the schema refuses it"
     assert not isinstance(outcome, Accepted), "and so does intake"
+
+
+# Each row: a timestamp as written, and intake's reason for refusing it (None: accepted).
+# The published pattern must say the same, without a format checker (a validator skips
+# `format` unless told, and with one it is RFC 3339's, narrower than intake).
+TIMESTAMPS = [
+    ("2025-10-06T09:30:00+02:00", None),
+    ("2025-10-06T09:30:00Z", None),
+    ("2025-10-06T09:30:00.123456Z", None),
+    ("2025-10-06T09:30:00.1234567890-01:30", None),  # digits past the microsecond are dropped
+    ("2025-10-06T09:30:00,5+02:00", None),
+    ("2025-10-06T09:30+02:00", None),
+    ("2025-10-06t09:30:00z", None),
+    ("2025-10-06 09:30:00+02:00", None),
+    ("2025-10-06_09:30:00+02:00", None),
+    ("2025-10-06T09:30:00+0200", None),
+    ("2025-10-06T09:30:00\u221202:00", None),  # the minus sign, U+2212
+    ("2025-10-06T09:30:00-00:00", None),
+    ("2025-10-06T09:30:00+23:59", None),
+    ("2025-10-06T23:59:59-23:59", None),
+    ("2024-02-29T12:00:00Z", None),
+    ("2025-10-31T12:00:00Z", None),
+    ("2025-10-06T09:30:00", "timestamp_without_offset"),
+    ("2025-10-06T09:30:00.5", "timestamp_without_offset"),
+    ("2025-10-06", "timestamp_without_offset"),
+    ("2025-10-06T09:30:00+02:00[Europe/Oslo]", "schema_violation"),  # Java's ZonedDateTime.toString()
+    ("2025-10-06T09:30:00+25:00", "schema_violation"),
+    ("2025-10-06T09:30:00+24:00", "schema_violation"),
+    ("2025-10-06T09:30:00+02:60", "schema_violation"),
+    ("2025-10-06T09:30:00+02", "schema_violation"),
+    ("2025-10-06T09:30:00+2:00", "schema_violation"),
+    ("2025-10-06T09:30:00+02:00:00", "schema_violation"),
+    ("2025-10-06T09:30:00\u201002:00", "schema_violation"),  # a hyphen, U+2010
+    ("2025-10-06T09:30:00 +02:00", "schema_violation"),
+    ("2025-10-06T09:30:00UTC", "schema_violation"),
+    ("2025-10-06T09:30:00.Z", "schema_violation"),
+    ("2025-10-06T09:30.5Z", "schema_violation"),
+    ("2025-10-06T09Z", "schema_violation"),
+    ("2025-10-06T9:30:00Z", "schema_violation"),
+    ("2025-10-06T24:00:00Z", "schema_violation"),
+    ("2025-10-06T23:59:60Z", "schema_violation"),
+    ("2025-10-06TT09:30:00Z", "schema_violation"),
+    ("2025-10-06Z", "schema_violation"),
+    ("2025-10-32T09:30:00Z", "schema_violation"),
+    ("2025-09-31T09:30:00Z", "schema_violation"),
+    ("2025-13-01T09:30:00Z", "schema_violation"),
+    ("20251006T093000Z", "schema_violation"),
+    ("2025-10-06T09:30:00+02:00 ", "schema_violation"),
+]
+# Where a timestamp is written, in which example (the contact made long enough to hold the
+# table's times: a start after the end is refused for that).
+TIMESTAMP_FIELDS = [
+    ("samhandling.discharge-ready.v1", "declared_ready", "occurred_at"),
+    ("samhandling.activity.v1", "activity_recorded", "started_at"),
+    ("samhandling.activity.v1", "activity_corrected", "ended_at"),
+]
+_LONG_CONTACT = {"started_at": "2024-01-02T08:00:00+01:00", "ended_at": "2025-11-03T12:00:00+01:00"}
+
+
+def _reason(outcome: Outcome) -> str | None:
+    return None if isinstance(outcome, Accepted) else outcome.reason.value
+
+
+@pytest.mark.parametrize(("topic", "event_type", "field"), TIMESTAMP_FIELDS)
+@pytest.mark.parametrize(("written", "reason"), TIMESTAMPS)
+def test_the_published_schema_takes_a_timestamp_exactly_when_intake_does(
+    topic: str, event_type: str, field: str, written: str, reason: str | None
+) -> None:
+    contact = _LONG_CONTACT if topic == "samhandling.activity.v1" else {}
+    message = EXAMPLES[topic][event_type] | contact | {field: written}
+
+    outcome = _intake(topic, message)
+    schema_errors = list(_schema_of(topic).iter_errors(message))
+
+    assert _reason(outcome) == reason
+    assert bool(schema_errors) == (reason is not None), [e.message for e in schema_errors]
