@@ -185,11 +185,17 @@ def _decimal_or_its_text(value: object) -> object:
     raise PydanticCustomError("string_type", "Input should be a valid string")
 
 
+# The published form of a DRG weight: decimal text from 0 to 1000, as intake takes it
+# (`_DECIMAL_TEXT`, then at most 1000), a schema having no `maximum` for text.
+_DRG_POINTS_SCHEMA_PATTERN = r"^(([0-9]{1,3}|0[0-9]{3})(\.[0-9]{1,6})?|1000(\.0{1,6})?)$"
+
 # A decimal written as text, and only as text: the JSON Schema says so, and a JSON number
 # (read through a float) or an exponent would otherwise be accepted by the service while a
 # producer testing against the schema sees it refused.
-_DecimalText = TextOnTheWire(
-    _DECIMAL_TEXT, _decimal_or_its_text, json_schema={"type": "string", "pattern": _DECIMAL_TEXT}
+_DrgPointsText = TextOnTheWire(
+    _DECIMAL_TEXT,
+    _decimal_or_its_text,
+    json_schema={"type": "string", "pattern": _DRG_POINTS_SCHEMA_PATTERN},
 )
 
 
@@ -202,7 +208,7 @@ class ActivityFacts(ActivityEvent):
         description="The DRG code. Like the ids, it must not hold a patient identifier (`patient_id_in_subject_id`).",
         examples=["127O"],
     )
-    drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DecimalText] = Field(
+    drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DrgPointsText] = Field(
         description='DRG weight as decimal text, from "0" to "1000" with at most 6 decimals, e.g. '
         '"0.873" (not a JSON number).',
         examples=["0.873"],

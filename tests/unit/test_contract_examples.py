@@ -174,3 +174,43 @@ def test_the_published_schema_takes_a_timestamp_exactly_when_intake_does(
 
     assert _reason(outcome) == reason
     assert bool(schema_errors) == (reason is not None), [e.message for e in schema_errors]
+
+
+# Each row: a DRG weight as written, and intake's reason for refusing it (None: accepted).
+DRG_POINTS = [
+    ("0", None),
+    ("0.873", None),
+    ("999.999999", None),
+    ("0999", None),
+    ("1000", None),
+    ("1000.000000", None),
+    ("1000.000001", "schema_violation"),
+    ("1000.5", "schema_violation"),
+    ("1001", "schema_violation"),
+    ("1500", "schema_violation"),
+    ("9999.9", "schema_violation"),
+    ("10000", "schema_violation"),
+    ("0.0000001", "schema_violation"),
+    ("1000.0000000", "schema_violation"),
+    ("1000.", "schema_violation"),
+    (".5", "schema_violation"),
+    ("-0", "schema_violation"),
+    ("1e2", "schema_violation"),
+    ("0,873", "schema_violation"),
+    (0.873, "schema_violation"),
+]
+
+
+@pytest.mark.parametrize("event_type", ["activity_recorded", "activity_corrected"])
+@pytest.mark.parametrize(("written", "reason"), DRG_POINTS)
+def test_the_published_schema_takes_a_drg_weight_exactly_when_intake_does(
+    event_type: str, written: object, reason: str | None
+) -> None:
+    topic = "samhandling.activity.v1"
+    message = EXAMPLES[topic][event_type] | {"drg_points": written}
+
+    outcome = _intake(topic, message)
+    schema_errors = list(_schema_of(topic).iter_errors(message))
+
+    assert _reason(outcome) == reason
+    assert bool(schema_errors) == (reason is not None), [e.message for e in schema_errors]
