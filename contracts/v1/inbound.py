@@ -75,7 +75,8 @@ class DischargeReadyEvent(InboundEvent):
 
 
 class AdmissionNotified(DischargeReadyEvent):
-    """The municipality was notified of the admission. Without it no bed-day is payable."""
+    """The municipality was notified of the admission. Without it no bed-day is payable: an
+    episode without one is accepted and priced at nothing, with no rejection, until it arrives."""
 
     type: Literal["admission_notified"]
 
@@ -87,7 +88,11 @@ class DeclaredReady(DischargeReadyEvent):
 
 
 class MunicipalityNotified(DischargeReadyEvent):
-    """The municipality was notified that the patient is discharge-ready."""
+    """The municipality was notified that the patient is discharge-ready. It is the notice of
+    a `declared_ready` before it (by `occurred_at`; one at the same instant counts): a notice
+    timed before the declaration, with none after it, pays nothing, and nothing rejects it.
+    After an end (`municipality_can_receive`, `ready_withdrawn`, `discharged`), a new
+    declaration needs a new notice."""
 
     type: Literal["municipality_notified"]
 
