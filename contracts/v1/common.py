@@ -240,10 +240,12 @@ OccurredAt = Annotated[
     Timestamp,
     Field(
         description=(
-            "When it happened (a correction or a cancellation: when it was made), RFC 3339 with a "
-            "UTC offset. For discharge-ready milestones and emergency-bed stays, the Europe/Oslo "
-            "calendar day of this instant is the day the rules use. Must be on or after "
-            "2012-01-01 and at most one day in the future."
+            "When it happened, RFC 3339 with a UTC offset. For discharge-ready milestones and "
+            "emergency-bed stays, when the milestone took place: the Europe/Oslo calendar day of "
+            "this instant is the day the rules use. For an activity event, when the activity was "
+            "recorded, corrected or cancelled, not when the contact took place (`started_at`, "
+            "`ended_at`): of an activity's events the latest by `occurred_at` stands. Must be on "
+            "or after 2012-01-01 and at most one day in the future."
         ),
         examples=["2025-10-06T09:30:00+02:00"],
     ),

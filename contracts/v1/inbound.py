@@ -237,13 +237,20 @@ class ActivityFacts(ActivityEvent):
 
 
 class ActivityRecorded(ActivityFacts):
+    """An activity as first recorded. Its `occurred_at` is when it was recorded (in the example,
+    half an hour after `ended_at`), not when the contact took place: of an activity's events
+    the latest by `occurred_at` stands, so its corrections and cancellation must be timed
+    after it."""
+
     type: Literal["activity_recorded"]
 
 
 class ActivityCorrected(ActivityFacts):
     """Replaces every earlier fact of the same activity. Of an activity's events the latest
     by `occurred_at` stands (of two at one instant, the one whose `event_id` sorts last as
-    text), so a correction's `occurred_at` is when it was made, not when the activity was."""
+    text), so a correction's `occurred_at` is when it was made, not when the activity was. One
+    timed before the recording (or at its instant, with an `event_id` sorting first) is
+    accepted and has no effect: nothing rejects it."""
 
     type: Literal["activity_corrected"]
 
@@ -251,7 +258,7 @@ class ActivityCorrected(ActivityFacts):
 class ActivityCancelled(ActivityEvent):
     """Removes the activity: it is no longer payable. Like a correction, it stands when it is
     the activity's latest event by `occurred_at` (of two at one instant, the one whose
-    `event_id` sorts last as text)."""
+    `event_id` sorts last as text); one timed before the recording has no effect."""
 
     type: Literal["activity_cancelled"]
 
