@@ -37,7 +37,8 @@ class InboundEvent(Contract):
     event_id: UUID = Field(
         description="Unique per `source`; `source` + `event_id` is the dedup key. A redelivery "
         "with identical content is a no-op; different content under the same key is rejected "
-        "(`duplicate_conflict`; the first one stands). Identical means the same fields with the "
+        "(`duplicate_conflict`; the first one stands). A rejected event is not stored: fixed, it "
+        "may be sent again under the same key and is accepted as new. Identical means the same fields with the "
         "same values as read: a timestamp is compared as written, offset included "
         "(`+01:00` and `Z` for one instant differ), and a decimal with its digits (`0.5` and "
         "`0.50` differ), so a producer must resend an event as it first sent it.",
