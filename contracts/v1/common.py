@@ -139,9 +139,11 @@ SubjectId = Annotated[
             "The hospital's identifier of the episode, stay or activity; also the message key. "
             "Must not contain a patient identifier: an id holding 11 digits in a run (also as part "
             "of a longer run), or 6 and 5 digits with a space, dash, dot, `_`, `:` or `/` between, that pass a "
-            "fødselsnummer's check digits is rejected (`patient_id_in_subject_id`), so ids whose "
-            "digit runs are shorter than 11 are safe (`EP-2025-000123`, not `EP-202510-00027` or "
-            "`EP-2025100612345`). The same holds for `source`."
+            "fødselsnummer's check digits is rejected (`patient_id_in_subject_id`). Digits pass "
+            "them by chance too: about 2.4 % of ids like `EP-20251006NNNNN` are refused "
+            "(`EP-2025100600091` is, `EP-2025100612345` is not). So use no run of 11 digits or "
+            "more, and no 6 and 5 digits so joined: `EP-2025-000123`, not `EP-202510-00027`. The "
+            "same holds for `source`."
         ),
         examples=["EP-2025-000123"],
     ),

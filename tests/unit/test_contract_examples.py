@@ -214,3 +214,36 @@ def test_the_published_schema_takes_a_drg_weight_exactly_when_intake_does(
 
     assert _reason(outcome) == reason
     assert bool(schema_errors) == (reason is not None), [e.message for e in schema_errors]
+
+
+# The ids the contract names (SubjectId's description, in every inbound schema, and the README),
+# and what intake makes of each.
+NAMED_IDS = [
+    ("EP-2025-000123", None),
+    ("EP-2025100612345", None),
+    ("EP-2025100600091", "patient_id_in_subject_id"),  # 25100600091 passes the check digits
+    ("EP-202510-00027", "patient_id_in_subject_id"),  # 202510 and 00027: 20251000027 passes them
+]
+
+
+@pytest.mark.parametrize(("subject_id", "reason"), NAMED_IDS)
+def test_an_id_the_contract_names_is_judged_by_intake_as_the_contract_says(
+    subject_id: str, reason: str | None
+) -> None:
+    topic = "samhandling.discharge-ready.v1"
+    published = json.loads((SCHEMA_DIR / "discharge-ready-event.schema.json").read_text(encoding="utf-8"))
+    description = published["$defs"]["DeclaredReady"]["properties"]["episode_id"]["description"]
+    readme = (SCHEMA_DIR.parent / "README.md").read_text(encoding="utf-8")
+
+    outcome = _intake(topic, EXAMPLES[topic]["declared_ready"] | {"episode_id": subject_id})
+
+    assert f"`{subject_id}`" in description and f"`{subject_id}`" in readme
+    assert _reason(outcome) == reason
+
+
+def test_about_2_4_percent_of_ids_of_the_named_form_hold_digits_that_pass_as_a_patient_id() -> None:
+    from contracts.v1.identifiers import find_patient_ids
+
+    refused = sum(bool(find_patient_ids(f"EP-20251006{n:05d}")) for n in range(100_000))
+
+    assert refused == 2_430  # "about 2.4 %"
