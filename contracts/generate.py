@@ -31,10 +31,15 @@ MESSAGES: dict[str, Any] = {
 
 # What each topic's messages are keyed by: Kafka's key is not part of a payload's schema,
 # and FastStream's document does not say it (an AsyncAPI Kafka message binding does).
+_SUBJECT_KEY = (
+    "The {}. A subject's events share a key, so they stay in order on one partition, when every "
+    "producer of them places a key alike: the Java client and aiokafka by murmur2; a librdkafka "
+    "client (confluent-kafka) by CRC32 unless set to partitioner=murmur2_random (contracts/v1/README.md)."
+)
 MESSAGE_KEYS: dict[str, str] = {
-    topics.DISCHARGE_READY: "The episode_id. A subject's events share a key, so they stay in order on one partition.",
-    topics.EMERGENCY_BEDS: "The stay_id. A subject's events share a key, so they stay in order on one partition.",
-    topics.ACTIVITY: "The activity_id. A subject's events share a key, so they stay in order on one partition.",
+    topics.DISCHARGE_READY: _SUBJECT_KEY.format("episode_id"),
+    topics.EMERGENCY_BEDS: _SUBJECT_KEY.format("stay_id"),
+    topics.ACTIVITY: _SUBJECT_KEY.format("activity_id"),
     topics.SETTLEMENTS: "The recipient: `municipality:NNNN` or `health_trust:NNNNNNNNN`.",
     topics.REJECTED: "The rejected message's key, patient identifiers redacted.",
     topics.COMMANDS: "Not read by the service: the tools use the month (close_period) or the dispute's id.",

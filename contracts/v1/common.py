@@ -139,9 +139,11 @@ SubjectId = Annotated[
             "The hospital's identifier of the episode, stay or activity; also the message key. "
             "Must not contain a patient identifier: an id holding 11 digits in a run (also as part "
             "of a longer run), or 6 and 5 digits with a space, dash, dot, `_`, `:` or `/` between, that pass a "
-            "fødselsnummer's check digits is rejected (`patient_id_in_subject_id`), so ids whose "
-            "digit runs are shorter than 11 are safe (`EP-2025-000123`, not `EP-202510-00027` or "
-            "`EP-2025100612345`). The same holds for `source`."
+            "fødselsnummer's check digits is rejected (`patient_id_in_subject_id`). Digits pass "
+            "them by chance too: about 2.4 % of ids like `EP-20251006NNNNN` are refused "
+            "(`EP-2025100600091` is, `EP-2025100612345` is not). So use no run of 11 digits or "
+            "more, and no 6 and 5 digits so joined: `EP-2025-000123`, not `EP-202510-00027`. The "
+            "same holds for `source`."
         ),
         examples=["EP-2025-000123"],
     ),
@@ -208,6 +210,21 @@ class TextOnTheWire:
         return handler(schema["python_schema"]["schema"])
 
 
+# The published form of a timestamp: what intake takes, no more and no less (a producer's
+# validator skips `format` unless told, so this is what it applies). Intake checks only the
+# date prefix itself and leaves the rest to pydantic-core's datetime parser, which takes a
+# little more than RFC 3339: `t`, a space or `_` for the `T`, no seconds, a fraction of any
+# length after `.` or `,`, `z` for `Z`, an offset without its colon or signed with U+2212.
+# Not in the pattern, and refused by intake: 29 February of a common year, year 0, and a
+# field's range. Plain groups, no lookaround: the regex subset JSON Schema recommends.
+# tests/unit/test_contract_examples.py holds the two to agreement over a table.
+_HOUR, _MINUTE = "([01][0-9]|2[0-3])", "[0-5][0-9]"
+_MONTH_DAY = "((0[1-9]|1[0-2])-(0[1-9]|[12][0-9])|(0[13-9]|1[0-2])-30|(0[13578]|1[02])-31)"
+_TIMESTAMP_SCHEMA_PATTERN = (
+    f"^[0-9]{{4}}-{_MONTH_DAY}[Tt _]{_HOUR}:{_MINUTE}(:{_MINUTE}([.,][0-9]+)?)?"
+    f"([Zz]|[+\u2212-]{_HOUR}:?{_MINUTE})$"
+)
+
 # On the wire a timestamp is a JSON string starting with a date; from Python it may also be
 # a datetime (`_require_text`).
 Timestamp = Annotated[
@@ -216,8 +233,7 @@ Timestamp = Annotated[
         _RFC3339_DATE_PREFIX,
         _require_text,
         error=(_NOT_TEXT, _NOT_TEXT_MESSAGE),
-        # The pattern too: validators skip `format` unless told, and "1730000000" is refused here.
-        json_schema={"type": "string", "format": "date-time", "pattern": _RFC3339_DATE_PREFIX},
+        json_schema={"type": "string", "format": "date-time", "pattern": _TIMESTAMP_SCHEMA_PATTERN},
     ),
 ]
 """An instant on the wire: RFC 3339 text with a UTC offset."""
@@ -226,10 +242,12 @@ OccurredAt = Annotated[
     Timestamp,
     Field(
         description=(
-            "When it happened (a correction or a cancellation: when it was made), RFC 3339 with a "
-            "UTC offset. For discharge-ready milestones and emergency-bed stays, the Europe/Oslo "
-            "calendar day of this instant is the day the rules use. Must be on or after "
-            "2012-01-01 and at most one day in the future."
+            "When it happened, RFC 3339 with a UTC offset. For discharge-ready milestones and "
+            "emergency-bed stays, when the milestone took place: the Europe/Oslo calendar day of "
+            "this instant is the day the rules use. For an activity event, when the activity was "
+            "recorded, corrected or cancelled, not when the contact took place (`started_at`, "
+            "`ended_at`): of an activity's events the latest by `occurred_at` stands. Must be on "
+            "or after 2012-01-01 and at most one day in the future."
         ),
         examples=["2025-10-06T09:30:00+02:00"],
     ),

@@ -37,7 +37,8 @@ class InboundEvent(Contract):
     event_id: UUID = Field(
         description="Unique per `source`; `source` + `event_id` is the dedup key. A redelivery "
         "with identical content is a no-op; different content under the same key is rejected "
-        "(`duplicate_conflict`; the first one stands). Identical means the same fields with the "
+        "(`duplicate_conflict`; the first one stands). A rejected event is not stored: fixed, it "
+        "may be sent again under the same key and is accepted as new. Identical means the same fields with the "
         "same values as read: a timestamp is compared as written, offset included "
         "(`+01:00` and `Z` for one instant differ), and a decimal with its digits (`0.5` and "
         "`0.50` differ), so a producer must resend an event as it first sent it.",
@@ -75,7 +76,8 @@ class DischargeReadyEvent(InboundEvent):
 
 
 class AdmissionNotified(DischargeReadyEvent):
-    """The municipality was notified of the admission. Without it no bed-day is payable."""
+    """The municipality was notified of the admission. Without it no bed-day is payable: an
+    episode without one is accepted and priced at nothing, with no rejection, until it arrives."""
 
     type: Literal["admission_notified"]
 
@@ -87,7 +89,11 @@ class DeclaredReady(DischargeReadyEvent):
 
 
 class MunicipalityNotified(DischargeReadyEvent):
-    """The municipality was notified that the patient is discharge-ready."""
+    """The municipality was notified that the patient is discharge-ready. It is the notice of
+    a `declared_ready` before it (by `occurred_at`; one at the same instant counts): a notice
+    timed before the declaration, with none after it, pays nothing, and nothing rejects it.
+    After an end (`municipality_can_receive`, `ready_withdrawn`, `discharged`), a new
+    declaration needs a new notice."""
 
     type: Literal["municipality_notified"]
 
@@ -185,11 +191,17 @@ def _decimal_or_its_text(value: object) -> object:
     raise PydanticCustomError("string_type", "Input should be a valid string")
 
 
+# The published form of a DRG weight: decimal text from 0 to 1000, as intake takes it
+# (`_DECIMAL_TEXT`, then at most 1000), a schema having no `maximum` for text.
+_DRG_POINTS_SCHEMA_PATTERN = r"^(([0-9]{1,3}|0[0-9]{3})(\.[0-9]{1,6})?|1000(\.0{1,6})?)$"
+
 # A decimal written as text, and only as text: the JSON Schema says so, and a JSON number
 # (read through a float) or an exponent would otherwise be accepted by the service while a
 # producer testing against the schema sees it refused.
-_DecimalText = TextOnTheWire(
-    _DECIMAL_TEXT, _decimal_or_its_text, json_schema={"type": "string", "pattern": _DECIMAL_TEXT}
+_DrgPointsText = TextOnTheWire(
+    _DECIMAL_TEXT,
+    _decimal_or_its_text,
+    json_schema={"type": "string", "pattern": _DRG_POINTS_SCHEMA_PATTERN},
 )
 
 
@@ -202,7 +214,7 @@ class ActivityFacts(ActivityEvent):
         description="The DRG code. Like the ids, it must not hold a patient identifier (`patient_id_in_subject_id`).",
         examples=["127O"],
     )
-    drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DecimalText] = Field(
+    drg_points: Annotated[Decimal, Field(ge=0, le=1000), _DrgPointsText] = Field(
         description='DRG weight as decimal text, from "0" to "1000" with at most 6 decimals, e.g. '
         '"0.873" (not a JSON number).',
         examples=["0.873"],
@@ -228,13 +240,20 @@ class ActivityFacts(ActivityEvent):
 
 
 class ActivityRecorded(ActivityFacts):
+    """An activity as first recorded. Its `occurred_at` is when it was recorded (in the example,
+    half an hour after `ended_at`), not when the contact took place: of an activity's events
+    the latest by `occurred_at` stands, so its corrections and cancellation must be timed
+    after it."""
+
     type: Literal["activity_recorded"]
 
 
 class ActivityCorrected(ActivityFacts):
     """Replaces every earlier fact of the same activity. Of an activity's events the latest
     by `occurred_at` stands (of two at one instant, the one whose `event_id` sorts last as
-    text), so a correction's `occurred_at` is when it was made, not when the activity was."""
+    text), so a correction's `occurred_at` is when it was made, not when the activity was. One
+    timed before the recording (or at its instant, with an `event_id` sorting first) is
+    accepted and has no effect: nothing rejects it."""
 
     type: Literal["activity_corrected"]
 
@@ -242,8 +261,9 @@ class ActivityCorrected(ActivityFacts):
 class ActivityCancelled(ActivityEvent):
     """Removes the activity: it is no longer payable. Like a correction, it stands when it is
     the activity's latest event by `occurred_at` (of two at one instant, the one whose
-    `event_id` sorts last as text). It names no activity day, and prices nothing: its
-    `registered_municipality` is kept as given, any number the municipality registry has."""
+    `event_id` sorts last as text); one timed before the recording has no effect. It names
+    no activity day, and prices nothing: its `registered_municipality` is kept as given, any
+    number the municipality registry has."""
 
     type: Literal["activity_cancelled"]
 

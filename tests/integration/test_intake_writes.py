@@ -158,6 +158,23 @@ async def test_a_key_stored_under_another_subject_is_a_conflict_and_the_rest_of_
     }
 
 
+async def test_an_event_rejected_and_sent_again_fixed_under_its_event_id_is_accepted(
+    ledger: Ledger,
+) -> None:
+    """A rejection stores no event (contracts/v1/README.md, "Redelivery"): the same source
+    and event id, fixed, are new to intake."""
+    fixed = activity("ACT-W-FIXED")
+    broken = _with("ACT-W-FIXED", {"event_id": fixed[1]["event_id"], "drg_points": "1500"})
+
+    first = await send(ledger, broken)
+    again = await send(ledger, fixed, offset=1)
+
+    assert (first.accepted, first.rejected) == (0, {"schema_violation": 1})
+    assert (again.accepted, again.duplicates, again.rejected) == (1, 0, {})
+    assert fixed[1]["event_id"] in await stored(ledger)
+    assert [subject for subject, _amount in await items_of(ledger)] == ["ACT-W-FIXED"]
+
+
 async def test_the_same_event_twice_in_one_batch_is_stored_once(ledger: Ledger) -> None:
     one = activity(f"ACT-W-TWICE-{uuid.uuid4().hex[:8]}")
 

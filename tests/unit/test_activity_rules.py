@@ -300,6 +300,24 @@ WORKED_EXAMPLES = [
         id="later-of-two-corrections-wins-whatever-their-listing",
     ),
     pytest.param(
+        "A3; a correction timed before the recording is not its latest event: the recording stands",
+        [
+            recorded(MAY_2014, "0.873"),
+            fact(CORRECTED, "2014-05-12T14:59", ended=MAY_2014, points="1.2"),
+        ],
+        [ORDINARY_2014],
+        id="correction-timed-before-the-recording-has-no-effect",
+    ),
+    pytest.param(
+        "A3; of a recording and a correction at one instant, the event id sorting last stands",
+        [
+            recorded(MAY_2014, "0.873"),
+            fact(CORRECTED, MAY_2014, ended=MAY_2014, points="1.2"),  # event-01 after event-00
+        ],
+        [expect("2014-05-12", 960_000, "1.2 DRG points")],
+        id="at-one-instant-the-later-event-id-stands",
+    ),
+    pytest.param(
         "A5; domain.md s.3 2013 under the national share without a unit price: unrated",
         [recorded("2013-09-16T10:00", "0.873")],
         # share 0.20 and cap 4 are in force, no unit price: held, never priced at 0
@@ -409,6 +427,8 @@ A3_ROWS = [
         "correction-after-cancellation-reinstates",
         "cancellation-after-correction-stands",
         "later-of-two-corrections-wins-whatever-their-listing",
+        "correction-timed-before-the-recording-has-no-effect",
+        "at-one-instant-the-later-event-id-stands",
     }
 ]
 
