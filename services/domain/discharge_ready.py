@@ -11,6 +11,7 @@ The rules, each cited in the worked-example tests:
   does not count.
 - R4 the payer is the registered municipality for days before 2019-01-01 and the staying
   municipality from then on, decided per day from the latest event on or before it.
+  (A number changed after that event is settled afterwards: services.domain.renumbered.)
 - R5 mental health and substance-abuse days are payable only from 2019-01-01.
 - R6 each day is priced at the rate in force on that day; a day with no rate is held as
   unrated, never priced at 0.

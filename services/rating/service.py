@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,8 +22,8 @@ from services.domain.calendar import Month, oslo_day
 from services.domain.discharge_ready import EpisodeFact, Milestone, rate_episode
 from services.domain.emergency_beds import StayFact, StayMilestone, rate_stay
 from services.domain.ledger import LedgerItem
-from services.domain.municipalities import MunicipalityNumberError, Registry
-from services.domain.statements import MAPPING_PREFIX
+from services.domain.municipalities import Registry
+from services.domain.renumbered import settle_numbers
 from services.domain.tariffs import TariffBook
 
 
@@ -111,32 +111,14 @@ def _paid_through(facts: Sequence[EpisodeFact] | Sequence[StayFact], floor: date
 def _with_municipality_mappings(
     items: list[LedgerItem], payloads: Sequence[Mapping[str, Any]], municipalities: Registry | None
 ) -> list[LedgerItem]:
-    """Every line that a retired municipality number was mapped for says so.
-
-    Intake maps a number retired before its event's day. A stay that runs past a
-    renumbering (events in December, days in January) is mapped here, per item: items
-    never span a new year, when the numbers change.
-    """
+    """Every item settled on the number of its days, saying so (services.domain.renumbered):
+    what intake mapped for the subject's events, a number retired since mapped to its
+    successor, a number split since held or noted."""
     given: dict[str, str] = {}
     for payload in payloads:
         for field_name, old in (payload.get("municipality_mappings") or {}).items():
             given[payload[field_name]] = old
-    out = []
-    for item in items:
-        number, old = item.municipality, given.get(item.municipality)
-        if municipalities is not None:
-            try:
-                resolution = municipalities.resolve(number, item.first_day)
-            except MunicipalityNumberError:
-                resolution = None  # a split after the event: kept as given, visibly
-            if resolution is not None and resolution.mapped_from is not None:
-                number, old = resolution.number, old or resolution.mapped_from
-        if old is not None:
-            mapping = f"{MAPPING_PREFIX}{old} retired: settled on its successor {number}"
-            note = f"{item.note}; {mapping}" if item.note else mapping
-            item = replace(item, municipality=number, note=note)
-        out.append(item)
-    return out
+    return settle_numbers(items, municipalities, given)
 
 
 async def rerate(
