@@ -16,7 +16,8 @@ from faststream.kafka import KafkaBroker
 
 from services.adapters.municipality_registry import load_registry
 from services.adapters.outbox import OutboxRelay
-from services.adapters.stores import create_pool_or_say_where, reach_broker
+from services.adapters.postgres import DatabaseOutage
+from services.adapters.stores import create_pool_or_say_where, database_location, reach_broker
 from services.adapters.tariff_files import load_tariffs, tariff_dirs
 from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook, check_municipalities
@@ -37,6 +38,8 @@ class Resources:
     pool: asyncpg.Pool
     tariffs: TariffBook
     municipalities: Registry
+    # Told once however many of the process's tasks wait on the database (retry_transient).
+    outage: DatabaseOutage
 
 
 async def open_resources(settings: Settings) -> Resources:
@@ -47,7 +50,13 @@ async def open_resources(settings: Settings) -> Resources:
     )
     check_municipalities(tariffs, municipalities)
     pool = await create_pool_or_say_where(settings.database_url)
-    return Resources(settings=settings, pool=pool, tariffs=tariffs, municipalities=municipalities)
+    return Resources(
+        settings=settings,
+        pool=pool,
+        tariffs=tariffs,
+        municipalities=municipalities,
+        outage=DatabaseOutage(database_location(settings.database_url)),
+    )
 
 
 def pseudonymiser(settings: Settings) -> Pseudonymiser:
@@ -98,7 +107,8 @@ def wire_lifecycle(
                 outbox_metrics.sent(topic)
 
         state["stop"] = stop = asyncio.Event()
-        relay = OutboxRelay(state["resources"].pool, publish)
+        resources = state["resources"]
+        relay = OutboxRelay(resources.pool, publish, outage=resources.outage)
         state["relay"] = asyncio.create_task(relay.run(stop, settings.outbox_poll_seconds))
         if outbox_metrics is not None:
             state["sampler"] = asyncio.create_task(

@@ -24,7 +24,7 @@ import asyncpg
 from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts.v1.outbound import Party, PartyRole
-from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork
+from services.adapters.postgres import TRANSIENT_DB_ERRORS, DatabaseOutage, UnitOfWork
 from services.adapters.stores import connect_database
 
 log = logging.getLogger(__name__)
@@ -208,10 +208,17 @@ async def _messages(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) ->
 
 class OutboxRelay:
     def __init__(
-        self, pool: asyncpg.Pool, publish: Publish, *, batch: int = 500, batch_bytes: int = 32 * 2**20
+        self,
+        pool: asyncpg.Pool,
+        publish: Publish,
+        *,
+        batch: int = 500,
+        batch_bytes: int = 32 * 2**20,
+        outage: DatabaseOutage | None = None,
     ) -> None:
         self._pool = pool
         self._publish = publish
+        self._outage = outage if outage is not None else DatabaseOutage()
         self._batch = batch
         # A statement may be tens of megabytes (every item of a large municipality's month):
         # a batch is also bounded by its bytes, so the relay's memory stays small. The
@@ -255,12 +262,14 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
         delay = poll_seconds
         while not stop.is_set():
+            attempt = self._outage.attempt()
             try:
                 published = await self.publish_pending()
                 delay = poll_seconds
+                self._outage.back("outbox relay", attempt)
             except TRANSIENT_DB_ERRORS as exc:
-                log.warning("outbox relay: database unavailable (%s); retrying", type(exc).__name__)
                 published, delay = 0, min(5.0, delay * 2)
+                self._outage.failed("outbox relay", exc, delay, attempt)
             except MessageSizeTooLargeError as exc:
                 # Retrying cannot help, and the rows behind it wait (a pair's statements
                 # must leave in order): say exactly what to change. The backlog alert fires.

@@ -161,6 +161,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
             clock=utc_now,
             registry=resources.municipalities,
             fail_rating_for_source=settings.fault_fail_rating_for_source,
+            outage=resources.outage,
         )
 
     is_ready = wire_lifecycle(

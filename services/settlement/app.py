@@ -109,11 +109,17 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
         return
     try:
         if isinstance(command, OpenDispute):
-            await retry_transient(lambda: open_dispute(resources.pool, command, utc_now), what="open dispute")
+            await retry_transient(
+                lambda: open_dispute(resources.pool, command, utc_now),
+                what="open dispute",
+                outage=resources.outage,
+            )
             return
         if isinstance(command, ResolveDispute):
             await retry_transient(
-                lambda: resolve_dispute(resources.pool, command, utc_now), what="resolve dispute"
+                lambda: resolve_dispute(resources.pool, command, utc_now),
+                what="resolve dispute",
+                outage=resources.outage,
             )
             return
         assert period is not None
@@ -130,6 +136,7 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
                 municipalities=resources.municipalities,
             ),
             what=f"close {period}",
+            outage=resources.outage,
         )
     except PeriodNotClosable as exc:
         await _refuse(runtime, Rejected(record, ReasonCode.PERIOD_NOT_CLOSABLE, str(exc)))
@@ -224,7 +231,7 @@ async def _reject(resources: Resources, rejected: Rejected) -> None:
             await rejection_repository.record(uow.conn, [rejected], utc_now())
             await uow.commit()
 
-    await retry_transient(write, what="command rejection")
+    await retry_transient(write, what="command rejection", outage=resources.outage)
     log.warning(
         "command rejected (%s %s): %s",
         rejected.record.place,

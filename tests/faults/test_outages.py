@@ -80,6 +80,9 @@ def test_postgresql_stopped_mid_stream_the_services_wait_retry_and_carry_on(tmp_
         "PostgreSQL",
     )
     assert "database unavailable" in logs, "the services saw the outage and retried"
+    assert "database available again" in logs, "and said when it was over"
+    # One line each way, not the driver's tracebacks (asyncpg's pool reconnecting by itself).
+    assert "Traceback" not in logs and "asyncpg.pool" not in logs
 
 
 @pytest.mark.parametrize(
