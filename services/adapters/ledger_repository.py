@@ -94,6 +94,26 @@ async def stored_hashes(
     return {(r["source"], r["event_id"]): bytes(r["content_hash"]) for r in rows}
 
 
+async def stored_payloads(
+    conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored payloads of these events (a conflict's: to say what differs)."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT e.source, e.event_id::text AS event_id, e.payload
+        FROM inbound_events e
+        JOIN unnest($1::text[], $2::uuid[]) AS k(source, event_id)
+          ON e.source = k.source AND e.event_id = k.event_id
+        """,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["source"], r["event_id"]): r["payload"] for r in rows}
+
+
 async def payloads_by_subject(
     conn: asyncpg.Connection, subject_keys: Iterable[str]
 ) -> dict[str, list[dict[str, Any]]]:

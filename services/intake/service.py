@@ -22,7 +22,7 @@ from services.adapters.postgres import TRANSIENT_DB_ERRORS, DatabaseOutage, Unit
 from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook
 from services.intake.pseudonym import Pseudonymiser
-from services.intake.validation import Accepted, Outcome, RawRecord, Rejected, validate
+from services.intake.validation import Accepted, Outcome, RawRecord, Rejected, differing_fields, validate
 from services.rating.service import rerate
 
 log = logging.getLogger(__name__)
@@ -234,18 +234,19 @@ async def _write(outcomes: Sequence[Outcome], deps: IntakeDeps, now: datetime) -
         inserted = await repo.insert_new_events(uow.conn, [e for k, e in first.items() if k not in stored])
         seen_before = [e for key, e in first.items() if key not in inserted] + repeats
         known = await repo.stored_hashes(uow.conn, {e.dedup_key for e in seen_before})
-        for event in seen_before:
-            if known.get(event.dedup_key) == event.content_hash:
-                result.duplicates += 1
-            else:
-                rejections.append(
-                    Rejected(
-                        event.record,
-                        ReasonCode.DUPLICATE_CONFLICT,
-                        f"source {event.source!r} already sent event {event.event_id} with other content; "
-                        "the first one stands",
-                    )
+        conflicts = [e for e in seen_before if known.get(e.dedup_key) != e.content_hash]
+        result.duplicates += len(seen_before) - len(conflicts)
+        if conflicts:
+            first_sent = await repo.stored_payloads(uow.conn, {e.dedup_key for e in conflicts})
+        for event in conflicts:
+            rejections.append(
+                Rejected(
+                    event.record,
+                    ReasonCode.DUPLICATE_CONFLICT,
+                    f"source {event.source!r} already sent event {event.event_id} with other content"
+                    f"{differing_fields(first_sent.get(event.dedup_key), event.payload)}; the first one stands",
                 )
+            )
         new_events = [first[key] for key in inserted]
         # By instant as a number: comparing the datetimes themselves asks their time zones
         # for the offset at every comparison, 4 µs per event at 500 a chunk, against 0.6.

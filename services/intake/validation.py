@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -420,3 +421,18 @@ def _short(value: object) -> str:
     # Redacted before it is cut: a patient id the cut went through would not be after.
     text = redact_patient_ids(repr(value))
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def differing_fields(first: Mapping[str, Any] | None, again: Mapping[str, Any]) -> str:
+    """The fields in which an event sent again under its id differs from the one stored, as
+    ", in: a, b", by name only (a value may be a patient's). The pseudonym is named as the patient
+    id it stands for; what intake added of its own (the municipality mappings) follows the
+    fields it was made from, and is not named. Empty when the stored one is not found."""
+    if first is None:
+        return ""
+    names = sorted(
+        "patient_id" if name == "patient_pseudonym" else name
+        for name in set(first) | set(again)
+        if name != "municipality_mappings" and first.get(name) != again.get(name)
+    )
+    return f", in: {', '.join(names)}" if names else ""

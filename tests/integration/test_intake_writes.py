@@ -116,6 +116,9 @@ async def test_with_another_pseudonym_key_a_redelivery_is_a_conflict_and_the_sto
 
     assert (again.accepted, again.duplicates, again.rejected) == (0, 0, {"duplicate_conflict": 1})
     assert (await stored(ledger), await items_of(ledger)) == before
+    async with ledger.pool.acquire() as conn:
+        reason = await conn.fetchval("SELECT message FROM rejections WHERE reason = 'duplicate_conflict'")
+    assert "with other content, in: patient_id; the first one stands" in reason, reason  # named, not shown
 
 
 async def test_each_event_is_stored_as_the_very_bytes_its_content_hash_was_taken_of(ledger: Ledger) -> None:
@@ -149,6 +152,9 @@ async def test_a_key_stored_under_another_subject_is_a_conflict_and_the_rest_of_
 
     assert result.accepted == 3
     assert result.rejected == {"duplicate_conflict": 1}
+    async with ledger.pool.acquire() as conn:
+        reason = await conn.fetchval("SELECT message FROM rejections WHERE reason = 'duplicate_conflict'")
+    assert "with other content, in: activity_id; the first one stands" in reason, reason
     events = await stored(ledger)
     assert events[original[1]["event_id"]].endswith(":ACT-W-ORIGINAL")  # the first one stands
     assert {e[1]["event_id"] for e in newcomers} <= set(events)

@@ -20,6 +20,7 @@ from services.intake.validation import (
     MAX_REJECTED_PAYLOAD_CHARS,
     RawRecord,
     Rejected,
+    differing_fields,
     payload_digest,
     validate,
 )
@@ -217,3 +218,29 @@ def test_nothing_sent_under_a_name_the_contract_does_not_give_is_kept(extra: dic
 
     assert "SECRET" not in kept
     assert set(json.loads(kept)) == set(AUDITED) | set(extra)
+
+
+@pytest.mark.parametrize(
+    ("first", "again", "said"),
+    [
+        pytest.param({"a": 1, "b": 2}, {"a": 1, "b": 3}, ", in: b", id="one-field"),
+        pytest.param({"a": 1}, {"a": 1, "c": 2}, ", in: c", id="a-field-added"),
+        pytest.param({"a": 1, "c": 2}, {"a": 1}, ", in: c", id="a-field-left-out"),
+        pytest.param(
+            {"patient_pseudonym": "p1:x", "b": 1},
+            {"patient_pseudonym": "p1:y", "b": 2},
+            ", in: b, patient_id",
+            id="the-pseudonym-named-as-the-patient-id",
+        ),
+        pytest.param(
+            {"m": "3024", "municipality_mappings": {"m": "3024"}},
+            {"m": "3201"},
+            ", in: m",
+            id="intakes-own-mappings-not-named",
+        ),
+        pytest.param(None, {"a": 1}, "", id="stored-one-not-found"),
+        pytest.param({"a": 1}, {"a": 1}, "", id="nothing-differs"),
+    ],
+)
+def test_a_conflict_names_the_fields_that_differ_and_never_their_values(first, again, said) -> None:
+    assert differing_fields(first, again) == said
