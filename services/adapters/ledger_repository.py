@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -78,32 +78,25 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[Accepted]) ->
 async def stored_hashes(
     conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], bytes]:
-    keys = list(keys)
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        """
-        SELECT e.source, e.event_id::text AS event_id, e.content_hash
-        FROM inbound_events e
-        JOIN unnest($1::text[], $2::uuid[]) AS k(source, event_id)
-          ON e.source = k.source AND e.event_id = k.event_id
-        """,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-    )
-    return {(r["source"], r["event_id"]): bytes(r["content_hash"]) for r in rows}
+    return {key: bytes(value) for key, value in (await _stored(conn, keys, "content_hash")).items()}
 
 
 async def stored_payloads(
     conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The stored payloads of these events (a conflict's: to say what differs)."""
+    return await _stored(conn, keys, "payload")
+
+
+async def _stored(
+    conn: asyncpg.Connection, keys: Iterable[tuple[str, str]], column: Literal["content_hash", "payload"]
+) -> dict[tuple[str, str], Any]:
     keys = list(keys)
     if not keys:
         return {}
     rows = await conn.fetch(
-        """
-        SELECT e.source, e.event_id::text AS event_id, e.payload
+        f"""
+        SELECT e.source, e.event_id::text AS event_id, e.{column} AS value
         FROM inbound_events e
         JOIN unnest($1::text[], $2::uuid[]) AS k(source, event_id)
           ON e.source = k.source AND e.event_id = k.event_id
@@ -111,7 +104,7 @@ async def stored_payloads(
         [k[0] for k in keys],
         [k[1] for k in keys],
     )
-    return {(r["source"], r["event_id"]): r["payload"] for r in rows}
+    return {(r["source"], r["event_id"]): r["value"] for r in rows}
 
 
 async def payloads_by_subject(

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from contracts.v1 import topics
 from services.adapters.migrations import upgrade
 from services.adapters.municipality_registry import load_registry
 from services.adapters.outbox import OutboxRelay
@@ -29,10 +28,10 @@ from services.intake.service import IntakeDeps, ingest
 from services.intake.validation import RawRecord
 from services.runtime.embedded import EmbeddedPostgres
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
-from tests.integration.ledger_harness import event, now
+from tests.integration.ledger_harness import now
+from tests.integration.test_intake_writes import activity
 
 pytestmark = pytest.mark.integration
-TRUST, MUNICIPALITY = "983974724", "4624"
 PARTITIONS = 3  # a writer each, and the relay beside them: several connections in the pool
 
 
@@ -51,21 +50,7 @@ def _batch(first: int, count: int) -> list[RawRecord]:
     records = []
     for n in range(first, first + count):
         activity_id = f"outage-{n}"
-        topic, value = event(
-            topics.ACTIVITY,
-            "activity_recorded",
-            "2025-10-06T09:30:00+02:00",
-            TRUST,
-            registered_municipality=MUNICIPALITY,
-            activity_id=activity_id,
-            contact_kind="inpatient",
-            drg="127O",
-            drg_points="1.25",
-            surgical=False,
-            category="ordinary",
-            started_at="2025-10-06T09:30:00+02:00",
-            ended_at="2025-10-08T12:00:00+02:00",
-        )
+        topic, value = activity(activity_id)  # test_intake_writes: the same activity, another id
         records.append(RawRecord(topic, n % PARTITIONS, n, activity_id.encode(), json.dumps(value).encode()))
     return records
 
