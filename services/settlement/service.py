@@ -151,6 +151,17 @@ async def _remember(conn: asyncpg.Connection, command_id: UUID | None) -> None:
         )
 
 
+async def carries_what_is_pending(conn: asyncpg.Connection, period: Month) -> bool:
+    """[product] Whether the statements of `period` carry the adjustments and dispute
+    movements pending for their pairs: not when a later month is closed already. A month
+    closed after later ones (a month skipped, or one before the first closed, for late
+    events) settles its own items; what is pending waits for the next statement of a month
+    at least as late as every month closed (a hospital integration audit found a statement
+    for 2014-06 carrying 2025-12's adjustments). (docs/domain.md, section 6)"""
+    latest = await conn.fetchval("SELECT max(period) FROM closed_periods")
+    return latest is None or Month.of(latest) <= period
+
+
 async def _issue_statements(
     pool: asyncpg.Pool, conn: asyncpg.Connection, period: Month, now: datetime
 ) -> _Issued:
@@ -160,8 +171,11 @@ async def _issue_statements(
     # lines and totals come from their sums per line key. No object per item, and not the
     # whole month in memory: a month may have a million items, hundreds of megabytes.
     sums = await summed_month(pool, conn, period)
-    adjustments = await statements_repo.unsettled_adjustments(conn)
-    disputes = await statements_repo.disputes_to_show(conn)
+    if await carries_what_is_pending(conn, period):
+        adjustments = await statements_repo.unsettled_adjustments(conn)
+        disputes = await statements_repo.disputes_to_show(conn)
+    else:
+        adjustments, disputes = {}, {}
     heads = await statements_repo.chain_heads(conn)
 
     issued = _Issued(conn)

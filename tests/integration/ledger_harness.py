@@ -28,7 +28,7 @@ from services.intake.pseudonym import Pseudonymiser
 from services.intake.service import IngestResult, IntakeDeps, ingest
 from services.intake.validation import RawRecord
 from services.settlement.disputes import open_dispute, resolve_dispute
-from services.settlement.service import CloseResult, _dispute_movement, close_period
+from services.settlement.service import CloseResult, _dispute_movement, carries_what_is_pending, close_period
 from services.settlement.statements import build_statements, stored_body
 
 TABLES = (
@@ -81,7 +81,8 @@ class Ledger:
         if tariffs is not None:
             self.tariffs = tariffs
         async with self.pool.acquire() as conn:
-            disputes = await statements_repo.disputes_to_show(conn)
+            pending = await carries_what_is_pending(conn, Month.parse(month))
+            disputes = await statements_repo.disputes_to_show(conn) if pending else {}
             heads = await statements_repo.chain_heads(conn)
             last_outbox = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
         result = await close_period(

@@ -674,3 +674,33 @@ async def test_a_close_retried_with_the_book_it_had_given_up_prices_by_that_book
     async with ledger.pool.acquire() as conn:
         pending = await conn.fetchval("SELECT count(*) FROM adjustments WHERE amount_delta_ore <> 0")
     assert pending == 0
+
+
+async def test_a_month_closed_after_a_later_one_settles_its_own_items_and_leaves_whats_pending_for_the_next(
+    ledger: Ledger,
+) -> None:
+    # Found by a hospital integration audit: a month closed after later ones (one skipped, or
+    # one before the first closed, for late events) issued its statement with the adjustments
+    # pending for the later months on it: a 2014 statement carrying 2025's corrections.
+    await ledger.send(*ten_days_in_january("EP-ORDER-JAN"))
+    await ledger.close("2025-01")
+    await ledger.close("2025-03")  # February skipped
+    await ledger.send(
+        dr("ready_withdrawn", "2025-01-16T09:00:00+01:00", episode_id="EP-ORDER-JAN"),  # late for January
+        *episode(
+            "EP-ORDER-FEB",
+            ("admission_notified", "2025-02-03T10:00:00+01:00"),
+            ("declared_ready", "2025-02-10T09:00:00+01:00"),
+            ("municipality_notified", "2025-02-10T11:00:00+01:00"),
+            ("municipality_can_receive", "2025-02-12T09:00:00+01:00"),
+        ),
+    )
+
+    await ledger.close("2025-02")
+    await ledger.close("2025-04")
+
+    copies = {s["period"]: s for _key, s in await ledger.published(f"municipality:{MUNICIPALITY}")}
+    assert [i["episode_id"] for i in copies["2025-02"]["items"]] == ["EP-ORDER-FEB"]
+    assert copies["2025-02"]["adjustments"] == [], "February's statement carried what is pending for January"
+    [adjustment] = copies["2025-04"]["adjustments"]
+    assert (adjustment["episode_id"], adjustment["corrects_month"]) == ("EP-ORDER-JAN", "2025-01")
