@@ -42,6 +42,24 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
     )
 
 
+async def months_left_open(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Months before the latest closed one that were never closed, with items: on no statement
+    until someone closes them (docs/domain.md, section 6). `service_month`, `items`, `pairs`,
+    `amount_ore` (priced items only)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT service_month, count(*) AS items,
+               count(DISTINCT (municipality, health_trust)) AS pairs,
+               coalesce(sum(amount_ore), 0) AS amount_ore
+        FROM ledger_items
+        WHERE service_month < (SELECT max(period) FROM closed_periods)
+          AND service_month NOT IN (SELECT period FROM closed_periods)
+        GROUP BY service_month ORDER BY service_month
+        """
+    )
+    return rows
+
+
 async def disputes_to_show(conn: asyncpg.Connection) -> dict[Pair, list[asyncpg.Record]]:
     """Open disputes (held now or still held), resolved ones whose hold is not yet released,
     and resolved ones never held (opened and resolved between two closes) not yet shown:

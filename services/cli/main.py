@@ -192,30 +192,33 @@ def statements(
 
 @app.command()
 def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
-    """Adjustments to closed months waiting for the pair's next statement."""
+    """Adjustments to closed months waiting for the pair's next statement, and months left open
+    before the latest closed one, whose items are on no statement."""
     import asyncpg
     from rich.table import Table
 
+    from services.adapters.statement_repository import months_left_open
     from services.adapters.stores import connect_database
     from services.domain.money import format_nok
     from services.runtime.environment import find_endpoints
 
     endpoints = located(find_endpoints, data_dir)
 
-    async def fetch() -> list[asyncpg.Record]:
+    async def fetch() -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
         conn = await connect_database(endpoints.database_url)
         try:
             rows: list[asyncpg.Record] = await conn.fetch(
                 "SELECT * FROM adjustments WHERE statement_id IS NULL ORDER BY id"
             )
-            return rows
+            return rows, await months_left_open(conn)
         finally:
             await conn.close()
 
+    adjustments, left_open = asyncio.run(fetch())
     table = Table(title="pending adjustments to closed months (on the next statement)")
     for header in ("corrects", "subject", "municipality", "trust", "quantity", "amount", "cause"):
         table.add_column(header)
-    for r in asyncio.run(fetch()):
+    for r in adjustments:
         table.add_row(
             str(r["corrects_month"])[:7],
             escape(r["subject_key"]),
@@ -230,6 +233,21 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
             ),
         )
     console.print(table)
+    if left_open:
+        # Items no statement will carry until their month is closed: never to go unseen.
+        months = Table(title="months left open before the latest closed: their items are on no statement")
+        for header in ("month", "items", "pairs", "priced", "to settle them"):
+            months.add_column(header)
+        for r in left_open:
+            month = str(r["service_month"])[:7]
+            months.add_row(
+                month,
+                str(r["items"]),
+                str(r["pairs"]),
+                format_nok(r["amount_ore"]),
+                f"settlement close {month}",
+            )
+        console.print(months)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from functools import partial
 import pytest
 
 from contracts.v1 import topics
+from services.adapters.statement_repository import months_left_open
 from services.domain.tariffs import Parameter, Scope, TariffRule, build_book
 from services.settlement import service as settlement_service
 from services.settlement.disputes import DisputeRefused
@@ -685,6 +686,7 @@ async def test_a_month_closed_after_a_later_one_settles_its_own_items_and_leaves
     await ledger.send(*ten_days_in_january("EP-ORDER-JAN"))
     await ledger.close("2025-01")
     await ledger.close("2025-03")  # February skipped
+    assert await left_open(ledger) == []  # nothing in February yet
     await ledger.send(
         dr("ready_withdrawn", "2025-01-16T09:00:00+01:00", episode_id="EP-ORDER-JAN"),  # late for January
         *episode(
@@ -696,11 +698,18 @@ async def test_a_month_closed_after_a_later_one_settles_its_own_items_and_leaves
         ),
     )
 
+    assert await left_open(ledger) == [("2025-02", 1)]  # `settlement pending` shows it
     await ledger.close("2025-02")
     await ledger.close("2025-04")
 
+    assert await left_open(ledger) == []
     copies = {s["period"]: s for _key, s in await ledger.published(f"municipality:{MUNICIPALITY}")}
     assert [i["episode_id"] for i in copies["2025-02"]["items"]] == ["EP-ORDER-FEB"]
     assert copies["2025-02"]["adjustments"] == [], "February's statement carried what is pending for January"
     [adjustment] = copies["2025-04"]["adjustments"]
     assert (adjustment["episode_id"], adjustment["corrects_month"]) == ("EP-ORDER-JAN", "2025-01")
+
+
+async def left_open(ledger: Ledger) -> list[tuple[str, int]]:
+    async with ledger.pool.acquire() as conn:
+        return [(str(r["service_month"])[:7], r["items"]) for r in await months_left_open(conn)]

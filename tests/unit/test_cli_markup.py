@@ -267,7 +267,8 @@ def test_pending_prints_subjects_and_causes_as_written(
                     "caused_by_source": "dips",
                     "caused_by_event_id": "[correction 2]",
                 }
-            ]
+            ],
+            none_from=("inbound_events", "ledger_items"),
         ),
     )
     result = CliRunner().invoke(main.app, ["pending"])
@@ -276,6 +277,23 @@ def test_pending_prints_subjects_and_causes_as_written(
     assert "discharge_ready:983974724:EP-[late]" in text
     assert "event dips [correction 2]" in text
     assert "-5 460.00 NOK" in text  # in kroner, as everywhere else (it was "-546000 øre")
+
+
+def test_pending_names_the_months_left_open_whose_items_are_on_no_statement(
+    environment: None, monkeypatch: pytest.MonkeyPatch, printed: Callable[[Any], Console]
+) -> None:
+    console = printed(main)
+    for name, value in ENDPOINTS.as_env().items():
+        monkeypatch.setenv(name, value)
+    month = {"service_month": date(2025, 2, 1), "items": 3, "pairs": 2, "amount_ore": 1_200_000}
+    connecting_to(monkeypatch, FakeConnection([month], none_from=("adjustments",)))
+
+    result = CliRunner().invoke(main.app, ["pending"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    text = console.export_text()
+    assert "months left open before the latest closed" in text
+    assert "2025-02" in text and "12 000.00 NOK" in text and "settlement close 2025-02" in text
 
 
 def test_a_data_dir_with_brackets_is_named_as_written(
