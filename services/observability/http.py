@@ -26,7 +26,32 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 Route = tuple[str, ASGIApp]
 
 
+class ReadinessLog:
+    """What the readiness probe says in the log: a line when it starts failing or fails for
+    another reason, and one when it answers again. A probe (Kubernetes') asks every few
+    seconds, and a line at each, during an outage the services already tell once, buried
+    what the log is for."""
+
+    def __init__(self) -> None:
+        self._failing: str | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        cause = f"{type(exc).__name__}: {exc}"
+        if cause != self._failing:
+            log.warning("not ready: %s", cause)
+        else:
+            log.debug("still not ready: %s", cause)
+        self._failing = cause
+
+    def answered(self) -> None:
+        if self._failing is not None:
+            log.info("ready again")
+        self._failing = None
+
+
 def routes(registry: CollectorRegistry, ready: ReadinessCheck, extra: Sequence[Route] = ()) -> list[Route]:
+    said = ReadinessLog()
+
     @get(include_in_schema=False)
     async def healthz(scope: Scope) -> AsgiResponse:
         return AsgiResponse(b"ok\n", 200)
@@ -36,10 +61,10 @@ def routes(registry: CollectorRegistry, ready: ReadinessCheck, extra: Sequence[R
         try:
             is_ready = await ready()
         except Exception as exc:
-            # One line per probe: during an outage the probe fails every few seconds, and a
-            # traceback each time buries what the log is for.
-            log.warning("not ready: %s: %s", type(exc).__name__, exc)
+            said.failed(exc)  # a line, not a traceback
             is_ready = False
+        else:
+            said.answered()
         return AsgiResponse(b"ready\n", 200) if is_ready else AsgiResponse(b"not ready\n", 503)
 
     return [
