@@ -37,7 +37,7 @@ from contracts.v1.outbound import ReasonCode
 from services.domain.calendar import oslo_day
 from services.domain.municipalities import Registry, SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
-from services.intake.rejected_fields import contract_fields_only
+from services.intake.rejected_fields import contract_fields_only, storable
 
 MAX_MESSAGE_BYTES = 1_000_000
 MAX_REJECTED_PAYLOAD_CHARS = 64 * 1024
@@ -127,7 +127,7 @@ class Rejected:
         if text is not None:
             cut = len(text) > MAX_REJECTED_PAYLOAD_CHARS
         else:
-            text = _storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
+            text = storable(raw[: MAX_REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", errors="replace"))
             cut = len(text) > MAX_REJECTED_PAYLOAD_CHARS or len(raw) > MAX_REJECTED_PAYLOAD_CHARS * 4
         if cut:
             text = without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
@@ -136,12 +136,12 @@ class Rejected:
     def redacted_message(self) -> str:
         """The reason in words. Ours, but it may quote the input (a parser's message names a
         wrong discriminator tag, say), so it is redacted too."""
-        return redact_patient_ids(_storable(self.message))
+        return redact_patient_ids(storable(self.message))
 
     def redacted_key(self) -> str | None:
         if self.record.key is None:
             return None
-        return redact_patient_ids(_storable(self.record.key.decode("utf-8", errors="replace")))
+        return redact_patient_ids(storable(self.record.key.decode("utf-8", errors="replace")))
 
 
 def payload_digest(redacted_payload: str) -> bytes:
@@ -150,14 +150,6 @@ def payload_digest(redacted_payload: str) -> bytes:
     them. (Of the raw bytes, it was a plain hash of the id for a message that is the id and
     little else, undone by trying every number; the rejection id, published, is made from it.)"""
     return hashlib.sha256(redacted_payload.encode()).digest()
-
-
-def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold NUL: it is dropped. (Storing it raised, the batch was
-    delivered again, and its partition stopped for good.) Dropped, not replaced, and before
-    redaction: text in UTF-16 or UTF-32 has NULs beside every digit, and they kept a patient
-    id's digits apart for the redactor."""
-    return text.replace("\x00", "")
 
 
 Outcome = Accepted | Rejected

@@ -246,12 +246,17 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def test_pending_prints_subjects_and_causes_as_written(
-    environment: None, monkeypatch: pytest.MonkeyPatch, printed: Callable[[Any], Console]
-) -> None:
-    console = printed(main)
+@pytest.fixture
+def ledger_endpoints(environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands find a ledger through the environment (the connection is `connecting_to`'s)."""
     for name, value in ENDPOINTS.as_env().items():
         monkeypatch.setenv(name, value)
+
+
+def test_pending_prints_subjects_and_causes_as_written(
+    ledger_endpoints: None, monkeypatch: pytest.MonkeyPatch, printed: Callable[[Any], Console]
+) -> None:
+    console = printed(main)
     connecting_to(
         monkeypatch,
         FakeConnection(
@@ -280,11 +285,9 @@ def test_pending_prints_subjects_and_causes_as_written(
 
 
 def test_pending_names_the_months_left_open_whose_items_are_on_no_statement(
-    environment: None, monkeypatch: pytest.MonkeyPatch, printed: Callable[[Any], Console]
+    ledger_endpoints: None, monkeypatch: pytest.MonkeyPatch, printed: Callable[[Any], Console]
 ) -> None:
     console = printed(main)
-    for name, value in ENDPOINTS.as_env().items():
-        monkeypatch.setenv(name, value)
     month = {"service_month": date(2025, 2, 1), "items": 3, "pairs": 2, "amount_ore": 1_200_000}
     connecting_to(monkeypatch, FakeConnection([month], none_from=("adjustments",)))
 
