@@ -49,7 +49,7 @@ async def open_resources(settings: Settings) -> Resources:
         load_registry(settings.municipality_registry) if settings.municipality_registry else load_registry()
     )
     check_municipalities(tariffs, municipalities)
-    pool = await create_pool_or_say_where(settings.database_url)
+    pool = await create_pool_or_say_where(settings.database_url, max_size=settings.database_pool_size)
     return Resources(
         settings=settings,
         pool=pool,

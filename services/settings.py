@@ -12,6 +12,7 @@ from pydantic import Field, FilePath, SecretStr, field_validator, model_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.adapters.kafka_connection import KafkaConnection
+from services.adapters.postgres import DEFAULT_POOL_SIZE, SMALLEST_POOL_SIZE
 from services.adapters.stores import checked_database_url
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 from services.tariffs import DEFAULT_TARIFF_DIR
@@ -152,6 +153,11 @@ class Settings(KafkaSettings):
         return key
 
     intake_max_batch: int = Field(default=2000, ge=1)
+    # Connections each service process may hold: one is the outbox relay's, the rest write
+    # intake's chunks side by side, or render a month beside the close's own connection.
+    # Two is the least that works (one writer and the relay); four per process fits
+    # PostgreSQL's default of 100 connections with room for many replicas.
+    database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=SMALLEST_POOL_SIZE, le=100)
     # /metrics, /healthz and /readyz; no HTTP listener at all unless a port is given.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # containers set 0.0.0.0 so Prometheus can reach it

@@ -18,6 +18,10 @@ import orjson
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Connections per service process: the outbox relay's, and the rest for intake's writes or
+# the close's readers (Settings.database_pool_size). Two is the least: a writer and the relay.
+DEFAULT_POOL_SIZE = 4
+SMALLEST_POOL_SIZE = 2
 
 # Errors that mean "the database is not there right now": wait and try again, never reject.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
@@ -55,7 +59,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(database_url: str, *, max_size: int = 4) -> asyncpg.Pool:
+async def create_pool(database_url: str, *, max_size: int = DEFAULT_POOL_SIZE) -> asyncpg.Pool:
     """The pool, with one connection made at once: a database that is away is found here.
 
     No connection floor (`min_size=0`): asyncpg 0.32 keeps a floor by reconnecting in a task

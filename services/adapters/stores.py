@@ -16,7 +16,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError
 
 from services.adapters.kafka_connection import KafkaConnection
-from services.adapters.postgres import create_pool
+from services.adapters.postgres import DEFAULT_POOL_SIZE, create_pool
 
 # What connecting can fail with when the server is away, refuses us, or has no such database.
 _DATABASE_AWAY = (
@@ -83,10 +83,10 @@ def _missing_files(url: str) -> list[str]:
     ]
 
 
-async def create_pool_or_say_where(url: str) -> asyncpg.Pool:
+async def create_pool_or_say_where(url: str, *, max_size: int = DEFAULT_POOL_SIZE) -> asyncpg.Pool:
     """The services' pool, at start-up: a database that is away is `Unreachable`."""
     with database_named(url):
-        return await create_pool(url)
+        return await create_pool(url, max_size=max_size)
 
 
 async def connect_database(url: str) -> asyncpg.Connection:

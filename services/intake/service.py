@@ -28,7 +28,6 @@ from services.rating.service import rerate
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS_PER_RECORD = 3
 CHUNK = 500  # records per transaction; a batch of 2,000 is four of them, overlapped
-MAX_PARALLEL_WRITES = 3  # per process, of the pool's four connections: one is left for the outbox relay
 YIELD_EVERY = 25  # records validated between turns given to the write in flight
 
 
@@ -41,10 +40,15 @@ class IntakeDeps:
     registry: Registry | None = None
     # Test-only fault hook (Settings.fault_fail_rating_for_source), None in operation.
     fail_rating_for_source: str | None = None
-    # How many of the process's writes run at once: one limit for all the topics' batches.
-    writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_PARALLEL_WRITES))
+    # How many of the process's writes run at once: one limit for all the topics' batches,
+    # all of the pool's connections but one, left for the outbox relay, which would otherwise
+    # wait behind a chunk of 500 for each of its statements.
+    writes: asyncio.Semaphore = field(init=False)
     # What the process says of the database being away: one for all its tasks (bootstrap).
     outage: DatabaseOutage = field(default_factory=DatabaseOutage)
+
+    def __post_init__(self) -> None:
+        self.writes = asyncio.Semaphore(max(1, int(self.pool.get_max_size()) - 1))
 
 
 class InjectedFault(RuntimeError):

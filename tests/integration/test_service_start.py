@@ -97,3 +97,25 @@ def test_a_service_whose_metrics_port_is_taken_says_so_in_a_line_before_starting
         f"{service}: cannot listen on 127.0.0.1:{port} (METRICS_PORT): Address already in use"
     ), output
     assert "Traceback" not in output and "could not reach" not in output
+
+
+async def test_a_service_holds_as_many_database_connections_as_it_is_given(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.bootstrap import open_resources
+    from services.settings import load_settings
+
+    for name, value in {
+        "DATABASE_URL": database,
+        "PSEUDONYM_KEY": "k" * 32,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "DATABASE_POOL_SIZE": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SECRETS_DIR", raising=False)
+
+    resources = await open_resources(load_settings())
+    try:
+        assert resources.pool.get_max_size() == 2
+    finally:
+        await resources.pool.close()
