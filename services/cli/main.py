@@ -162,7 +162,8 @@ def statements(
         typer.Option(
             "--format",
             help="table for people; json: each statement as published, one a line; csv: their items, "
-            "adjustments and held disputes, a row each",
+            "adjustments and held disputes, a row each; csv-nb: the same for a spreadsheet set to "
+            "Norwegian (semicolons, decimal commas)",
         ),
     ] = StatementFormat.TABLE,
     data_dir: DataDir = DEFAULT_DATA_DIR,
@@ -170,7 +171,7 @@ def statements(
     """Print the statements of a month as published on samhandling.settlements.v1."""
     from services.cli.kafka_tools import read_published
     from services.cli.render import print_statements
-    from services.cli.statement_export import as_json_lines, items_as_csv
+    from services.cli.statement_export import NORWEGIAN, RFC_4180, as_json_lines, items_as_csv
     from services.runtime.environment import find_kafka
 
     kafka = located(find_kafka, data_dir)  # read from the topic, as the parties read them
@@ -182,8 +183,9 @@ def statements(
     ]
     if output is StatementFormat.JSON:
         sys.stdout.write(as_json_lines(found))
-    elif output is StatementFormat.CSV:
-        sys.stdout.write(items_as_csv([statement for statement, _ in found]))
+    elif output in (StatementFormat.CSV, StatementFormat.CSV_NB):
+        style = NORWEGIAN if output is StatementFormat.CSV_NB else RFC_4180
+        sys.stdout.write(items_as_csv([statement for statement, _ in found], style))
     elif not found:
         console.print(f"no statements for {month}{f' to {escape(party)}' if party else ''} on the topic")
     else:

@@ -69,3 +69,4 @@ class StatementFormat(StrEnum):
     TABLE = "table"  # for people
     JSON = "json"  # each statement as published, one a line
     CSV = "csv"  # their items, for a spreadsheet or an accounting system
+    CSV_NB = "csv-nb"  # the same for a spreadsheet set to Norwegian: semicolons, decimal commas

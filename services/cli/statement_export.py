@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 from contracts.v1.outbound import Category, PartyRole, SettlementStatement
 
@@ -32,7 +34,24 @@ def as_json_lines(published: Sequence[tuple[SettlementStatement, bytes]]) -> str
     return "".join(raw.decode("utf-8").rstrip("\n") + "\n" for _, raw in published)
 
 
-def items_as_csv(statements: Sequence[SettlementStatement]) -> str:
+@dataclass(frozen=True)
+class CsvStyle:
+    """How the CSV is written. RFC 4180 with `.` decimals by default, for imports. A
+    spreadsheet set to Norwegian (Excel's list separator is `;` there, its decimal sign `,`)
+    put every row of that in one column and read 1234.50 as a date or text: `NORWEGIAN`
+    writes semicolons and decimal commas, after a byte-order mark, without which Excel reads
+    UTF-8 as Windows-1252 and shows "Ã˜" for "Ø" in a note."""
+
+    delimiter: str = ","
+    decimal: str = "."
+    byte_order_mark: bool = False
+
+
+RFC_4180 = CsvStyle()
+NORWEGIAN = CsvStyle(delimiter=";", decimal=",", byte_order_mark=True)
+
+
+def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RFC_4180) -> str:
     """One row per item, adjustment and dispute of each statement copy (`record`), each with
     who pays (`payer_role`). Amounts in øre, exact, and in kroner as a decimal with two
     places (never a float); an unrated item has neither. An adjustment's amount is its
@@ -40,7 +59,10 @@ def items_as_csv(statements: Sequence[SettlementStatement]) -> str:
     otherwise nothing), so per payer the amounts add up to what the statement has that
     party pay after holds, and the two sums' difference to its net payable."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    if style.byte_order_mark:
+        out.write("\ufeff")
+    writer = csv.writer(out, delimiter=style.delimiter, lineterminator="\n")
+    amount = partial(_amount, decimal=style.decimal)
     writer.writerow(ITEM_COLUMNS)
     for s in statements:
         head = (
@@ -61,7 +83,7 @@ def items_as_csv(statements: Sequence[SettlementStatement]) -> str:
                     item.first_day.isoformat(),
                     item.last_day.isoformat(),
                     item.days,
-                    *_amount(item.amount_ore),
+                    *amount(item.amount_ore),
                     item.status.value,
                     item.rule or "",
                     item.note or "",
@@ -79,7 +101,7 @@ def items_as_csv(statements: Sequence[SettlementStatement]) -> str:
                     "",
                     "",
                     a.quantity_delta,
-                    *_amount(a.amount_delta_ore),
+                    *amount(a.amount_delta_ore),
                     a.cause,
                     "",
                     a.note or "",
@@ -97,7 +119,7 @@ def items_as_csv(statements: Sequence[SettlementStatement]) -> str:
                     "",
                     "",
                     "",
-                    *_amount(_PAYABLE_SIGN.get(d.effect, 0) * d.amount_ore),
+                    *amount(_PAYABLE_SIGN.get(d.effect, 0) * d.amount_ore),
                     f"{d.status} ({d.effect})",
                     "",
                     f"dispute {d.dispute_id} of {d.amount_ore} øre by {d.opened_by}: {d.reason}",
@@ -108,5 +130,9 @@ def items_as_csv(statements: Sequence[SettlementStatement]) -> str:
     return out.getvalue()
 
 
-def _amount(ore: int | None) -> tuple[int | str, Decimal | str]:
-    return ("", "") if ore is None else (ore, Decimal(ore).scaleb(-2))
+def _amount(ore: int | None, *, decimal: str) -> tuple[int | str, str]:
+    """Øre exact, and kroner as a decimal of two places (never a float)."""
+    if ore is None:
+        return ("", "")
+    kroner = str(Decimal(ore).scaleb(-2))
+    return (ore, kroner if decimal == "." else kroner.replace(".", decimal))

@@ -253,6 +253,17 @@ def _assert_the_cli_exports_them_as_published(
             assert int(row["amount_ore"]) == item["amount_ore"]
             assert Decimal(row["amount_nok"]) * 100 == item["amount_ore"]
 
+    # for a spreadsheet set to Norwegian: the same rows, after a byte-order mark, by semicolons
+    as_csv_nb = CliRunner().invoke(
+        main.app, ["statements", str(period), "--party", "983974880", "--format", "csv-nb"], env=env
+    )
+    assert as_csv_nb.exit_code == 0, as_csv_nb.output
+    assert as_csv_nb.stdout.startswith("\ufeff")
+    norwegian = list(csv.DictReader(io.StringIO(as_csv_nb.stdout[1:]), delimiter=";"))
+    assert [r | {"amount_nok": r["amount_nok"].replace(",", ".")} for r in norwegian] == list(
+        csv.DictReader(io.StringIO(as_csv.stdout))
+    )
+
 
 def test_a_retired_municipality_number_is_settled_on_its_successor_and_the_line_says_so(stack) -> None:
     endpoints, _group, _state = stack

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from contracts.v1.outbound import Category as WireCategory
-from contracts.v1.outbound import DisputeEntry, NetPayer, PartyRole
-from services.cli.statement_export import items_as_csv
+from contracts.v1.outbound import DisputeEntry, NetPayer, PartyRole, SettlementStatement
+from services.cli.statement_export import ITEM_COLUMNS, NORWEGIAN, items_as_csv
 from services.domain.calendar import Month
 from services.domain.ledger import Category, LedgerItem, PayerRole
 from services.domain.statements import Adjustment, DisputeMovement
@@ -44,7 +44,9 @@ def item(category: Category, subject: str, days: int, unit_ore: int | None) -> L
     )
 
 
-def dispute(effect: str, status: str, amount_ore: int) -> tuple[DisputeMovement, DisputeEntry]:
+def dispute(
+    effect: str, status: str, amount_ore: int, reason: str = "no discharge summary"
+) -> tuple[DisputeMovement, DisputeEntry]:
     dispute_id = uuid.uuid4()
     return DisputeMovement(str(dispute_id), PayerRole.MUNICIPALITY, amount_ore, effect), DisputeEntry(
         dispute_id=dispute_id,
@@ -58,12 +60,12 @@ def dispute(effect: str, status: str, amount_ore: int) -> tuple[DisputeMovement,
         effect=effect,  # type: ignore[arg-type]
         agreed_ore=None,
         opened_by="municipality:4624",
-        reason="no discharge summary",
+        reason=reason,
     )
 
 
-def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> None:
-    copies = build_statements(
+def statements() -> list[SettlementStatement]:
+    return build_statements(
         MARCH,
         MUNICIPALITY,
         TRUST,
@@ -94,11 +96,15 @@ def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> N
             ),
         ],
         disputes=[
-            dispute("held", "open", 500_000),
+            dispute("held", "open", 500_000, reason="days 3; 4 not owed, 1,5 hours late"),
             dispute("released", "rejected", 300_000),
             dispute("open", "open", 100_000),
         ],
     )
+
+
+def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> None:
+    copies = statements()
 
     rows = list(csv.DictReader(io.StringIO(items_as_csv(copies))))
 
@@ -123,3 +129,26 @@ def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> N
     assert paid == {"municipality": 398_100, "health_trust": 4_400_000}
     emergency = next(r for r in rows if r["episode_id"] == "EB-1")
     assert (emergency["record"], emergency["payer_role"]) == ("item", "health_trust")
+
+
+def test_for_a_spreadsheet_set_to_norwegian_the_same_rows_with_semicolons_and_decimal_commas() -> None:
+    copies = statements()
+    plain = list(csv.reader(io.StringIO(items_as_csv(copies))))
+
+    written = items_as_csv(copies, NORWEGIAN)
+
+    # Excel takes UTF-8 only after a byte-order mark ("Ø" in a note would read "Ã˜")
+    assert written.startswith("\ufeff") and not written.startswith("\ufeff\ufeff")
+    header = written[1:].splitlines()[0]
+    assert header == ";".join(ITEM_COLUMNS)
+    norwegian = list(csv.reader(io.StringIO(written[1:]), delimiter=";"))
+    nok = ITEM_COLUMNS.index("amount_nok")
+    assert len(norwegian) == len(plain) > 8
+    for ours, theirs in zip(norwegian, plain, strict=True):
+        assert ours[nok] == theirs[nok].replace(".", ",")
+        assert ours[:nok] + ours[nok + 1 :] == theirs[:nok] + theirs[nok + 1 :]
+    assert {"17943,00", "-11962,00", "-5000,00", "3000,00"} <= {row[nok] for row in norwegian}
+    # a text holding the delimiter or a comma is quoted, not split
+    assert any(
+        row[ITEM_COLUMNS.index("note")].endswith(": days 3; 4 not owed, 1,5 hours late") for row in norwegian
+    )
