@@ -232,6 +232,21 @@ class Rejection(Contract):
     reason: ReasonCode
     message: str = Field(description="What is wrong, for a person.")
     rejected_at: datetime
+    # Additions within v1 (2026-12-02): a sender filters the topic by its source and finds the
+    # event in its own outbox by its id, without parsing `payload`.
+    source: str | None = Field(
+        default=None,
+        description="The rejected event's `source`, where its payload is a JSON object holding it as "
+        "text of at most 256 characters (patient identifiers redacted); null otherwise, and for commands.",
+    )
+    event_id: str | None = Field(
+        default=None,
+        description="The rejected event's `event_id` as sent, not necessarily a valid UUID (that may be "
+        "why it was rejected); as `source` otherwise.",
+    )
+    health_trust: str | None = Field(
+        default=None, description="The rejected event's `health_trust` as sent; as `source` otherwise."
+    )
 
 
 class ClosePeriod(Contract):

@@ -43,14 +43,17 @@ async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: 
             reason=r.reason,
             message=r.redacted_message(),
             rejected_at=now,
+            **r.redacted_identity(),
         )
         for r, payload, digest in zip(rejections, payloads, digests, strict=True)
     ]
     rows = await conn.fetch(
         """
-        INSERT INTO rejections (rejection_id, topic, partition, "offset", raw_hash, reason, message, key, payload, rejected_at)
+        INSERT INTO rejections (rejection_id, topic, partition, "offset", raw_hash, reason, message, key, payload,
+                                rejected_at, source, event_id, health_trust)
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bytea[], $6::text[],
-                             $7::text[], $8::text[], $9::text[], $10::timestamptz[])
+                             $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::text[],
+                             $13::text[])
         ON CONFLICT DO NOTHING
         RETURNING rejection_id
         """,
@@ -64,6 +67,9 @@ async def record(conn: asyncpg.Connection, rejections: Sequence[Rejected], now: 
         [m.key for m in messages],
         [m.payload for m in messages],
         [now for _ in messages],
+        [m.source for m in messages],
+        [m.event_id for m in messages],
+        [m.health_trust for m in messages],
     )
     new = {row["rejection_id"] for row in rows}
     await outbox.enqueue(

@@ -259,6 +259,9 @@ def rejections(
         typer.Option(help="Only this reason code (samhandling.rejected.v1), e.g. schema_violation"),
     ] = None,
     topic: Annotated[str | None, typer.Option(help="Only messages of this topic")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only events of this source (their `source` field, as sent)")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="From this day on (YYYY-MM-DD, Oslo)")] = None,
     limit: Annotated[int, typer.Option(help="How many of the latest to list", min=0)] = 20,
     payload: Annotated[bool, typer.Option("--payload", help="Show each one's payload (redacted)")] = False,
@@ -282,11 +285,11 @@ def rejections(
         day = date.fromisoformat(since) if since is not None else None
     except ValueError as exc:
         raise typer.BadParameter(f"not a date: {since!r}", param_hint="--since") from exc
-    which = RejectionFilter(code, topic, day)
+    which = RejectionFilter(code, topic, day, source)
     endpoints = located(find_endpoints, data_dir)
     found = asyncio.run(fetch_rejections(endpoints.database_url, which, limit))
     if not found.counts:
-        console.print("no rejections" + (" of that kind" if reason or topic or since else ""))
+        console.print("no rejections" + (" of that kind" if reason or topic or since or source else ""))
         return
     console.print(counts_table(found, which))
     if found.latest:

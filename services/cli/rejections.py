@@ -24,6 +24,7 @@ class RejectionFilter:
     reason: ReasonCode | None = None
     topic: str | None = None
     since: date | None = None  # an Oslo day: rejections from its midnight on
+    source: str | None = None  # the rejected events' `source`, as they sent it
 
     def since_instant(self) -> datetime | None:
         return None if self.since is None else datetime.combine(self.since, time(), OSLO)
@@ -37,12 +38,12 @@ class Rejections:
 
 _WHERE = """
 WHERE ($1::text IS NULL OR reason = $1) AND ($2::text IS NULL OR topic = $2)
-  AND ($3::timestamptz IS NULL OR rejected_at >= $3)
+  AND ($3::timestamptz IS NULL OR rejected_at >= $3) AND ($4::text IS NULL OR source = $4)
 """
 
 
 async def fetch_rejections(database_url: str, which: RejectionFilter, limit: int) -> Rejections:
-    args = (which.reason.value if which.reason else None, which.topic, which.since_instant())
+    args = (which.reason.value if which.reason else None, which.topic, which.since_instant(), which.source)
     conn = await connect_database(database_url)
     try:
         counts = await conn.fetch(
@@ -54,8 +55,9 @@ async def fetch_rejections(database_url: str, which: RejectionFilter, limit: int
         )
         latest = await conn.fetch(
             f"""
-            SELECT rejection_id, topic, partition, "offset", reason, message, key, payload, rejected_at
-            FROM rejections {_WHERE} ORDER BY rejected_at DESC, topic, partition, "offset" DESC LIMIT $4
+            SELECT rejection_id, topic, partition, "offset", reason, message, key, payload, rejected_at,
+                   source, event_id
+            FROM rejections {_WHERE} ORDER BY rejected_at DESC, topic, partition, "offset" DESC LIMIT $5
             """,
             *args,
             limit,
@@ -77,13 +79,14 @@ def counts_table(found: Rejections, which: RejectionFilter) -> Table:
 
 def latest_table(found: Rejections, *, payloads: bool) -> Table:
     table = Table(title=f"the latest {len(found.latest)}, newest first", show_lines=payloads)
-    for header in ("when (Oslo)", "message at", "key", "reason", "why"):
+    for header in ("when (Oslo)", "message at", "source, event id", "key", "reason", "why"):
         table.add_column(header, overflow="fold")
     for r in found.latest:
         why = r["message"] + (f"\npayload: {r['payload']}" if payloads else "")
         table.add_row(
             _oslo(r["rejected_at"]),
             escape(f"{r['topic']}[{r['partition']}]@{r['offset']}"),
+            escape(f"{r['source'] or '-'}\n{r['event_id'] or '-'}"),
             escape(r["key"] if r["key"] is not None else "(none)"),
             r["reason"],
             escape(why),  # the producer's text, redacted: data, not markup

@@ -39,6 +39,33 @@ def storable(text: str) -> str:
     return text.replace("\x00", "")
 
 
+# The fields a sender finds its own event by, published beside a rejection (`Rejection`).
+IDENTIFYING_FIELDS = ("source", "event_id", "health_trust")
+# Longer than any of them may be: such a value is left in the payload alone.
+MAX_IDENTIFYING_CHARS = 256
+
+
+def identifying_fields(raw: bytes) -> dict[str, str]:
+    """The `source`, `event_id` and `health_trust` of a rejected message that is a JSON
+    object, where each is text of a sensible length, as sent (before redaction, which the
+    caller does). A hospital's integration team filters the rejection topic by its source
+    and finds the event in its own outbox by its id, without parsing the payload (which is
+    cut at 64 KiB, and not always JSON)."""
+    if len(raw) > MAX_READ_BYTES:
+        return {}
+    try:
+        document = json.loads(storable(raw.decode("utf-8", errors="replace")))
+    except (RecursionError, ValueError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {
+        name: value
+        for name in IDENTIFYING_FIELDS
+        if isinstance(value := document.get(name), str) and 0 < len(value) <= MAX_IDENTIFYING_CHARS
+    }
+
+
 def contract_fields_only(topic: str, raw: bytes, keep_chars: int) -> str | None:
     """`raw`, a JSON object, with the values of the fields the topic's contract does not
     name (at any depth) replaced by `NOT_A_CONTRACT_FIELD` and their names kept (a misspelt

@@ -37,7 +37,7 @@ from contracts.v1.outbound import ReasonCode
 from services.domain.calendar import oslo_day
 from services.domain.municipalities import Registry, SplitMunicipality, UnknownMunicipality
 from services.intake.pseudonym import Pseudonymiser
-from services.intake.rejected_fields import contract_fields_only, storable
+from services.intake.rejected_fields import contract_fields_only, identifying_fields, storable
 
 MAX_MESSAGE_BYTES = 1_000_000
 MAX_REJECTED_PAYLOAD_CHARS = 64 * 1024
@@ -132,6 +132,14 @@ class Rejected:
         if cut:
             text = without_a_number_at_the_end(text[:MAX_REJECTED_PAYLOAD_CHARS])
         return redact_patient_ids(text)
+
+    def redacted_identity(self) -> dict[str, str]:
+        """The message's `source`, `event_id` and `health_trust` where it has them as text,
+        patient ids redacted as in the payload; nothing for a command's fields."""
+        if self.record.topic not in topics.INBOUND:
+            return {}
+        found = identifying_fields(self.record.value or b"")
+        return {name: redact_patient_ids(storable(value)) for name, value in found.items()}
 
     def redacted_message(self) -> str:
         """The reason in words. Ours, but it may quote the input (a parser's message names a

@@ -62,6 +62,37 @@ async def test_rejections_are_counted_listed_and_filtered(database: str, ledger:
     assert none.strip() == "no rejections of that kind"
 
 
+async def test_a_sender_finds_its_own_rejections_by_source_and_event_id(database: str, ledger: Ledger) -> None:
+    from services.adapters import outbox
+
+    mine, theirs = (
+        event(topics.ACTIVITY, "activity_recorded", "2025-10-06T12:00:00", "983974724", source=source)[1]
+        for source in ("dips.sender-a", "dips.sender-b")
+    )
+    await _send_raw(ledger, json.dumps(mine).encode(), json.dumps(theirs).encode())
+
+    async with ledger.pool.acquire() as conn:
+        stored = await conn.fetch("SELECT source, event_id, health_trust FROM rejections ORDER BY source")
+        published = [
+            json.loads(m.payload)
+            for m in await outbox.stored_messages(conn, topic=topics.REJECTED)
+            if json.loads(m.payload)["source"] in {"dips.sender-a", "dips.sender-b"}
+        ]
+    assert [tuple(r) for r in stored if r["source"]] == [
+        ("dips.sender-a", mine["event_id"], "983974724"),
+        ("dips.sender-b", theirs["event_id"], "983974724"),
+    ]
+    assert sorted((p["source"], p["event_id"], p["health_trust"]) for p in published) == [
+        ("dips.sender-a", mine["event_id"], "983974724"),
+        ("dips.sender-b", theirs["event_id"], "983974724"),
+    ]
+
+    only_mine = await asyncio.to_thread(_cli, database, "--source", "dips.sender-a")
+    assert "dips.sender-a" in only_mine and mine["event_id"] in only_mine
+    assert "dips.sender-b" not in only_mine and theirs["event_id"] not in only_mine
+    assert "timestamp_without_offset" in only_mine
+
+
 def test_a_reason_that_is_not_a_code_is_refused_with_the_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(
         main.app,

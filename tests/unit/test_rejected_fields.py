@@ -244,3 +244,41 @@ def test_nothing_sent_under_a_name_the_contract_does_not_give_is_kept(extra: dic
 )
 def test_a_conflict_names_the_fields_that_differ_and_never_their_values(first, again, said) -> None:
     assert differing_fields(first, again) == said
+
+
+def test_a_rejection_names_the_event_by_its_source_id_and_trust_as_sent() -> None:
+    bad_id = AUDITED | {"event_id": "not-a-uuid", "source": "dips.ahus"}
+
+    identity = _rejected(json.dumps(bad_id).encode()).redacted_identity()
+
+    assert identity == {"source": "dips.ahus", "event_id": "not-a-uuid", "health_trust": DECLARED["health_trust"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # a patient id in the source is redacted as it is in the payload, after NULs are dropped
+        (AUDITED | {"source": f"ward-{PATIENT}"}, {"source": "ward-[redacted]"}),
+        (AUDITED | {"source": "ward-311299\u000056715"}, {"source": "ward-[redacted]"}),
+        # not text, empty, or longer than any id: left in the payload alone
+        (AUDITED | {"source": 42, "event_id": "", "health_trust": "9" * 257}, {}),
+    ],
+    ids=["patient-id", "patient-id-split-by-nul", "not-text"],
+)
+def test_what_names_the_event_is_redacted_and_only_text(value: dict[str, object], expected: dict[str, str]) -> None:
+    identity = _rejected(json.dumps(value).encode()).redacted_identity()
+
+    assert {k: v for k, v in identity.items() if k in expected or k == "source"} == expected
+    assert PATIENT not in json.dumps(identity)
+
+
+@pytest.mark.parametrize("value", [b"not json", b'["an", "array"]', b'{"source": "cut'], ids=str)
+def test_a_payload_that_is_no_json_object_names_nothing(value: bytes) -> None:
+    assert _rejected(value).redacted_identity() == {}
+
+
+def test_a_refused_command_names_no_event() -> None:
+    command = json.dumps({"type": "close_period", "period": "2025-13", "source": "x", "event_id": "y"}).encode()
+    refused = Rejected(RawRecord(topics.COMMANDS, 0, 0, None, command), ReasonCode.SCHEMA_VIOLATION, "bad period")
+
+    assert refused.redacted_identity() == {}
