@@ -36,17 +36,19 @@ def waiting_from(episode_id: str, day: int) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def activity(kind: str, at: str) -> tuple[str, dict[str, Any]]:
+def activity(
+    kind: str, at: str, activity_id: str = "ACT-D", points: str = "1.5"
+) -> tuple[str, dict[str, Any]]:
     facts = {
         "contact_kind": "inpatient",
         "drg": "127O",
-        "drg_points": "1.5",
+        "drg_points": points,
         "surgical": False,
         "category": "ordinary",
         "started_at": "2025-01-10T08:00:00+01:00",
         "ended_at": "2025-01-15T12:00:00+01:00",
     }
-    return act(kind, at, activity_id="ACT-D", **({} if kind == "activity_cancelled" else facts))
+    return act(kind, at, activity_id=activity_id, **({} if kind == "activity_cancelled" else facts))
 
 
 def of(statement: Mapping[str, Any], episode_id: str) -> list[dict[str, Any]]:
@@ -76,6 +78,7 @@ async def test_each_adjustment_carries_the_items_it_leads_to_and_the_statements_
         *waiting_from("EP-A", 10),
         *waiting_from("EP-B", 3),
         activity("activity_recorded", "2025-01-15T20:00:00+01:00"),
+        activity("activity_recorded", "2025-01-15T20:00:00+01:00", activity_id="ACT-C"),
     )
     await ledger.close("2025-01")
     [(_, jan)] = await ledger.published(f"municipality:{MUNICIPALITY}")
@@ -83,11 +86,12 @@ async def test_each_adjustment_carries_the_items_it_leads_to_and_the_statements_
         ("2025-01-10", "2025-01-31", 22)
     ]
 
-    # Late: A discharged on 25 Jan; B's status withdrawn on 20 Jan; D cancelled.
+    # Late: A discharged on 25 Jan; B's status withdrawn on 20 Jan; D cancelled; C corrected.
     await ledger.send(
         dr("discharged", "2025-01-25T14:00:00+01:00", episode_id="EP-A", destination="home"),
         dr("ready_withdrawn", "2025-01-20T08:00:00+01:00", episode_id="EP-B"),
         activity("activity_cancelled", "2025-02-03T10:00:00+01:00"),
+        activity("activity_corrected", "2025-02-02T10:00:00+01:00", activity_id="ACT-C", points="2.0"),
     )
     await ledger.close("2025-02")
     feb = (await ledger.published(f"municipality:{MUNICIPALITY}"))[1][1]
@@ -96,6 +100,7 @@ async def test_each_adjustment_carries_the_items_it_leads_to_and_the_statements_
         "EP-A": (-7, -7 * DAY),
         "EP-B": (-12, -12 * DAY),
         "ACT-D": (-1, -783_720),
+        "ACT-C": (0, 1_044_960 - 783_720),  # 0.10 x 2.0 (not 1.5) x 52 248 NOK
     }
     assert [
         (i["first_day"], i["last_day"], i["days"], i["amount_ore"], i["status"], i["rule"])
@@ -105,6 +110,13 @@ async def test_each_adjustment_carries_the_items_it_leads_to_and_the_statements_
         ("2025-01-03", "2025-01-19", 17)
     ]
     assert by_episode["ACT-D"]["items_now"] == [], "cancelled: nothing stands for January"
+    [corrected] = by_episode["ACT-C"]["items_now"]
+    assert (corrected["first_day"], corrected["days"], corrected["amount_ore"], corrected["note"]) == (
+        "2025-01-15",
+        1,
+        1_044_960,
+        "2.0 DRG points",
+    )
     for episode_id, adjustment in by_episode.items():
         family = "activity" if episode_id.startswith("ACT") else "discharge_ready"
         # the items now are what rating the facts gives today ...

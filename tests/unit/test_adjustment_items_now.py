@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -202,7 +203,14 @@ def test_an_adjustment_carries_its_items_now_and_what_was_settled_plus_it_is_the
 
 
 def test_items_now_are_stored_and_read_back_as_they_were() -> None:
-    _, adjustment = settled_then_late(*WORKED_EXAMPLES[1].values[:6])  # type: ignore[arg-type]
+    _, two_items = settled_then_late(*WORKED_EXAMPLES[1].values[:6])  # type: ignore[arg-type]
+    priced, unrated = two_items.items_now
+    items_now = (
+        replace(priced, note="municipality number 1201 retired: settled on its successor 4601"),
+        replace(unrated, unit_price_ore=None, amount_ore=None, rule_id=None),
+        replace(unrated, first_day=date(2025, 1, 30), last_day=date(2025, 1, 31), quantity=2,
+                not_payable_reason="no agreed rate for the pair"),
+    )  # fmt: skip
     row = {
         "category": Category.DISCHARGE_READY_BED_DAYS.value,
         "subject_id": "EP-B",
@@ -210,12 +218,13 @@ def test_items_now_are_stored_and_read_back_as_they_were() -> None:
         "municipality": MUNICIPALITY,
         "payer_role": PayerRole.MUNICIPALITY.value,
         "corrects_month": date(2025, 1, 1),
-        "items_now": repo.items_now_json(adjustment.items_now),
+        "items_now": repo.items_now_json(items_now),
     }
-    assert repo.items_now_from_row(row) == adjustment.items_now  # type: ignore[arg-type]
+    assert repo.items_now_from_row(row) == items_now  # type: ignore[arg-type]
     # parsed by the services' json codec, or text on a plain connection: the same items
     parsed = row | {"items_now": json.loads(row["items_now"])}
-    assert repo.items_now_from_row(parsed) == adjustment.items_now  # type: ignore[arg-type]
+    assert repo.items_now_from_row(parsed) == items_now  # type: ignore[arg-type]
+    assert repo.items_now_from_row(row | {"items_now": "[]"}) == ()  # type: ignore[arg-type]
     assert repo.items_now_from_row(row | {"items_now": None}) is None  # type: ignore[arg-type]
 
 
