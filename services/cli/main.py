@@ -162,7 +162,7 @@ def statements(
         typer.Option(
             "--format",
             help="table for people; json: each statement as published, one a line; csv: their items, "
-            "adjustments and held disputes, a row each",
+            "adjustments (each followed by the items it leads to) and held disputes, a row each",
         ),
     ] = StatementFormat.TABLE,
     data_dir: DataDir = DEFAULT_DATA_DIR,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -42,6 +43,18 @@ def item(category: Category, subject: str, days: int, unit_ore: int | None) -> L
         amount_ore=None if unit_ore is None else unit_ore * days,
         rule_id=None if unit_ore is None else "rule",
     )
+
+
+# EP-0's February as it stands after a late event: 3-5 and 8-9 February.
+FEBRUARY_NOW = tuple(
+    replace(
+        item(Category.DISCHARGE_READY_BED_DAYS, "EP-0", last - first + 1, 598_100),
+        service_month=Month(2025, 2),
+        first_day=date(2025, 2, first),
+        last_day=date(2025, 2, last),
+    )
+    for first, last in ((3, 5), (8, 9))
+)
 
 
 def dispute(effect: str, status: str, amount_ore: int) -> tuple[DisputeMovement, DisputeEntry]:
@@ -82,6 +95,7 @@ def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> N
                 -2,
                 -1_196_200,
                 "event",
+                items_now=FEBRUARY_NOW,
             ),
             Adjustment(
                 Category.EMERGENCY_BED_DAYS,
@@ -106,7 +120,9 @@ def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> N
         mine = [r for r in rows if r["recipient"] == copy.recipient.id]
         assert [r["record"] for r in mine].count("item") == 3
         assert [r["record"] for r in mine].count("adjustment") == 2
+        assert [r["record"] for r in mine].count("item_now") == 2
         assert [r["record"] for r in mine].count("dispute") == 3
+        assert all(None not in r.values() for r in mine), "every row has every column"
         paid = {
             role: sum(int(r["amount_ore"] or 0) for r in mine if r["payer_role"] == role)
             for role in ("municipality", "health_trust")
@@ -123,3 +139,46 @@ def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> N
     assert paid == {"municipality": 398_100, "health_trust": 4_400_000}
     emergency = next(r for r in rows if r["episode_id"] == "EB-1")
     assert (emergency["record"], emergency["payer_role"]) == ("item", "health_trust")
+
+
+def test_an_adjustment_is_followed_by_the_items_it_leads_to_which_add_nothing_to_the_sums() -> None:
+    # February settled EP-0 as 3-9 Feb, 7 days; a late event took 2 days off it and a gap opened.
+    copies = build_statements(
+        MARCH,
+        MUNICIPALITY,
+        TRUST,
+        [],
+        datetime(2025, 4, 1, tzinfo=UTC),
+        adjustments=[
+            Adjustment(
+                Category.DISCHARGE_READY_BED_DAYS,
+                PayerRole.MUNICIPALITY,
+                Month(2025, 2),
+                "EP-0",
+                -2,
+                -1_196_200,
+                "event",
+                items_now=FEBRUARY_NOW,
+            )
+        ],
+    )
+    rows = [r for r in csv.DictReader(io.StringIO(items_as_csv(copies))) if r["recipient"] == MUNICIPALITY]
+
+    assert [(r["record"], r["first_day"], r["last_day"], r["days"], r["amount_ore"]) for r in rows] == [
+        ("adjustment", "", "", "-2", "-1196200"),
+        ("item_now", "2025-02-03", "2025-02-05", "", ""),
+        ("item_now", "2025-02-08", "2025-02-09", "", ""),
+    ]
+    now = rows[1:]
+    assert [(r["now_days"], r["now_amount_ore"], r["now_amount_nok"]) for r in now] == [
+        ("3", "1794300", "17943.00"),
+        ("2", "1196200", "11962.00"),
+    ]
+    assert {(r["status"], r["rule"], r["service_month"], r["payer_role"]) for r in now} == {
+        ("priced", "rule", "2025-02", "municipality")
+    }
+    # what February settled (7 days, 41 867 NOK) plus the adjustment is its items now
+    adjustment = rows[0]
+    assert 7 + int(adjustment["days"]) == sum(int(r["now_days"]) for r in now)
+    assert 7 * 598_100 + int(adjustment["amount_ore"]) == sum(int(r["now_amount_ore"]) for r in now)
+    assert sum(int(r["amount_ore"] or 0) for r in rows) == copies[0].totals.municipality_pays_ore
