@@ -141,6 +141,20 @@ class AdjustmentLine(Contract):
     caused_by: CausedBy | None = Field(default=None, description="The event that caused it, for `event`.")
     dispute_id: UUID | None = Field(default=None, description="The dispute it resolves, for `dispute`.")
     note: str | None = None
+    items_now: tuple[StatementItem, ...] | None = Field(
+        default=None,
+        description="For `event` and `tariff`: what `episode_id` now makes payable in `corrects_month` "
+        "for `payer_role`, after this adjustment, as items of the statement of that month are given "
+        "(the same fields). What the pair's statements settled for it before (the items of "
+        "`corrects_month`'s statement, plus the `event` and `tariff` adjustments to them since) plus "
+        "`quantity_delta` and `amount_delta_ore` is what these add up to: the sum of their `days`, and "
+        "of their `amount_ore` (null, held, counting 0). Several when the days run under more than one "
+        "rule, status or note, or with a gap. Empty when nothing stands for the month any more: an "
+        "activity cancelled, a stay's days taken out of the month, or moved to another payer. Null for "
+        "`dispute` (a ruling credits an amount; it changes no item: what stands is on the latest "
+        "`event` or `tariff` adjustment, or the month's statement). Not on statements issued before "
+        "2026-12-02.",
+    )
 
 
 class DisputeEntry(Contract):

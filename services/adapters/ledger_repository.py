@@ -3,8 +3,10 @@ whatever the batch size."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 import asyncpg
@@ -178,6 +180,57 @@ class PendingAdjustment:
     cause: str
     caused_by: tuple[str, str] | None
     note: str | None
+    items_now: tuple[LedgerItem, ...] = ()  # what the side now has in the month: settled + delta
+
+
+def items_now_json(items: Sequence[LedgerItem]) -> str:
+    """An adjustment's items as it stores them: what the adjustment's own columns do not
+    say already (its subject, side and month are the items')."""
+    return json.dumps(
+        [
+            {
+                "first_day": item.first_day.isoformat(),
+                "last_day": item.last_day.isoformat(),
+                "quantity": item.quantity,
+                "unit_price_ore": item.unit_price_ore,
+                "amount_ore": item.amount_ore,
+                "rule_id": item.rule_id,
+                "not_payable_reason": item.not_payable_reason,
+                "note": item.note,
+            }
+            for item in items
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def items_now_from_row(r: asyncpg.Record) -> tuple[LedgerItem, ...] | None:
+    """The items stored with an adjustment row (`items_now_json`); None when it has none
+    stored (a dispute's credit, or a row recorded before migration 0015)."""
+    stored = r["items_now"]
+    if stored is None:
+        return None
+    return tuple(
+        LedgerItem(
+            category=Category(r["category"]),
+            subject_id=r["subject_id"],
+            health_trust=r["health_trust"],
+            municipality=r["municipality"],
+            payer_role=PayerRole(r["payer_role"]),
+            service_month=Month.of(r["corrects_month"]),
+            first_day=date.fromisoformat(i["first_day"]),
+            last_day=date.fromisoformat(i["last_day"]),
+            quantity=i["quantity"],
+            unit_price_ore=i["unit_price_ore"],
+            amount_ore=i["amount_ore"],
+            rule_id=i["rule_id"],
+            not_payable_reason=i["not_payable_reason"],
+            note=i["note"],
+        )
+        # Parsed already on the services' pools (their json codec); text on a plain connection.
+        for i in (json.loads(stored) if isinstance(stored, str | bytes) else stored)
+    )
 
 
 async def pending_adjustment_causes(
@@ -221,8 +274,8 @@ async def replace_pending_adjustments(
         """
         INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality, health_trust,
                                  payer_role, quantity_delta, amount_delta_ore, cause, caused_by_source,
-                                 caused_by_event_id, note)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::uuid, $13)
+                                 caused_by_event_id, note, items_now)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::uuid, $13, $14)
         """,
         [
             (
@@ -239,6 +292,7 @@ async def replace_pending_adjustments(
                 a.caused_by[0] if a.caused_by else None,
                 a.caused_by[1] if a.caused_by else None,
                 a.note,
+                items_now_json(a.items_now),
             )
             for a in adjustments
         ],
@@ -318,6 +372,17 @@ async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs
         """,
         period.first_day,
         tariffs_changed,
+    )
+    return [r["subject_key"] for r in rows]
+
+
+async def subjects_pending_without_items(conn: asyncpg.Connection) -> list[str]:
+    """Subjects with a pending re-rating adjustment recorded before adjustments kept their
+    items (migration 0015): re-rated by the next close, which restates the adjustment with
+    its items and keeps its cause."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT subject_key FROM adjustments "
+        "WHERE statement_id IS NULL AND dispute_id IS NULL AND items_now IS NULL"
     )
     return [r["subject_key"] for r in rows]
 

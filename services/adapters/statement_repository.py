@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.adapters.ledger_repository import items_now_from_row
 from services.domain.calendar import Month
 from services.domain.ledger import Category, LedgerItem, PayerRole
 from services.domain.statements import INDIVIDUALLY_PRICED, MAPPING_PREFIX, Adjustment
@@ -39,6 +40,7 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
         caused_by=(r["caused_by_source"], str(r["caused_by_event_id"])) if r["caused_by_source"] else None,
         dispute_id=str(r["dispute_id"]) if r["dispute_id"] else None,
         note=r["note"],
+        items_now=items_now_from_row(r),
     )
 
 

@@ -25,7 +25,7 @@ from contracts.v1.identifiers import (
 from contracts.v1.outbound import Category, OpenDispute, Party, PartyRole, ResolveDispute
 from services.adapters import outbox
 from services.adapters.stores import connect_database
-from services.cli.kafka_tools import read_statements, send_command
+from services.cli.kafka_tools import read_published, send_command
 from services.cli.options import DEFAULT_DATA_DIR, DataDir, located, parse_month
 from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
@@ -51,7 +51,10 @@ async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) ->
         ]
     finally:
         await conn.close()
-    messages = [s.model_dump(mode="json") for s in await read_statements(endpoints.kafka)]
+    # Each statement as it was published, not as our model writes it again: the hash is over
+    # what was sent, and a statement issued before a field was added to the contract gains
+    # it (`"items_now":null`) when written out by today's model.
+    messages = [json.loads(raw) for _, raw in await read_published(endpoints.kafka)]
     published, topic_problems = verify_published(messages, municipality, health_trust)
     pair_messages = [
         m for m in messages if {m["recipient"]["id"], m["counterparty"]["id"]} == {municipality, health_trust}

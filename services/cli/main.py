@@ -162,8 +162,8 @@ def statements(
         typer.Option(
             "--format",
             help="table for people; json: each statement as published, one a line; csv: their items, "
-            "adjustments and held disputes, a row each; csv-nb: the same for a spreadsheet set to "
-            "Norwegian (semicolons, decimal commas)",
+            "adjustments (each followed by the items it leads to) and held disputes, a row each; csv-nb: "
+            "the same for a spreadsheet set to Norwegian (semicolons, decimal commas)",
         ),
     ] = StatementFormat.TABLE,
     data_dir: DataDir = DEFAULT_DATA_DIR,

@@ -16,6 +16,7 @@ ITEM_COLUMNS = (
     "statement_id", "period", "sequence", "recipient_role", "recipient", "counterparty",
     "category", "episode_id", "service_month", "first_day", "last_day", "days",
     "amount_ore", "amount_nok", "status", "rule", "note", "record", "payer_role",
+    "now_days", "now_amount_ore", "now_amount_nok",
 )  # fmt: skip
 # Who pays for each category's items (domain.md): the trust for emergency beds, the
 # municipality for the rest. An item does not say; its line does.
@@ -24,6 +25,8 @@ PAYER_OF_CATEGORY = {
     Category.EMERGENCY_BED_DAYS: PartyRole.HEALTH_TRUST,
     Category.ACTIVITY_CO_FINANCING: PartyRole.MUNICIPALITY,
 }
+# The `now_*` columns of every row but an `item_now`.
+_NOT_AN_ITEM_NOW = ("", "", "")
 # What a dispute's movement does to its payer's payable on this statement.
 _PAYABLE_SIGN = {"held": -1, "released": 1}
 
@@ -57,7 +60,14 @@ def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RF
     places (never a float); an unrated item has neither. An adjustment's amount is its
     difference, a dispute's what it moves on this statement (held: less, released: more,
     otherwise nothing), so per payer the amounts add up to what the statement has that
-    party pay after holds, and the two sums' difference to its net payable."""
+    party pay after holds, and the two sums' difference to its net payable.
+
+    After each adjustment, an `item_now` row per item it leads to (`items_now`): its days,
+    status, rule and note in an item's columns, but its number of days and its amount in
+    `now_days` and `now_amount_*` only, `days` and `amount_*` left empty. The item was
+    settled on an earlier statement, and this one pays only the adjustment's difference:
+    so the sums above hold, and the earlier statement's item plus the adjustment's
+    difference is the `now_*` of its items."""
     out = io.StringIO()
     if style.byte_order_mark:
         out.write("\ufeff")
@@ -89,6 +99,7 @@ def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RF
                     item.note or "",
                     "item",
                     PAYER_OF_CATEGORY[item.category].value,
+                    *_NOT_AN_ITEM_NOW,
                 )
             )
         for a in s.adjustments:
@@ -107,8 +118,30 @@ def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RF
                     a.note or "",
                     "adjustment",
                     a.payer_role.value,
+                    *_NOT_AN_ITEM_NOW,
                 )
             )
+            for now in a.items_now or ():
+                writer.writerow(
+                    (
+                        *head,
+                        now.category.value,
+                        now.episode_id,
+                        now.service_month,
+                        now.first_day.isoformat(),
+                        now.last_day.isoformat(),
+                        "",
+                        "",
+                        "",
+                        now.status.value,
+                        now.rule or "",
+                        now.note or "",
+                        "item_now",
+                        a.payer_role.value,
+                        now.days,
+                        *amount(now.amount_ore),
+                    )
+                )
         for d in s.disputes:
             writer.writerow(
                 (
@@ -125,6 +158,7 @@ def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RF
                     f"dispute {d.dispute_id} of {d.amount_ore} øre by {d.opened_by}: {d.reason}",
                     "dispute",
                     d.payer_role.value,
+                    *_NOT_AN_ITEM_NOW,
                 )
             )
     return out.getvalue()

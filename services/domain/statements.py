@@ -74,6 +74,11 @@ class Adjustment:
     caused_by: tuple[str, str] | None = None
     dispute_id: str | None = None
     note: str | None = None
+    # What the subject now makes payable in the month corrected, for this side: what was
+    # settled plus this difference. Kept so a finance officer can check the difference
+    # against the item it leads to without access to the ledger. None for a dispute's
+    # credit (it changes no item) and for adjustments recorded before items were kept.
+    items_now: tuple[LedgerItem, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,18 +199,19 @@ def _differences(
     earlier: Mapping[tuple[str, Month, repo.Side], tuple[str, tuple[str, str] | None]],
 ) -> list[repo.PendingAdjustment]:
     """Per closed month and side: what the facts give now minus what was booked (`booked`:
-    this subject's sums)."""
-    now: dict[tuple[Month, repo.Side], tuple[int, int]] = {}
+    this subject's sums), with the items the facts give now (none where nothing stands)."""
+    now: dict[tuple[Month, repo.Side], list[LedgerItem]] = defaultdict(list)
     subject_id = key.split(":", 2)[2]
     for item in items:
         if item.service_month in closed:
             side = (item.municipality, item.health_trust, item.category.value, item.payer_role.value)
-            quantity, amount = now.get((item.service_month, side), (0, 0))
-            now[(item.service_month, side)] = (quantity + item.quantity, amount + (item.amount_ore or 0))
+            now[(item.service_month, side)].append(item)
     sides = set(now) | set(booked)
     out = []
     for month, side in sorted(sides):
-        quantity, amount = now.get((month, side), (0, 0))
+        items_now = tuple(sorted(now.get((month, side), ()), key=lambda i: (i.first_day, i.last_day)))
+        quantity = sum(item.quantity for item in items_now)
+        amount = sum(item.amount_ore or 0 for item in items_now)  # held days are booked at 0, too
         before = booked.get((month, side), repo.Booked(0, 0))
         if (quantity, amount) == (before.quantity, before.amount_ore):
             continue  # a correction that changes nothing books nothing
@@ -230,6 +231,7 @@ def _differences(
                 cause=cause,
                 caused_by=caused_by,
                 note=None,
+                items_now=items_now,
             )
         )
     return out

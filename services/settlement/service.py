@@ -84,6 +84,9 @@ async def close_period(
             changed = last is not None and last != fingerprint
             await tariff_books.remember(conn, tariffs)
             subjects = await repo.subjects_to_extend(conn, period, tariffs_changed=changed)
+            # Once, after migration 0015: so that no statement from now on lacks an
+            # adjustment's items now.
+            subjects += await repo.subjects_pending_without_items(conn)
             if changed:
                 subjects += await _priced_otherwise(conn, last, tariffs)
             # In chunks: a rate corrected for a past year re-rates that year's subjects,

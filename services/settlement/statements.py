@@ -58,19 +58,7 @@ def build_statements(
         period, municipality, health_trust, items, issued_at, sequence, previous_hash, adjustments, disputes
     )
     common["items"] = tuple(
-        StatementItem(
-            category=WireCategory(item.category.value),
-            episode_id=item.subject_id,
-            service_month=str(item.service_month),
-            first_day=item.first_day,
-            last_day=item.last_day,
-            days=item.quantity,
-            amount_ore=item.amount_ore,
-            status=LineStatus(item.status.value),
-            rule=item.rule_id,
-            note=item.not_payable_reason or item.note,
-        )
-        for item in sorted(items, key=lambda i: (i.category.value, i.subject_id, i.first_day))
+        wire_item(item) for item in sorted(items, key=lambda i: (i.category.value, i.subject_id, i.first_day))
     )
     municipality_party, trust_party = _parties(municipality, health_trust)
     draft = SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common)
@@ -78,6 +66,23 @@ def build_statements(
     return (
         SettlementStatement(recipient=municipality_party, counterparty=trust_party, **common),
         SettlementStatement(recipient=trust_party, counterparty=municipality_party, **common),
+    )
+
+
+def wire_item(item: LedgerItem) -> StatementItem:
+    """A ledger item as a statement shows it: among the month's items, or as an
+    adjustment's item now (the same fields, so the two compare field by field)."""
+    return StatementItem(
+        category=WireCategory(item.category.value),
+        episode_id=item.subject_id,
+        service_month=str(item.service_month),
+        first_day=item.first_day,
+        last_day=item.last_day,
+        days=item.quantity,
+        amount_ore=item.amount_ore,
+        status=LineStatus(item.status.value),
+        rule=item.rule_id,
+        note=item.not_payable_reason or item.note,
     )
 
 
@@ -187,6 +192,7 @@ def _common(
             else None,
             dispute_id=uuid.UUID(a.dispute_id) if a.dispute_id else None,
             note=a.note,
+            items_now=None if a.items_now is None else tuple(map(wire_item, a.items_now)),
         )
         for a in sorted(
             adjustments, key=lambda a: (a.corrects_month, a.category.value, a.subject_id, a.payer_role.value)

@@ -260,7 +260,8 @@ def _assert_the_cli_exports_them_as_published(
     assert as_csv_nb.exit_code == 0, as_csv_nb.output
     assert as_csv_nb.stdout.startswith("\ufeff")
     norwegian = list(csv.DictReader(io.StringIO(as_csv_nb.stdout[1:]), delimiter=";"))
-    assert [r | {"amount_nok": r["amount_nok"].replace(",", ".")} for r in norwegian] == list(
+    kroner = ("amount_nok", "now_amount_nok")
+    assert [r | {k: r[k].replace(",", ".") for k in kroner} for r in norwegian] == list(
         csv.DictReader(io.StringIO(as_csv.stdout))
     )
 

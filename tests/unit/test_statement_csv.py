@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -42,6 +43,18 @@ def item(category: Category, subject: str, days: int, unit_ore: int | None) -> L
         amount_ore=None if unit_ore is None else unit_ore * days,
         rule_id=None if unit_ore is None else "rule",
     )
+
+
+# EP-0's February as it stands after a late event: 3-5 and 8-9 February.
+FEBRUARY_NOW = tuple(
+    replace(
+        item(Category.DISCHARGE_READY_BED_DAYS, "EP-0", last - first + 1, 598_100),
+        service_month=Month(2025, 2),
+        first_day=date(2025, 2, first),
+        last_day=date(2025, 2, last),
+    )
+    for first, last in ((3, 5), (8, 9))
+)
 
 
 def dispute(
@@ -84,6 +97,7 @@ def statements() -> list[SettlementStatement]:
                 -2,
                 -1_196_200,
                 "event",
+                items_now=FEBRUARY_NOW,
             ),
             Adjustment(
                 Category.EMERGENCY_BED_DAYS,
@@ -112,7 +126,9 @@ def test_the_rows_of_each_copy_add_up_to_what_each_party_pays_after_holds() -> N
         mine = [r for r in rows if r["recipient"] == copy.recipient.id]
         assert [r["record"] for r in mine].count("item") == 3
         assert [r["record"] for r in mine].count("adjustment") == 2
+        assert [r["record"] for r in mine].count("item_now") == 2
         assert [r["record"] for r in mine].count("dispute") == 3
+        assert all(None not in r.values() for r in mine), "every row has every column"
         paid = {
             role: sum(int(r["amount_ore"] or 0) for r in mine if r["payer_role"] == role)
             for role in ("municipality", "health_trust")
@@ -143,12 +159,56 @@ def test_for_a_spreadsheet_set_to_norwegian_the_same_rows_with_semicolons_and_de
     assert header == ";".join(ITEM_COLUMNS)
     norwegian = list(csv.reader(io.StringIO(written[1:]), delimiter=";"))
     nok = ITEM_COLUMNS.index("amount_nok")
+    kroner = {nok, ITEM_COLUMNS.index("now_amount_nok")}
     assert len(norwegian) == len(plain) > 8
     for ours, theirs in zip(norwegian, plain, strict=True):
-        assert ours[nok] == theirs[nok].replace(".", ",")
-        assert ours[:nok] + ours[nok + 1 :] == theirs[:nok] + theirs[nok + 1 :]
+        assert ours == [v.replace(".", ",") if i in kroner else v for i, v in enumerate(theirs)]
     assert {"17943,00", "-11962,00", "-5000,00", "3000,00"} <= {row[nok] for row in norwegian}
+    assert {"17943,00", "11962,00"} <= {row[ITEM_COLUMNS.index("now_amount_nok")] for row in norwegian}
     # a text holding the delimiter or a comma is quoted, not split
     assert any(
         row[ITEM_COLUMNS.index("note")].endswith(": days 3; 4 not owed, 1,5 hours late") for row in norwegian
     )
+
+
+def test_an_adjustment_is_followed_by_the_items_it_leads_to_which_add_nothing_to_the_sums() -> None:
+    # February settled EP-0 as 3-9 Feb, 7 days; a late event took 2 days off it and a gap opened.
+    copies = build_statements(
+        MARCH,
+        MUNICIPALITY,
+        TRUST,
+        [],
+        datetime(2025, 4, 1, tzinfo=UTC),
+        adjustments=[
+            Adjustment(
+                Category.DISCHARGE_READY_BED_DAYS,
+                PayerRole.MUNICIPALITY,
+                Month(2025, 2),
+                "EP-0",
+                -2,
+                -1_196_200,
+                "event",
+                items_now=FEBRUARY_NOW,
+            )
+        ],
+    )
+    rows = [r for r in csv.DictReader(io.StringIO(items_as_csv(copies))) if r["recipient"] == MUNICIPALITY]
+
+    assert [(r["record"], r["first_day"], r["last_day"], r["days"], r["amount_ore"]) for r in rows] == [
+        ("adjustment", "", "", "-2", "-1196200"),
+        ("item_now", "2025-02-03", "2025-02-05", "", ""),
+        ("item_now", "2025-02-08", "2025-02-09", "", ""),
+    ]
+    now = rows[1:]
+    assert [(r["now_days"], r["now_amount_ore"], r["now_amount_nok"]) for r in now] == [
+        ("3", "1794300", "17943.00"),
+        ("2", "1196200", "11962.00"),
+    ]
+    assert {(r["status"], r["rule"], r["service_month"], r["payer_role"]) for r in now} == {
+        ("priced", "rule", "2025-02", "municipality")
+    }
+    # what February settled (7 days, 41 867 NOK) plus the adjustment is its items now
+    adjustment = rows[0]
+    assert 7 + int(adjustment["days"]) == sum(int(r["now_days"]) for r in now)
+    assert 7 * 598_100 + int(adjustment["amount_ore"]) == sum(int(r["now_amount_ore"]) for r in now)
+    assert sum(int(r["amount_ore"] or 0) for r in rows) == copies[0].totals.municipality_pays_ore
