@@ -45,7 +45,8 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
 async def months_left_open(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Months before the latest closed one that were never closed, with items: on no statement
     until someone closes them (docs/domain.md, section 6). `service_month`, `items`, `pairs`,
-    `amount_ore` (priced items only): what `settlement pending` lists."""
+    `amount_ore` (priced items only): what `settlement pending` lists, and the settlement
+    service samples as gauges (probes.sample_months_left_open)."""
     # Nearly every item is of a month before the latest closed, so filtering the table by
     # month read all of it, on every sample. Instead: the months from the earliest item's to
     # the latest closed, less the closed ones, each counted on its own through

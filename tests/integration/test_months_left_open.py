@@ -1,17 +1,24 @@
-"""Months left open before the latest closed one, as `settlement pending` lists them: read
-month by month through the month index, they are what a scan of the whole ledger gave."""
+"""Months left open before the latest closed one, as `settlement pending` lists them and the
+settlement service samples them for its gauges: read month by month through the month
+index, they are what a scan of the whole ledger gave."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import asyncpg
 import pytest
 
 from services.adapters.statement_repository import months_left_open
-from tests.integration.ledger_harness import Ledger
+from services.observability.metrics import SettlementMetrics, new_registry
+from services.observability.probes import months_left_open_sampler, run_sampler
+from tests.integration.ledger_harness import Ledger, discharge_ready_of
 
 pytestmark = pytest.mark.integration
+TRUST, MUNICIPALITY = "983974724", "4624"
+DAY = 598_100  # the 2025 bed-day rate in øre
+dr = discharge_ready_of(TRUST, MUNICIPALITY)
 
 # The definition: every item of a month before the latest closed that is not closed itself.
 # It reads the whole ledger; months_left_open must give the same rows without doing so.
@@ -113,3 +120,58 @@ async def test_the_months_left_open_are_read_through_the_month_index_not_by_scan
         assert [(str(r["service_month"]), r["items"]) for r in left_open] == [("2024-06-01", 2000)]
         assert after["seq_scan"] == before["seq_scan"], "the ledger was scanned"
         assert after["idx_scan"] > before["idx_scan"]
+
+
+def _days_ready(episode_id: str, month: str, first: int, days: int) -> list[tuple[str, dict]]:
+    """An episode discharge-ready from the `first` of `month`, `days` payable days in it."""
+    at = f"{month}-{first:02}T09:00:00+01:00"
+    return [
+        dr("admission_notified", f"{month}-01T10:00:00+01:00", episode_id=episode_id),
+        dr("declared_ready", at, episode_id=episode_id),
+        dr("municipality_notified", at, episode_id=episode_id),
+        dr("municipality_can_receive", f"{month}-{first + days:02}T09:00:00+01:00", episode_id=episode_id),
+    ]
+
+
+async def _sampled(ledger: Ledger) -> tuple[float | None, ...]:
+    """What the settlement service's gauges read once its sampler has read the ledger."""
+    registry = new_registry()
+    metrics = SettlementMetrics(registry)
+    metrics.left_open(months=-1, items=-1, amount_ore=-1)  # not a value it can sample
+    names = (
+        "samhandling_settlement_months_left_open",
+        "samhandling_settlement_items_left_open",
+        "samhandling_settlement_amount_left_open_ore",
+    )
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(run_sampler(ledger.pool, months_left_open_sampler(metrics, 0.05), stop))
+    try:
+        for _ in range(200):  # 10 s at most
+            if registry.get_sample_value(names[0]) != -1:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await sampler
+    return tuple(registry.get_sample_value(name) for name in names)
+
+
+async def test_the_settlement_gauges_count_the_months_left_open_by_closes_out_of_order_until_none_is(
+    ledger: Ledger,
+) -> None:
+    await ledger.send(
+        *_days_ready("EP-GAUGE-JAN", "2025-01", first=11, days=10),
+        *_days_ready("EP-GAUGE-FEB", "2025-02", first=10, days=2),
+        *_days_ready("EP-GAUGE-FEB-2", "2025-02", first=20, days=3),
+        *_days_ready("EP-GAUGE-MAR", "2025-03", first=3, days=4),
+    )
+    assert await _sampled(ledger) == (0, 0, 0), "nothing closed: nothing is left behind"
+
+    await ledger.close("2025-03")  # January and February skipped
+    assert await _sampled(ledger) == (2, 3, 15 * DAY)
+
+    await ledger.close("2025-01")  # out of order: settles January's items only
+    assert await _sampled(ledger) == (1, 2, 5 * DAY)
+
+    await ledger.close("2025-02")
+    assert await _sampled(ledger) == (0, 0, 0)
