@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,12 @@ from services.domain.municipalities import Registry
 from services.domain.tariffs import TariffBook, check_municipalities
 from services.intake.pseudonym import Pseudonymiser
 from services.observability.metrics import OutboxMetrics
-from services.observability.probes import broker_and_database_ready, sample_outbox_and_readiness
+from services.observability.probes import (
+    Sampler,
+    broker_and_database_ready,
+    run_sampler,
+    sample_outbox_and_readiness,
+)
 from services.runtime.heap import settle_startup_heap
 from services.settings import Settings
 
@@ -78,9 +83,11 @@ def wire_lifecycle(
     on_ready: Callable[[Resources], None],
     *,
     outbox_metrics: OutboxMetrics | None = None,
+    samplers: Sequence[Sampler] = (),
 ) -> Callable[[], Awaitable[bool]]:
-    """Open resources when the app starts, run the outbox relay while it runs, and close
-    everything in reverse order when it stops. Returns the service's readiness check."""
+    """Open resources when the app starts, run the outbox relay (and the service's own
+    `samplers`) while it runs, and close everything in reverse order when it stops. Returns
+    the service's readiness check."""
     state: dict[str, Any] = {}
 
     @app.on_startup
@@ -120,6 +127,9 @@ def wire_lifecycle(
                     settings.outbox_backlog_sample_seconds,
                 )
             )
+        state["samplers"] = [
+            asyncio.create_task(run_sampler(resources.pool, sampler, stop)) for sampler in samplers
+        ]
 
     @app.on_shutdown
     async def stop_relay() -> None:
@@ -128,6 +138,8 @@ def wire_lifecycle(
             await state["relay"]
             if "sampler" in state:
                 await state["sampler"]
+            for task in state.get("samplers", []):
+                await task
 
     @app.after_shutdown
     async def close_all() -> None:

@@ -162,6 +162,9 @@ class Settings(KafkaSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # containers set 0.0.0.0 so Prometheus can reach it
     outbox_backlog_sample_seconds: float = Field(default=5.0, gt=0)
+    # A sample counts every item of the months left open; they change only with a close or a
+    # late event, and an alert on them may wait hours: once a minute is plenty.
+    months_left_open_sample_seconds: float = Field(default=60.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.1, gt=0)
     # Consumer-group timing (aiokafka's defaults unless set). A member that dies is noticed
     # after the session timeout, and only then do its partitions move to the members left;

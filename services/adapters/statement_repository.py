@@ -47,16 +47,35 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
 async def months_left_open(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Months before the latest closed one that were never closed, with items: on no statement
     until someone closes them (docs/domain.md, section 6). `service_month`, `items`, `pairs`,
-    `amount_ore` (priced items only)."""
+    `amount_ore` (priced items only): what `settlement pending` lists, and the settlement
+    service samples as gauges (probes.sample_months_left_open)."""
+    # Nearly every item is of a month before the latest closed, so filtering the table by
+    # month read all of it, on every sample. Instead: the months from the earliest item's to
+    # the latest closed, less the closed ones, each counted on its own through
+    # ledger_items_statement_order (led by service_month): a month with nothing costs one
+    # probe of the index. Counting a month's pairs in a hash rather than count(DISTINCT),
+    # which sorts a month of items (measured on 1.4 M items, a 60,000-item month left open:
+    # 30 ms instead of 330; none left open: 2 ms).
     rows: list[asyncpg.Record] = await conn.fetch(
         """
-        SELECT service_month, count(*) AS items,
-               count(DISTINCT (municipality, health_trust)) AS pairs,
-               coalesce(sum(amount_ore), 0) AS amount_ore
-        FROM ledger_items
-        WHERE service_month < (SELECT max(period) FROM closed_periods)
-          AND service_month NOT IN (SELECT period FROM closed_periods)
-        GROUP BY service_month ORDER BY service_month
+        WITH candidates AS (
+            SELECT month::date AS service_month
+            FROM generate_series(
+                date_trunc('month', (SELECT min(service_month) FROM ledger_items)::timestamp),
+                (SELECT max(period) FROM closed_periods)::timestamp - interval '1 month',
+                interval '1 month'
+            ) AS month
+            WHERE month::date NOT IN (SELECT period FROM closed_periods)
+        )
+        SELECT c.service_month, sum(pair.items)::bigint AS items, count(*) AS pairs,
+               coalesce(sum(pair.amount_ore), 0) AS amount_ore
+        FROM candidates c
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS items, sum(amount_ore) AS amount_ore
+            FROM ledger_items WHERE service_month = c.service_month
+            GROUP BY municipality, health_trust
+        ) pair
+        GROUP BY c.service_month ORDER BY c.service_month
         """
     )
     return rows

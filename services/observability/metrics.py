@@ -163,6 +163,23 @@ class SettlementMetrics:
             "When the last period was closed (Unix time), read from the ledger at start-up; 0 until one is.",
             registry=registry,
         )
+        # Sampled (probes.sample_months_left_open); the last values stay while the database is away.
+        self.months_left_open = Gauge(
+            "samhandling_settlement_months_left_open",
+            "Months before the latest closed one that hold items and were never closed: their items "
+            "are on no statement until each is closed (`settlement pending` lists them).",
+            registry=registry,
+        )
+        self.items_left_open = Gauge(
+            "samhandling_settlement_items_left_open",
+            "Ledger items of the months left open (samhandling_settlement_months_left_open).",
+            registry=registry,
+        )
+        self.amount_left_open = Gauge(
+            "samhandling_settlement_amount_left_open_ore",
+            "What the priced items of the months left open come to, in øre: billed to nobody yet.",
+            registry=registry,
+        )
 
     def closed(self, seconds: float, *, already_closed: bool, statements: int, items: int, at: float) -> None:
         self.close_seconds.observe(seconds)
@@ -177,6 +194,11 @@ class SettlementMetrics:
     def command_rejected(self, reason: str) -> None:
         self.commands.labels("rejected").inc()
         self.rejected.labels(reason).inc()
+
+    def left_open(self, *, months: int, items: int, amount_ore: int) -> None:
+        self.months_left_open.set(months)
+        self.items_left_open.set(items)
+        self.amount_left_open.set(amount_ore)
 
 
 class OutboxMetrics:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 from faststream.kafka import KafkaBroker
 
-from services.adapters import outbox
-from services.observability.metrics import OutboxMetrics
+from services.adapters import outbox, statement_repository
+from services.observability.metrics import OutboxMetrics, SettlementMetrics
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +49,39 @@ async def broker_and_database_ready(broker: KafkaBroker, pool: asyncpg.Pool | No
     async with pool.acquire(timeout=2.0) as conn:
         await conn.fetchval("SELECT 1", timeout=2.0)
     return bool(await broker.ping(timeout=2.0))
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """Gauges of one service read from its database on an interval, beside the outbox's
+    (`wire_lifecycle(samplers=...)`): for the same reason, a scrape must not wait on it."""
+
+    what: str  # for the log: "<what> not sampled"
+    sample: Callable[[asyncpg.Connection], Awaitable[None]]
+    every_seconds: float
+
+
+async def run_sampler(pool: asyncpg.Pool, sampler: Sampler, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            async with pool.acquire(timeout=sampler.every_seconds) as conn:
+                await sampler.sample(conn)
+        except Exception as exc:  # the last values stay; ServiceNotReady tells of an outage
+            log.debug("%s not sampled: %s", sampler.what, type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=sampler.every_seconds)
+
+
+async def sample_months_left_open(conn: asyncpg.Connection, metrics: SettlementMetrics) -> None:
+    """What `settlement pending` lists as months left open, as gauges: nobody runs it unasked,
+    and those months' items wait on no statement, billed to nobody, until someone closes them."""
+    months = await statement_repository.months_left_open(conn)
+    metrics.left_open(
+        months=len(months),
+        items=sum(m["items"] for m in months),
+        amount_ore=int(sum(m["amount_ore"] for m in months)),
+    )
+
+
+def months_left_open_sampler(metrics: SettlementMetrics, every_seconds: float) -> Sampler:
+    return Sampler("months left open", partial(sample_months_left_open, metrics=metrics), every_seconds)

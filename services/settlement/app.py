@@ -36,6 +36,7 @@ from services.domain.close_policy import period_to_close
 from services.intake.validation import RawRecord, Rejected
 from services.observability import http
 from services.observability.metrics import OutboxMetrics, SettlementMetrics, instrument_broker, new_registry
+from services.observability.probes import months_left_open_sampler
 from services.settings import Settings, load_settings
 from services.settlement.disputes import DisputeRefused, open_dispute, resolve_dispute
 from services.settlement.service import PeriodNotClosable, close_period
@@ -259,14 +260,19 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
     runtime.kafka = kafka
     registry = new_registry()
     instrument_broker(broker, registry, "settlement")
-    runtime.metrics = SettlementMetrics(registry)
+    runtime.metrics = metrics = SettlementMetrics(registry)
     app = FastStream(broker, logger=log)
 
     def ready(resources: Resources) -> None:
         runtime.resources = resources
 
     is_ready = wire_lifecycle(
-        app, broker, settings, ready, outbox_metrics=OutboxMetrics(registry, topics.SETTLEMENTS)
+        app,
+        broker,
+        settings,
+        ready,
+        outbox_metrics=OutboxMetrics(registry, topics.SETTLEMENTS),
+        samplers=[months_left_open_sampler(metrics, settings.months_left_open_sample_seconds)],
     )
 
     @app.after_startup

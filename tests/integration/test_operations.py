@@ -77,6 +77,7 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStack]:
             "LAG_POLL_SECONDS": "0.5",
             "LAG_WINDOW_SECONDS": str(WINDOW_SECONDS),
             "OUTBOX_BACKLOG_SAMPLE_SECONDS": "0.5",
+            "MONTHS_LEFT_OPEN_SAMPLE_SECONDS": "0.5",
         }
         service_env = {name: {"METRICS_PORT": str(port)} for name, port in ports.items()}
         with ServiceGroup(env, state / "logs", service_env=service_env) as group:
@@ -262,3 +263,36 @@ def test_the_last_close_shown_after_a_restart_is_the_ledgers(ops: OpsStack) -> N
         if line.startswith("samhandling_settlement_last_close_timestamp_seconds ")
     ]
     assert value == float(closed_at)  # type: ignore[arg-type]
+
+
+def test_the_running_settlement_samples_the_months_left_open(ops: OpsStack) -> None:
+    # What MonthsLeftOpen watches: a month before the latest closed one, never closed, whose
+    # items are on no statement. Only `settlement pending` showed it, to whoever ran it.
+    def gauge(name: str) -> float | None:
+        metrics = ops.get("settlement", "/metrics")[1].decode()
+        found = [float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(f"{name} ")]
+        return found[0] if found else None
+
+    db_value(
+        ops.endpoints,
+        "INSERT INTO closed_periods (period, closed_at) VALUES ('2019-03-01', '2019-04-01T00:00:00Z') "
+        "ON CONFLICT DO NOTHING",
+    )
+    db_value(
+        ops.endpoints,
+        """
+        INSERT INTO ledger_items (subject_key, service_month, part, category, subject_id, health_trust,
+            municipality, payer_role, first_day, last_day, quantity, unit_price_ore, amount_ore)
+        VALUES ('ops:left-open', '2019-01-01', 0, 'discharge_ready_bed_days', 'EP-OPS-LEFT-OPEN',
+                '983974724', '4601', 'municipality', '2019-01-10', '2019-01-12', 3, 450000, 1350000)
+        """,
+    )
+    try:
+        wait_until(
+            lambda: gauge("samhandling_settlement_months_left_open") == 1.0, 30, "the month left open sampled"
+        )
+        assert gauge("samhandling_settlement_items_left_open") == 1.0
+        assert gauge("samhandling_settlement_amount_left_open_ore") == 1_350_000
+    finally:
+        db_value(ops.endpoints, "DELETE FROM ledger_items WHERE subject_key = 'ops:left-open'")
+    wait_until(lambda: gauge("samhandling_settlement_months_left_open") == 0.0, 30, "none left open sampled")

@@ -166,3 +166,13 @@ def test_every_setting_the_services_read_is_documented() -> None:
         if name.upper() not in docs
     ]
     assert missing == [], f"read from the environment but in no document: {missing}"
+
+
+def test_months_left_open_are_a_ticket_once_a_close_in_progress_would_have_finished() -> None:
+    # Months closed one after another from the latest back leave earlier ones open for
+    # minutes; the items of a month left open are unbilled, not lost: nobody is woken.
+    [rule] = [rule for rule in _alert_rules() if rule["alert"] == "MonthsLeftOpen"]
+    assert "samhandling_settlement_months_left_open" in rule["expr"]
+    assert rule["labels"]["severity"] == "ticket"
+    amount, unit = int(rule["for"][:-1]), rule["for"][-1]
+    assert amount * {"m": 60, "h": 3600}[unit] >= 3600
