@@ -96,7 +96,9 @@ def _items(statement: SettlementStatement) -> Table:
 
 def _adjustments(statement: SettlementStatement) -> Table:
     """Differences booked for closed months: they are in the netting below, so a reader
-    must see them to make the lines add up."""
+    must see them to make the lines add up. Under each, the items it leads to (`items_now`):
+    the corrected month's items as they now stand, which its own statement's items and the
+    differences since add up to."""
     table = _table(
         "adjustments to closed months",
         ("category", "left"),
@@ -121,6 +123,21 @@ def _adjustments(statement: SettlementStatement) -> Table:
             format_nok(a.amount_delta_ore),
             escape(cause + (f": {a.note}" if a.note else "")),
         )
+        if a.items_now is not None and not a.items_now:
+            table.add_row("", "", "now: nothing stands", "", "0", "", "", style="dim")
+        for now in a.items_now or ():
+            status = now.status.value
+            why = now.rule if status == "priced" else now.note
+            table.add_row(
+                "",
+                "",
+                f"now: {now.first_day} to {now.last_day}",
+                "",
+                str(now.days),
+                _nok(now.amount_ore, status),
+                escape(why or ""),
+                style="dim",
+            )
     return table
 
 

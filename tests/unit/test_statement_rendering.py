@@ -146,3 +146,62 @@ def test_without_disputes_the_amount_to_pay_is_the_net_and_nothing_else_is_added
     assert "payable: 370 822.00 NOK by the municipality" in text
     assert "net of lines and adjustments" not in text
     assert "adjustments to closed months" not in text and "disputes" not in text
+
+
+def test_an_adjustment_shows_the_items_it_leads_to_under_it() -> None:
+    # February's EP-0 was settled as 3-9 February (7 days); a late event took off two days
+    # and opened a gap. A reader checks 7 - 2 = 3 + 2 and 41 867.00 - 11 962.00 = 29 905.00.
+    def now(first: int, last: int) -> StatementItem:
+        return StatementItem(
+            category=BED_DAYS,
+            episode_id="EP-0",
+            service_month="2025-02",
+            first_day=date(2025, 2, first),
+            last_day=date(2025, 2, last),
+            days=last - first + 1,
+            amount_ore=598_100 * (last - first + 1),
+            status="priced",
+            rule="national.discharge-ready.2025",
+        )
+
+    def adjustment(items_now: tuple[StatementItem, ...] | None, episode: str) -> AdjustmentLine:
+        return AdjustmentLine(
+            category=BED_DAYS,
+            payer_role=PartyRole.MUNICIPALITY,
+            corrects_month="2025-02",
+            episode_id=episode,
+            quantity_delta=-2,
+            amount_delta_ore=-1_196_200,
+            cause="event",
+            items_now=items_now,
+        )
+
+    totals = Totals(
+        municipality_pays_ore=34_689_800,
+        health_trust_pays_ore=0,
+        net_ore=34_689_800,
+        net_payer=NetPayer.MUNICIPALITY,
+        unrated_quantity=0,
+        by_category=(
+            CategoryTotal(category=BED_DAYS, municipality_pays_ore=34_689_800, health_trust_pays_ore=0),
+        ),
+        net_payable_ore=34_689_800,
+        net_payable_by=NetPayer.MUNICIPALITY,
+    )
+    statement = _statement(
+        (adjustment((now(3, 5), now(8, 9)), "EP-0"), adjustment((), "EP-GONE"), adjustment(None, "EP-OLD")),
+        (),
+        totals,
+    )
+
+    lines = _printed(statement).splitlines()
+
+    def row(text: str) -> str:
+        return next(line for line in lines if text in line)
+
+    first, second = row("now: 2025-02-03 to 2025-02-05"), row("now: 2025-02-08 to 2025-02-09")
+    assert "17 943.00" in first and " 3 " in first and "national.discharge-ready.2025" in first
+    assert "11 962.00" in second and " 2 " in second
+    assert lines.index(first) == lines.index(row("EP-0 ")) + 1  # under its adjustment
+    assert lines.index(row("now: nothing stands")) == lines.index(row("EP-GONE")) + 1
+    assert sum("now:" in line for line in lines) == 3  # an adjustment of before (null) shows none
