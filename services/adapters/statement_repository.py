@@ -47,7 +47,7 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
 async def months_left_open(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Months before the latest closed one that were never closed, with items: on no statement
     until someone closes them (docs/domain.md, section 6). `service_month`, `items`, `pairs`,
-    `amount_ore` (priced items only): what `settlement pending` lists, and the settlement
+    `amount_ore` (priced items only; all ints): what `settlement pending` lists, and the settlement
     service samples as gauges (probes.sample_months_left_open)."""
     # Nearly every item is of a month before the latest closed, so filtering the table by
     # month read all of it, on every sample. Instead: the months from the earliest item's to
@@ -68,7 +68,7 @@ async def months_left_open(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             WHERE month::date NOT IN (SELECT period FROM closed_periods)
         )
         SELECT c.service_month, sum(pair.items)::bigint AS items, count(*) AS pairs,
-               coalesce(sum(pair.amount_ore), 0) AS amount_ore
+               coalesce(sum(pair.amount_ore), 0)::bigint AS amount_ore  -- a sum of bigints is numeric
         FROM candidates c
         CROSS JOIN LATERAL (
             SELECT count(*) AS items, sum(amount_ore) AS amount_ore

@@ -290,10 +290,19 @@ def rejections(
     found = asyncio.run(fetch_rejections(endpoints.database_url, which, limit))
     if not found.counts:
         console.print("no rejections" + (" of that kind" if reason or topic or since or source else ""))
-        return
-    console.print(counts_table(found, which))
-    if found.latest:
-        console.print(latest_table(found, payloads=payload))
+    else:
+        console.print(counts_table(found, which))
+        if found.latest:
+            console.print(latest_table(found, payloads=payload))
+    if found.before_sources:
+        # Rejections recorded before the upgrade have no source column: not "none" for a sender.
+        n = found.before_sources
+        console.print(
+            f"and {n} {'rejection' if n == 1 else 'rejections'} recorded before rejections kept the event's "
+            f"source (migration 0014) {'holds' if n == 1 else 'hold'} {escape(repr(source))} in "
+            f"{'its' if n == 1 else 'their'} payload: --source does not find them; leave it out "
+            "(with --payload) to see them"
+        )
 
 
 @app.command()

@@ -34,6 +34,9 @@ class RejectionFilter:
 class Rejections:
     counts: Sequence[asyncpg.Record]  # topic, reason, count, last
     latest: Sequence[asyncpg.Record]  # newest first
+    # With a source asked for: rejections recorded before they kept the event's source
+    # (migration 0014), whose payload holds it as text; `--source` cannot find them.
+    before_sources: int = 0
 
 
 _WHERE = """
@@ -62,9 +65,18 @@ async def fetch_rejections(database_url: str, which: RejectionFilter, limit: int
             *args,
             limit,
         )
+        before_sources = 0
+        if which.source is not None:
+            before_sources = await conn.fetchval(
+                f"""
+                SELECT count(*) FROM rejections
+                {_WHERE.replace("source = $4", "source IS NULL AND strpos(payload, to_json($4::text)::text) > 0")}
+                """,
+                *args,
+            )
     finally:
         await conn.close()
-    return Rejections(counts, latest)
+    return Rejections(counts, latest, before_sources)
 
 
 def counts_table(found: Rejections, which: RejectionFilter) -> Table:

@@ -9,8 +9,11 @@ from datetime import date
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
 from services.adapters.statement_repository import months_left_open
+from services.cli import main
+from services.domain.money import format_nok
 from services.observability.metrics import SettlementMetrics, new_registry
 from services.observability.probes import months_left_open_sampler, run_sampler
 from tests.integration.ledger_harness import Ledger, discharge_ready_of
@@ -175,3 +178,27 @@ async def test_the_settlement_gauges_count_the_months_left_open_by_closes_out_of
 
     await ledger.close("2025-02")
     assert await _sampled(ledger) == (0, 0, 0)
+
+
+def _pending(database: str) -> str:
+    env = {"DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": "unused:9092", "COLUMNS": "200"}
+    result = CliRunner().invoke(main.app, ["pending"], env=env)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
+
+
+async def test_settlement_pending_lists_a_month_left_open_with_what_it_prices(
+    database: str, ledger: Ledger
+) -> None:
+    # What the MonthsLeftOpen alert's runbook runs: it ended in "ValueError: invalid format
+    # string" on the real ledger (PostgreSQL's sum of a bigint is numeric: a Decimal, which
+    # format_nok cannot write), so the months it is there to show were never shown.
+    async with ledger.pool.acquire() as conn:
+        await _items(conn, "2025-02", pairs=2, per_pair=3)
+        await _close(conn, "2025-03")
+        (month,) = await months_left_open(conn)
+    assert type(month["amount_ore"]) is int
+
+    text = await asyncio.to_thread(_pending, database)
+    assert "months left open before the latest closed" in text
+    assert format_nok(month["amount_ore"]) in text and "settlement close 2025-02" in text

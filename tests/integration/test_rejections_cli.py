@@ -93,6 +93,32 @@ async def test_a_sender_finds_its_own_rejections_by_source_and_event_id(database
     assert "timestamp_without_offset" in only_mine
 
 
+async def test_rejections_recorded_before_sources_were_kept_are_not_told_as_none(
+    database: str, ledger: Ledger
+) -> None:
+    # After an upgrade, a sender looking for its own with --source was told "no rejections
+    # of that kind" about every rejection recorded before migration 0014 (no source column).
+    before, after = (
+        event(topics.ACTIVITY, "activity_recorded", "2025-10-06T12:00:00", "983974724", source="dips.upgraded")[1]
+        for _ in range(2)
+    )
+    await _send_raw(ledger, json.dumps(before).encode())
+    async with ledger.pool.acquire() as conn:
+        await conn.execute(  # as recorded before migration 0014
+            "UPDATE rejections SET source = NULL, event_id = NULL, health_trust = NULL WHERE source = 'dips.upgraded'"
+        )
+
+    none = await asyncio.to_thread(_cli, database, "--source", "dips.upgraded")
+    assert "no rejections of that kind" in none
+    assert "1 rejection recorded before rejections kept the event's source" in " ".join(none.split())
+    assert "'dips.upgraded'" in none
+
+    await _send_raw(ledger, json.dumps(after).encode())
+    found = " ".join((await asyncio.to_thread(_cli, database, "--source", "dips.upgraded")).split())
+    assert after["event_id"] in found and "and 1 rejection recorded before" in found  # not counted twice
+    assert "recorded before" not in await asyncio.to_thread(_cli, database, "--source", "dips.sender-b")
+
+
 def test_a_reason_that_is_not_a_code_is_refused_with_the_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(
         main.app,
