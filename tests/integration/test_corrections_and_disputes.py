@@ -613,6 +613,30 @@ async def test_a_rate_corrected_reaches_days_booked_only_by_an_adjustment(
     assert [(i["days"], i["amount_ore"]) for i in adjustment["items_now"]] == [(10, 10 * 600_000)]
 
 
+async def test_an_activity_recorded_after_the_month_it_ended_in_closed_is_booked_to_that_month(
+    ledger: Ledger,
+) -> None:
+    # Found by the items_now property (test_items_now_properties.py): rating skipped the
+    # closed months for a subject with no fact on or before the last closed day, by when its
+    # events happened; an activity is priced on the day it ended, which its recording follows.
+    # Recorded after its month closed, it was in no month at all: closed months are not
+    # rewritten, and no adjustment was booked.
+    await ledger.close("2025-01")
+    await ledger.send(activity("ACT-R", "activity_recorded", "2025-02-03T10:00:00+01:00", points="1.5"))
+    await ledger.close("2025-02")
+
+    [(_, feb)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    [adjustment] = feb["adjustments"]
+    assert (
+        adjustment["episode_id"],
+        adjustment["corrects_month"],
+        adjustment["quantity_delta"],
+        adjustment["amount_delta_ore"],
+        adjustment["cause"],
+    ) == ("ACT-R", "2025-01", 1, 783_720, "event")  # 0.10 x 1.5 x 52 248 NOK, ended 15 January
+    assert [(i["first_day"], i["amount_ore"]) for i in adjustment["items_now"]] == [("2025-01-15", 783_720)]
+
+
 async def test_a_share_agreed_later_for_days_past_prices_activities_that_had_none(ledger: Ledger) -> None:
     # An activity with no share in force has no item at all, so only its events can tell a
     # close that a share now agreed for its day prices it.
