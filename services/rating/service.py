@@ -150,8 +150,9 @@ async def rerate(
     closed = await repo.closed_months(conn)
     floor = max([m.last_day for m in closed] + ([through] if through else []), default=date(2012, 1, 1))
     payloads = facts if facts is not None else await repo.payloads_by_subject(conn, keys)
-    # Only a subject with a fact on or before the last closed day can owe a closed month
-    # anything: for the rest (most of a day's traffic) the adjustment queries are skipped.
+    # Only a subject with a fact (or an activity that ended) on or before the last closed day can
+    # owe a closed month anything: for the rest (most of a day's traffic) the adjustment queries
+    # are skipped.
     last_closed = max((m.last_day for m in closed), default=None)
     touching = [k for k in keys if last_closed is not None and _first_day(payloads.get(k, [])) <= last_closed]
     booked = await repo.booked_sums(conn, touching) if touching else {}
@@ -184,10 +185,14 @@ async def rerate(
 
 
 def _first_day(payloads: Sequence[Mapping[str, Any]]) -> date:
-    # As in `_paid_through`: the Oslo day of the earliest instant is the earliest Oslo day.
+    """The earliest day a subject's facts can give an item on."""
     if not payloads:
         return date.max
-    return oslo_day(min(datetime.fromisoformat(p["occurred_at"]) for p in payloads))
+    # An activity is priced on the day it ended, and recorded (`occurred_at`) when coded,
+    # often weeks later: one recorded after the month it ended in closed owes that month.
+    ended = [p["ended_at"] for p in payloads if p.get("ended_at")]
+    # As in `_paid_through`: the Oslo day of the earliest instant is the earliest Oslo day.
+    return oslo_day(min(datetime.fromisoformat(at) for at in [*(p["occurred_at"] for p in payloads), *ended]))
 
 
 def _differences(

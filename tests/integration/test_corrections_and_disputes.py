@@ -577,6 +577,66 @@ async def test_a_rate_corrected_for_days_already_priced_reaches_every_subject_it
     assert [(line["quantity"], line["unit_price_ore"]) for line in feb["lines"]] == [(28, 600_000)]
 
 
+@pytest.mark.parametrize("settled", [True, False], ids=["adjustment-settled", "adjustment-pending"])
+async def test_a_rate_corrected_reaches_days_booked_only_by_an_adjustment(
+    ledger: Ledger, settled: bool
+) -> None:
+    # Found by the items_now property (test_items_now_properties.py): a stay whose events all
+    # came after January closed has January's days on an adjustment only, no item of January
+    # in the ledger; the close that took a corrected rate looked for items, so the rate never
+    # reached those days, and the statements stood at the old price for good.
+    await ledger.close("2025-01")
+    await ledger.send(*ten_days_in_january("EP-L"))  # late: +10 days for January, pending
+    if settled:
+        await ledger.close("2025-02")  # settles the +10 days at 5 981 NOK
+    rate = next(r for r in ledger.tariffs.rules if r.id == "national.discharge-ready.2025")
+    corrected = build_book(
+        [*(r for r in ledger.tariffs.rules if r is not rate), replace(rate, value=Decimal("6000"))]
+    )
+    await ledger.close("2025-03" if settled else "2025-02", tariffs=corrected)
+
+    last = (await ledger.published(f"municipality:{MUNICIPALITY}"))[-1][1]
+    [adjustment] = last["adjustments"]
+    assert (adjustment["episode_id"], adjustment["corrects_month"]) == ("EP-L", "2025-01")
+    if settled:
+        assert (adjustment["quantity_delta"], adjustment["amount_delta_ore"], adjustment["cause"]) == (
+            0,
+            10 * 1_900,
+            "tariff",
+        )
+    else:  # the event's adjustment, priced by the book of the close that publishes it
+        assert (adjustment["quantity_delta"], adjustment["amount_delta_ore"], adjustment["cause"]) == (
+            10,
+            10 * 600_000,
+            "event",
+        )
+    assert [(i["days"], i["amount_ore"]) for i in adjustment["items_now"]] == [(10, 10 * 600_000)]
+
+
+async def test_an_activity_recorded_after_the_month_it_ended_in_closed_is_booked_to_that_month(
+    ledger: Ledger,
+) -> None:
+    # Found by the items_now property (test_items_now_properties.py): rating skipped the
+    # closed months for a subject with no fact on or before the last closed day, by when its
+    # events happened; an activity is priced on the day it ended, which its recording follows.
+    # Recorded after its month closed, it was in no month at all: closed months are not
+    # rewritten, and no adjustment was booked.
+    await ledger.close("2025-01")
+    await ledger.send(activity("ACT-R", "activity_recorded", "2025-02-03T10:00:00+01:00", points="1.5"))
+    await ledger.close("2025-02")
+
+    [(_, feb)] = await ledger.published(f"municipality:{MUNICIPALITY}")
+    [adjustment] = feb["adjustments"]
+    assert (
+        adjustment["episode_id"],
+        adjustment["corrects_month"],
+        adjustment["quantity_delta"],
+        adjustment["amount_delta_ore"],
+        adjustment["cause"],
+    ) == ("ACT-R", "2025-01", 1, 783_720, "event")  # 0.10 x 1.5 x 52 248 NOK, ended 15 January
+    assert [(i["first_day"], i["amount_ore"]) for i in adjustment["items_now"]] == [("2025-01-15", 783_720)]
+
+
 async def test_a_share_agreed_later_for_days_past_prices_activities_that_had_none(ledger: Ledger) -> None:
     # An activity with no share in force has no item at all, so only its events can tell a
     # close that a share now agreed for its day prices it.
