@@ -67,7 +67,9 @@ def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RF
     `now_days` and `now_amount_*` only, `days` and `amount_*` left empty. The item was
     settled on an earlier statement, and this one pays only the adjustment's difference:
     so the sums above hold, and the earlier statement's item plus the adjustment's
-    difference is the `now_*` of its items."""
+    difference is the `now_*` of its items. An adjustment after which nothing stands has one
+    `item_now` row of 0 days, noted "nothing stands"; one issued before items_now existed has
+    none."""
     out = io.StringIO()
     if style.byte_order_mark:
         out.write("\ufeff")
@@ -121,6 +123,22 @@ def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RF
                     *_NOT_AN_ITEM_NOW,
                 )
             )
+            if a.items_now is not None and not a.items_now:
+                # Nothing stands any more (an activity cancelled, days moved to another payer):
+                # said in a row, or it would read like an adjustment issued before items_now.
+                writer.writerow(
+                    (
+                        *head,
+                        a.category.value,
+                        a.episode_id,
+                        a.corrects_month,
+                        *("", "", "", "", "", "", "", "nothing stands"),
+                        "item_now",
+                        a.payer_role.value,
+                        0,
+                        *amount(0),
+                    )
+                )
             for now in a.items_now or ():
                 writer.writerow(
                     (

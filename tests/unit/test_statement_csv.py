@@ -212,3 +212,34 @@ def test_an_adjustment_is_followed_by_the_items_it_leads_to_which_add_nothing_to
     assert 7 + int(adjustment["days"]) == sum(int(r["now_days"]) for r in now)
     assert 7 * 598_100 + int(adjustment["amount_ore"]) == sum(int(r["now_amount_ore"]) for r in now)
     assert sum(int(r["amount_ore"] or 0) for r in rows) == copies[0].totals.municipality_pays_ore
+
+
+def test_an_adjustment_after_which_nothing_stands_says_so_and_one_from_before_items_now_has_no_row() -> None:
+    def adjustment(episode: str, items_now: tuple[LedgerItem, ...] | None) -> Adjustment:
+        return Adjustment(
+            Category.ACTIVITY_CO_FINANCING,
+            PayerRole.MUNICIPALITY,
+            Month(2025, 2),
+            episode,
+            -1,
+            -1_500_000,
+            "event",
+            items_now=items_now,
+        )
+
+    copies = build_statements(
+        MARCH,
+        MUNICIPALITY,
+        TRUST,
+        [],
+        datetime(2025, 4, 1, tzinfo=UTC),
+        adjustments=[adjustment("ACT-CANCELLED", ()), adjustment("ACT-BEFORE", None)],
+    )
+    rows = [r for r in csv.DictReader(io.StringIO(items_as_csv(copies))) if r["recipient"] == MUNICIPALITY]
+
+    assert [(r["record"], r["episode_id"], r["note"], r["now_days"], r["now_amount_ore"]) for r in rows] == [
+        ("adjustment", "ACT-BEFORE", "", "", ""),
+        ("adjustment", "ACT-CANCELLED", "", "", ""),
+        ("item_now", "ACT-CANCELLED", "nothing stands", "0", "0"),
+    ]
+    assert sum(int(r["amount_ore"] or 0) for r in rows) == -3_000_000  # the row adds nothing
