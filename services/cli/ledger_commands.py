@@ -192,9 +192,10 @@ async def _reconcile(endpoints: Endpoints, municipality: str, health_trust: str,
             f"[red]✗[/red] settled below nothing for {period} (credited more than was ever charged), in øre: "
             + escape("; ".join(r.credited_beyond))
         )
-    first, last = r.pair_statements[0], r.pair_statements[-1]
+    # By month, not in the order issued: a month closed after later ones comes last.
+    first, last = min(r.pair_statements), max(r.pair_statements)
     every = (
-        f"all {len(r.pair_statements)} statements of the pair, {first} … {last}, sum to"
+        f"all {len(r.pair_statements)} statements of the pair, of {first} to {last}, sum to"
         if len(r.pair_statements) > 1
         else f"the pair's one statement, {first}, sums to"
     )

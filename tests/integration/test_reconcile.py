@@ -89,7 +89,7 @@ async def test_the_proof_is_of_the_month_asked_for(
         f"settled items of 2025-01 and adjustments to it sum to {month}"
     ) in text
     assert (
-        f"✓ all 2 statements of the pair, 2025-01 … 2025-02, sum to {pair}; all settled items and "
+        f"✓ all 2 statements of the pair, of 2025-01 to 2025-02, sum to {pair}; all settled items and "
         f"adjustments of the pair sum to {pair}"
     ) in text
 
@@ -97,6 +97,14 @@ async def test_the_proof_is_of_the_month_asked_for(
     assert not await _reconcile(endpoints(database), MUNICIPALITY, TRUST, Month(2025, 3))
     assert "✗ 2025-03 is not closed: no statement settles it yet, nothing to prove" in output.getvalue()
     assert "✓" not in output.getvalue()[len(text) :]
+
+    # December closed after February: the pair's statements are of December to February,
+    # though issued January, February, December.
+    await ledger.send(*ready("EP-C", "2024-12-20"))
+    await ledger.close("2024-12")
+    seen = len(output.getvalue())
+    assert await _reconcile(endpoints(database), MUNICIPALITY, TRUST, Month(2024, 12))
+    assert "✓ all 3 statements of the pair, of 2024-12 to 2025-02, sum to" in output.getvalue()[seen:]
 
     # A statement altered in the database: February's proof fails, January's holds, and the
     # pair's does not.
