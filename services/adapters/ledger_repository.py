@@ -420,27 +420,18 @@ async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[Pri
     found: set[str] = set()
     for w in windows:
         municipalities = sorted(w.municipalities)
-        rows = await conn.fetch(
-            """
-            SELECT DISTINCT subject_key FROM ledger_items
-            WHERE category = $1 AND service_month >= date_trunc('month', $2::date)::date
-              AND last_day >= $2 AND ($3::date IS NULL OR first_day < $3)
-              AND (cardinality($4::text[]) = 0 OR municipality = ANY($4::text[]))
-              AND ($5::text IS NULL OR health_trust = $5)
-            """,
-            w.category.value,
-            w.valid_from,
-            w.valid_until,
-            municipalities,
-            w.health_trust,
-        )
-        found.update(r["subject_key"] for r in rows)
         # Days of a closed month booked only by an adjustment (the subject's events came after
         # the month closed) have no item in ledger_items: such a subject is found by its
         # adjustments to the window's months, or a corrected rate never reached those days.
         rows = await conn.fetch(
             """
-            SELECT DISTINCT subject_key FROM adjustments
+            SELECT subject_key FROM ledger_items
+            WHERE category = $1 AND service_month >= date_trunc('month', $2::date)::date
+              AND last_day >= $2 AND ($3::date IS NULL OR first_day < $3)
+              AND (cardinality($4::text[]) = 0 OR municipality = ANY($4::text[]))
+              AND ($5::text IS NULL OR health_trust = $5)
+            UNION
+            SELECT subject_key FROM adjustments
             WHERE dispute_id IS NULL AND category = $1
               AND corrects_month >= date_trunc('month', $2::date)::date
               AND ($3::date IS NULL OR corrects_month < $3)

@@ -8,9 +8,8 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 
-from contracts.v1.outbound import Category, PartyRole, SettlementStatement
+from contracts.v1.outbound import Category, PartyRole, SettlementStatement, StatementItem
 
 ITEM_COLUMNS = (
     "statement_id", "period", "sequence", "recipient_role", "recipient", "counterparty",
@@ -25,8 +24,6 @@ PAYER_OF_CATEGORY = {
     Category.EMERGENCY_BED_DAYS: PartyRole.HEALTH_TRUST,
     Category.ACTIVITY_CO_FINANCING: PartyRole.MUNICIPALITY,
 }
-# The `now_*` columns of every row but an `item_now`.
-_NOT_AN_ITEM_NOW = ("", "", "")
 # What a dispute's movement does to its payer's payable on this statement.
 _PAYABLE_SIGN = {"held": -1, "released": 1}
 
@@ -73,118 +70,97 @@ def items_as_csv(statements: Sequence[SettlementStatement], style: CsvStyle = RF
     out = io.StringIO()
     if style.byte_order_mark:
         out.write("\ufeff")
-    writer = csv.writer(out, delimiter=style.delimiter, lineterminator="\n")
-    amount = partial(_amount, decimal=style.decimal)
-    writer.writerow(ITEM_COLUMNS)
+    # Each row names its own fields; the rest are empty (an adjustment has no days' dates,
+    # only an `item_now` has the `now_*` columns).
+    writer = csv.DictWriter(out, ITEM_COLUMNS, restval="", delimiter=style.delimiter, lineterminator="\n")
+    writer.writeheader()
+
+    def money(prefix: str, ore: int | None) -> dict[str, object]:
+        return _amount(prefix, ore, decimal=style.decimal)
+
     for s in statements:
-        head = (
-            s.statement_id,
-            s.period,
-            s.sequence,
-            s.recipient.role.value,
-            s.recipient.id,
-            s.counterparty.id,
-        )
+        head = {
+            "statement_id": s.statement_id,
+            "period": s.period,
+            "sequence": s.sequence,
+            "recipient_role": s.recipient.role.value,
+            "recipient": s.recipient.id,
+            "counterparty": s.counterparty.id,
+        }
         for item in s.items:
             writer.writerow(
-                (
-                    *head,
-                    item.category.value,
-                    item.episode_id,
-                    item.service_month,
-                    item.first_day.isoformat(),
-                    item.last_day.isoformat(),
-                    item.days,
-                    *amount(item.amount_ore),
-                    item.status.value,
-                    item.rule or "",
-                    item.note or "",
-                    "item",
-                    PAYER_OF_CATEGORY[item.category].value,
-                    *_NOT_AN_ITEM_NOW,
-                )
+                head
+                | _item(item)
+                | {"days": item.days, **money("amount", item.amount_ore)}
+                | {"record": "item", "payer_role": PAYER_OF_CATEGORY[item.category].value}
             )
         for a in s.adjustments:
+            side = {
+                "category": a.category.value,
+                "episode_id": a.episode_id,
+                "service_month": a.corrects_month,
+            }
             writer.writerow(
-                (
-                    *head,
-                    a.category.value,
-                    a.episode_id,
-                    a.corrects_month,
-                    "",
-                    "",
-                    a.quantity_delta,
-                    *amount(a.amount_delta_ore),
-                    a.cause,
-                    "",
-                    a.note or "",
-                    "adjustment",
-                    a.payer_role.value,
-                    *_NOT_AN_ITEM_NOW,
-                )
+                head
+                | side
+                | {"days": a.quantity_delta, **money("amount", a.amount_delta_ore), "status": a.cause}
+                | {"note": a.note or "", "record": "adjustment", "payer_role": a.payer_role.value}
             )
+            item_now = {"record": "item_now", "payer_role": a.payer_role.value}
             if a.items_now is not None and not a.items_now:
                 # Nothing stands any more (an activity cancelled, days moved to another payer):
                 # said in a row, or it would read like an adjustment issued before items_now.
                 writer.writerow(
-                    (
-                        *head,
-                        a.category.value,
-                        a.episode_id,
-                        a.corrects_month,
-                        *("", "", "", "", "", "", "", "nothing stands"),
-                        "item_now",
-                        a.payer_role.value,
-                        0,
-                        *amount(0),
-                    )
+                    head
+                    | side
+                    | {"note": "nothing stands"}
+                    | item_now
+                    | {"now_days": 0, **money("now_amount", 0)}
                 )
             for now in a.items_now or ():
                 writer.writerow(
-                    (
-                        *head,
-                        now.category.value,
-                        now.episode_id,
-                        now.service_month,
-                        now.first_day.isoformat(),
-                        now.last_day.isoformat(),
-                        "",
-                        "",
-                        "",
-                        now.status.value,
-                        now.rule or "",
-                        now.note or "",
-                        "item_now",
-                        a.payer_role.value,
-                        now.days,
-                        *amount(now.amount_ore),
-                    )
+                    head
+                    | _item(now)
+                    | item_now
+                    | {"now_days": now.days, **money("now_amount", now.amount_ore)}
                 )
         for d in s.disputes:
             writer.writerow(
-                (
-                    *head,
-                    d.category.value,
-                    d.episode_id or "",
-                    d.service_month,
-                    "",
-                    "",
-                    "",
-                    *amount(_PAYABLE_SIGN.get(d.effect, 0) * d.amount_ore),
-                    f"{d.status} ({d.effect})",
-                    "",
-                    f"dispute {d.dispute_id} of {d.amount_ore} øre by {d.opened_by}: {d.reason}",
-                    "dispute",
-                    d.payer_role.value,
-                    *_NOT_AN_ITEM_NOW,
-                )
+                head
+                | {
+                    "category": d.category.value,
+                    "episode_id": d.episode_id or "",
+                    "service_month": d.service_month,
+                }
+                | money("amount", _PAYABLE_SIGN.get(d.effect, 0) * d.amount_ore)
+                | {
+                    "status": f"{d.status} ({d.effect})",
+                    "note": f"dispute {d.dispute_id} of {d.amount_ore} øre by {d.opened_by}: {d.reason}",
+                    "record": "dispute",
+                    "payer_role": d.payer_role.value,
+                }
             )
     return out.getvalue()
 
 
-def _amount(ore: int | None, *, decimal: str) -> tuple[int | str, str]:
-    """Øre exact, and kroner as a decimal of two places (never a float)."""
+def _item(item: StatementItem) -> dict[str, object]:
+    """An item's own fields, as an item row and an `item_now` row both write them."""
+    return {
+        "category": item.category.value,
+        "episode_id": item.episode_id,
+        "service_month": item.service_month,
+        "first_day": item.first_day.isoformat(),
+        "last_day": item.last_day.isoformat(),
+        "status": item.status.value,
+        "rule": item.rule or "",
+        "note": item.note or "",
+    }
+
+
+def _amount(prefix: str, ore: int | None, *, decimal: str) -> dict[str, object]:
+    """`{prefix}_ore` exact, and `{prefix}_nok` in kroner as a decimal of two places (never
+    a float); neither for an unrated item."""
     if ore is None:
-        return ("", "")
+        return {}
     kroner = str(Decimal(ore).scaleb(-2))
-    return (ore, kroner if decimal == "." else kroner.replace(".", decimal))
+    return {f"{prefix}_ore": ore, f"{prefix}_nok": kroner if decimal == "." else kroner.replace(".", decimal)}

@@ -28,19 +28,20 @@ async def sample_outbox_and_readiness(
     """Gauges read on an interval rather than at scrape time: a scrape must not wait on, or
     fail with, the database. Readiness is sampled too: a service whose database or broker is
     away still answers on /metrics, so without it an outage paged nobody."""
-    while not stop.is_set():
-        try:
-            async with pool.acquire(timeout=every_seconds) as conn:
-                metrics.backlog.set(await outbox.backlog(conn))
-        except Exception as exc:  # the last value stays; the relay logs the outage itself
-            log.debug("outbox backlog not sampled: %s", type(exc).__name__)
+
+    async def backlog(conn: asyncpg.Connection) -> None:
+        metrics.backlog.set(await outbox.backlog(conn))
+
+    async def step() -> None:
+        # A backlog not read leaves the last value; the relay logs the outage itself.
+        await _sampled(pool, "outbox backlog", backlog, every_seconds)
         try:
             ready = await broker_and_database_ready(broker, pool)
         except Exception:
             ready = False
         metrics.ready.set(1 if ready else 0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
+
+    await _until_stopped(stop, every_seconds, step)
 
 
 async def broker_and_database_ready(broker: KafkaBroker, pool: asyncpg.Pool | None) -> bool:
@@ -62,14 +63,32 @@ class Sampler:
 
 
 async def run_sampler(pool: asyncpg.Pool, sampler: Sampler, stop: asyncio.Event) -> None:
+    async def step() -> None:
+        # The last values stay; ServiceNotReady tells of an outage.
+        await _sampled(pool, sampler.what, sampler.sample, sampler.every_seconds)
+
+    await _until_stopped(stop, sampler.every_seconds, step)
+
+
+async def _sampled(
+    pool: asyncpg.Pool, what: str, sample: Callable[[asyncpg.Connection], Awaitable[None]], wait: float
+) -> None:
+    """One sample of gauges from the database, waiting `wait` seconds at most for a
+    connection; one that fails leaves their last values."""
+    try:
+        async with pool.acquire(timeout=wait) as conn:
+            await sample(conn)
+    except Exception as exc:
+        log.debug("%s not sampled: %s", what, type(exc).__name__)
+
+
+async def _until_stopped(
+    stop: asyncio.Event, every_seconds: float, step: Callable[[], Awaitable[None]]
+) -> None:
     while not stop.is_set():
-        try:
-            async with pool.acquire(timeout=sampler.every_seconds) as conn:
-                await sampler.sample(conn)
-        except Exception as exc:  # the last values stay; ServiceNotReady tells of an outage
-            log.debug("%s not sampled: %s", sampler.what, type(exc).__name__)
+        await step()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=sampler.every_seconds)
+            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
 
 
 async def sample_months_left_open(conn: asyncpg.Connection, metrics: SettlementMetrics) -> None:

@@ -5,6 +5,7 @@ many months of a scenario fast. The broker path is covered by test_pipeline.py."
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -12,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import asyncpg
+from hypothesis import HealthCheck, Phase, settings
 
 from contracts.v1 import topics
 from contracts.v1.outbound import OpenDispute, Party, PartyRole, ResolveDispute
@@ -238,4 +240,23 @@ def discharge_ready_of(trust: str, municipality: str) -> Callable[..., tuple[str
         trust=trust,
         registered_municipality=municipality,
         staying_municipality=municipality,
+    )
+
+
+def ledger_property_settings(env_prefix: str, examples: int) -> settings:
+    """Hypothesis settings of a property driven through a real ledger: each example is real
+    closes and commands, so `{env_prefix}_EXAMPLES` sets how many (default `examples`), the
+    same ones on every run, CI's too, and `{env_prefix}_SHRINK=1` shrinks a failing one
+    (minutes on a slow machine); without it the failure shows the example's steps as drawn."""
+    return settings(
+        max_examples=int(os.environ.get(f"{env_prefix}_EXAMPLES", str(examples))),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[
+            Phase.explicit,
+            Phase.generate,
+            *([Phase.shrink] if os.environ.get(f"{env_prefix}_SHRINK") else []),
+        ],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )

@@ -7,24 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from functools import partial
 from typing import Any
 
 import pytest
 
-from contracts.v1 import topics
 from services.adapters.ledger_repository import payloads_by_subject
 from services.rating.service import rate_subject
 from services.settlement.statements import wire_item
 from services.settlement.verification import verify_database, verify_published
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, event
+from tests.integration.ledger_harness import Ledger
+
+# the pair 4624 / 983974724 and its helpers, as there
+from tests.integration.test_corrections_and_disputes import DAY, MUNICIPALITY, TRUST, dr
+from tests.integration.test_corrections_and_disputes import activity as activity_of
 
 pytestmark = pytest.mark.integration
-TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden (the example trial prices activity)
-DAY = 598_100  # national.discharge-ready.2025: 5 981 NOK a bed-day
-
-dr = discharge_ready_of(TRUST, MUNICIPALITY)
-act = partial(event, topics.ACTIVITY, trust=TRUST, registered_municipality=MUNICIPALITY)
 
 
 def waiting_from(episode_id: str, day: int) -> list[tuple[str, dict[str, Any]]]:
@@ -39,16 +36,7 @@ def waiting_from(episode_id: str, day: int) -> list[tuple[str, dict[str, Any]]]:
 def activity(
     kind: str, at: str, activity_id: str = "ACT-D", points: str = "1.5"
 ) -> tuple[str, dict[str, Any]]:
-    facts = {
-        "contact_kind": "inpatient",
-        "drg": "127O",
-        "drg_points": points,
-        "surgical": False,
-        "category": "ordinary",
-        "started_at": "2025-01-10T08:00:00+01:00",
-        "ended_at": "2025-01-15T12:00:00+01:00",
-    }
-    return act(kind, at, activity_id=activity_id, **({} if kind == "activity_cancelled" else facts))
+    return activity_of(activity_id, kind, at, points)
 
 
 def of(statement: Mapping[str, Any], episode_id: str) -> list[dict[str, Any]]:

@@ -26,14 +26,14 @@ from datetime import date
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from services.adapters.tariff_files import load_tariffs
 from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, oslo_at
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, ledger_property_settings, oslo_at
 
 # the pair 4624 / 983974724, as there
 from tests.integration.test_corrections_and_disputes import dr, ten_days_in_january
@@ -333,18 +333,7 @@ async def _run(database_url: str, data: st.DataObject) -> None:
         await ledger.pool.close()
 
 
-@settings(
-    max_examples=int(os.environ.get("DISPUTE_PROPERTY_EXAMPLES", "30")),
-    deadline=None,
-    derandomize=True,  # the same examples on every run, in CI too
-    database=None,
-    phases=[
-        Phase.explicit,
-        Phase.generate,
-        *([Phase.shrink] if os.environ.get("DISPUTE_PROPERTY_SHRINK") else []),
-    ],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@ledger_property_settings("DISPUTE_PROPERTY", examples=30)
 @given(data=st.data())
 def test_disputes_and_late_events_never_settle_below_nothing(database: str, data: st.DataObject) -> None:
     asyncio.run(_run(database, data))

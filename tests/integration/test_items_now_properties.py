@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from contracts.v1 import topics
@@ -60,7 +59,13 @@ from services.settlement.disputes import DisputeRefused
 from services.settlement.statements import wire_item
 from services.settlement.verification import verify_database, verify_published
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, event, oslo_at
+from tests.integration.ledger_harness import (
+    Ledger,
+    discharge_ready_of,
+    event,
+    ledger_property_settings,
+    oslo_at,
+)
 
 pytestmark = pytest.mark.integration
 TRUST = "983974724"  # Haukeland
@@ -369,18 +374,7 @@ async def _run(database_url: str, data: st.DataObject) -> None:
         await ledger.pool.close()
 
 
-@settings(
-    max_examples=int(os.environ.get("ITEMS_NOW_PROPERTY_EXAMPLES", "25")),
-    deadline=None,
-    derandomize=True,  # the same examples on every run, in CI too
-    database=None,
-    phases=[
-        Phase.explicit,
-        Phase.generate,
-        *([Phase.shrink] if os.environ.get("ITEMS_NOW_PROPERTY_SHRINK") else []),
-    ],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@ledger_property_settings("ITEMS_NOW_PROPERTY", examples=25)
 @given(data=st.data())
 def test_the_statements_before_an_adjustment_and_its_difference_add_up_to_its_items_now(
     database: str, data: st.DataObject
