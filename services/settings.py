@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,12 +16,14 @@ from services.adapters.stores import checked_database_url
 from services.runtime.topics import MAX_MESSAGE_BYTES, SMALLEST_MAX_MESSAGE_BYTES
 from services.tariffs import DEFAULT_TARIFF_DIR
 
+if TYPE_CHECKING:
+    from faststream.security import BaseSecurity
+
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 # The pseudonym key's least length: an HMAC-SHA-256 key of fewer bytes than its output is weaker.
 PSEUDONYM_KEY_CHARACTERS = 32
-_SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 
 
 class KafkaSecurityUnusable(ValueError):
@@ -86,10 +87,16 @@ class KafkaSecuritySettings(BaseSettings):
     def security(self) -> BaseSecurity | None:
         """FastStream's description of it; the TLS context is made here, so call it at start-up."""
         context = self._tls_context() if self._tls else None
+        if context is None and not self._sasl:
+            return None
+        # Imported only for a secured broker: FastStream as a whole comes with it.
+        from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
         if not self._sasl:
-            return BaseSecurity(ssl_context=context) if context else None
+            return BaseSecurity(ssl_context=context)
         assert self.kafka_sasl_username is not None and self.kafka_sasl_password is not None  # _consistent
-        return _SASL[self.kafka_sasl_mechanism](
+        mechanisms = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+        return mechanisms[self.kafka_sasl_mechanism](
             self.kafka_sasl_username,
             self.kafka_sasl_password.get_secret_value(),
             ssl_context=context,

@@ -10,10 +10,10 @@ commands) take the arguments FastStream itself makes of it, so the two cannot dr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faststream.kafka.security import parse_security
-from faststream.security import BaseSecurity
+if TYPE_CHECKING:
+    from faststream.security import BaseSecurity
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,12 @@ class KafkaConnection:
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for an aiokafka producer, consumer or admin client."""
+        if self.security is None:
+            return {"bootstrap_servers": self.bootstrap_servers}
+        # Imported here: FastStream as a whole comes with it (half a second), which a command
+        # reaching a plaintext broker, or none, need not wait for.
+        from faststream.kafka.security import parse_security
+
         return {"bootstrap_servers": self.bootstrap_servers, **parse_security(self.security)}
 
     def __str__(self) -> str:

@@ -10,8 +10,7 @@ import secrets
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-
-from faststream.security import BaseSecurity
+from typing import TYPE_CHECKING
 
 from contracts.v1 import topics
 from services.adapters import outbox
@@ -21,6 +20,9 @@ from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.runtime.lock import holder_gone
 from services.runtime.topics import ensure_topics
 from services.settings import KafkaSecurityUnusable, load_kafka_security, secrets_dir
+
+if TYPE_CHECKING:
+    from faststream.security import BaseSecurity
 
 RUNTIME_FILE = "runtime.env"
 
