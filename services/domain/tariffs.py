@@ -177,6 +177,57 @@ CATEGORY_OF_PARAMETER = {
 }
 
 
+# Rates the law sets nationally for every day from a date on (domain.md section 1): a day
+# without one holds its discharge-ready days as unrated, which is right for a year nobody has
+# published yet and a forgotten step every year after (the shipped book ends with 2025).
+NATIONAL_RATES_REQUIRED = {Parameter.DISCHARGE_READY_DAY_RATE_NOK: date(2012, 1, 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class NationalCover:
+    """Whether the book has a national rule of `parameter` in force on `day`, and for how long."""
+
+    parameter: Parameter
+    day: date
+    ends: date | None  # in force: the first day the national rules stop covering; None: no end set
+    missing_since: date | None  # not in force: the first day of the stretch without a rule
+
+    @property
+    def in_force(self) -> bool:
+        return self.missing_since is None
+
+    @property
+    def missing_days(self) -> int:
+        """Days from `missing_since` through `day`: what waits unrated for the rule (0 in force)."""
+        return 0 if self.missing_since is None else max(0, (self.day - self.missing_since).days + 1)
+
+    @property
+    def days_left(self) -> float:
+        """Days from `day` through the last one covered (infinite with no end set; 0 if missing)."""
+        if self.missing_since is not None:
+            return 0
+        return float("inf") if self.ends is None else (self.ends - self.day).days
+
+
+def national_cover(book: TariffBook, parameter: Parameter, day: date) -> NationalCover:
+    """How the book's national rules of `parameter` cover `day`: rules that follow one another
+    without a gap count as one stretch (a rule a year is how rates are published)."""
+    required_from = NATIONAL_RATES_REQUIRED.get(parameter, date.min)
+    national = sorted(
+        (r for r in book.rules if r.parameter is parameter and r.scope is Scope.NATIONAL),
+        key=lambda r: r.valid_from,
+    )
+    current = next((r for r in national if r.in_force(day)), None)
+    if current is None:
+        ended = [r.valid_until for r in national if r.valid_until is not None and r.valid_until <= day]
+        return NationalCover(parameter, day, None, max([required_from, *ended]))
+    ends = current.valid_until
+    for rule in national:  # by start: a rule starting where the stretch ends carries it on
+        if ends is not None and rule.valid_from <= ends and (rule.valid_until is None or rule.valid_until > ends):
+            ends = rule.valid_until
+    return NationalCover(parameter, day, ends, None)
+
+
 @dataclass(frozen=True, slots=True)
 class PricedWindow:
     """The days a rule is in force and the pairs it applies to: where a change of the rule

@@ -10,13 +10,15 @@ Names follow kafka_exporter where a Kafka operator will look for them
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from contracts.v1 import topics
 from contracts.v1.outbound import ReasonCode
+from services.domain.tariffs import NATIONAL_RATES_REQUIRED, Parameter, TariffBook, national_cover
 from services.lagmonitor.domain import GroupReport, GroupStatus, PartitionStatus
 
 if TYPE_CHECKING:
@@ -180,6 +182,22 @@ class SettlementMetrics:
             "What the priced items of the months left open come to, in øre: billed to nobody yet.",
             registry=registry,
         )
+        # Worked out from the tariff book at each scrape (watch_national_rates).
+        self.national_rate_missing_days = Gauge(
+            "samhandling_tariff_national_rate_missing_days",
+            "Days through today (Europe/Oslo) on which the tariff book has no national rule of the "
+            "parameter in force: their discharge-ready days wait as unrated until one is added "
+            "(docs/tariffs.md). 0 while one is in force.",
+            ["parameter"],
+            registry=registry,
+        )
+        self.national_rate_days_left = Gauge(
+            "samhandling_tariff_national_rate_days_left",
+            "Days from today (Europe/Oslo) through the last one the book's national rules of the "
+            "parameter cover without a gap (+Inf when the last has no end; 0 while none is in force).",
+            ["parameter"],
+            registry=registry,
+        )
 
     def closed(self, seconds: float, *, already_closed: bool, statements: int, items: int, at: float) -> None:
         self.close_seconds.observe(seconds)
@@ -199,6 +217,20 @@ class SettlementMetrics:
         self.months_left_open.set(months)
         self.items_left_open.set(items)
         self.amount_left_open.set(amount_ore)
+
+    def watch_national_rates(self, book: TariffBook, today: Callable[[], date]) -> None:
+        """Export how the book covers `today()` with each national rate the law requires,
+        worked out at each scrape: the day moves on while the book stays as loaded."""
+        for parameter in NATIONAL_RATES_REQUIRED:
+
+            def missing_days(parameter: Parameter = parameter) -> float:
+                return national_cover(book, parameter, today()).missing_days
+
+            def days_left(parameter: Parameter = parameter) -> float:
+                return national_cover(book, parameter, today()).days_left
+
+            self.national_rate_missing_days.labels(parameter.value).set_function(missing_days)
+            self.national_rate_days_left.labels(parameter.value).set_function(days_left)
 
 
 class OutboxMetrics:

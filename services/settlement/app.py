@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from faststream import FastStream
@@ -40,6 +41,7 @@ from services.observability.probes import months_left_open_sampler
 from services.settings import Settings, load_settings
 from services.settlement.disputes import DisputeRefused, open_dispute, resolve_dispute
 from services.settlement.service import PeriodNotClosable, close_period
+from services.settlement.tariff_cover import cover_warnings
 
 log = logging.getLogger("services.settlement")
 _AUTO_CLOSE = uuid.UUID("0c1d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5")
@@ -241,6 +243,10 @@ async def _reject(resources: Resources, rejected: Rejected) -> None:
     )
 
 
+def oslo_today() -> date:
+    return oslo_day(utc_now())
+
+
 def create_app(settings: Settings | None = None) -> FastStream:
     return create_service(settings)[0]
 
@@ -265,6 +271,9 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
 
     def ready(resources: Resources) -> None:
         runtime.resources = resources
+        metrics.watch_national_rates(resources.tariffs, oslo_today)
+        for line in cover_warnings(resources.tariffs, oslo_today()):
+            log.warning("%s", line)
 
     is_ready = wire_lifecycle(
         app,

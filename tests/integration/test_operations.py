@@ -18,17 +18,22 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.v1 import topics
-from services.domain.calendar import Month
+from services.adapters.tariff_files import load_tariffs
+from services.domain.calendar import Month, oslo_day
+from services.domain.tariffs import Parameter, national_cover
 from services.runtime.embedded import free_port
 from services.runtime.environment import Endpoints, Environment, prepare
 from services.runtime.processes import SERVICES, ServiceGroup
 from services.simulator.hospital import Hospital
+from services.tariffs import DEFAULT_TARIFF_DIR
 from tests.integration.conftest import db_value, produce, wait_until
 
 pytestmark = pytest.mark.integration
@@ -38,6 +43,7 @@ _MISSING = [
 ROOT = Path(__file__).resolve().parents[2]
 DISCHARGE_GROUP = "samhandling-intake.discharge-ready"
 WINDOW_SECONDS = 4.0
+RATE = Parameter.DISCHARGE_READY_DAY_RATE_NOK
 
 
 @dataclass
@@ -121,6 +127,25 @@ def test_every_service_serves_metrics_health_and_readiness(ops: OpsStack) -> Non
         )
     status, body = ops.get("lagmonitor", "/lag")
     assert status == 200 and json.loads(body)["fresh"] is True, "a monitor polling says its reading is fresh"
+
+
+def test_the_settlement_service_tells_how_its_book_covers_today_with_the_national_rate(ops: OpsStack) -> None:
+    # The shipped book (these services' TARIFF_DIR) ends with 2025: from 2026 on the gauge
+    # counts the days held for want of a rate, and the start-up said so in a line.
+    cover = national_cover(load_tariffs(DEFAULT_TARIFF_DIR), RATE, oslo_day(datetime.now(UTC)))
+    exported = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(ops.get("settlement", "/metrics")[1].decode())
+        for sample in family.samples
+        if sample.labels == {"parameter": RATE.value}
+    }
+    assert exported == {
+        "samhandling_tariff_national_rate_missing_days": cover.missing_days,
+        "samhandling_tariff_national_rate_days_left": cover.days_left,
+    }
+    log = ops.group.processes["settlement"].log_path.read_text(encoding="utf-8")
+    warned = [line for line in log.splitlines() if f"no national {RATE.value} in force today" in line]
+    assert len(warned) == (0 if cover.in_force else 1), warned
 
 
 def test_a_stopped_intake_shows_growing_lag_then_stop_and_recovers_to_ok(ops: OpsStack) -> None:
