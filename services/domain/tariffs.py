@@ -223,7 +223,11 @@ def national_cover(book: TariffBook, parameter: Parameter, day: date) -> Nationa
         return NationalCover(parameter, day, None, max([required_from, *ended]))
     ends = current.valid_until
     for rule in national:  # by start: a rule starting where the stretch ends carries it on
-        if ends is not None and rule.valid_from <= ends and (rule.valid_until is None or rule.valid_until > ends):
+        if (
+            ends is not None
+            and rule.valid_from <= ends
+            and (rule.valid_until is None or rule.valid_until > ends)
+        ):
             ends = rule.valid_until
     return NationalCover(parameter, day, ends, None)
 

@@ -15,6 +15,8 @@ import yaml
 
 ALERTS = Path(__file__).resolve().parents[2] / "infra" / "prometheus" / "alerts.yml"
 RATE = 'parameter="discharge_ready_day_rate_nok"'
+MISSING = "samhandling_tariff_national_rate_missing_days"
+LEFT = "samhandling_tariff_national_rate_days_left"
 
 promtool = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(
@@ -27,7 +29,10 @@ def _series(name: str, values: str, instance: str = "settlement:9102") -> dict[s
 
 
 def _alerts(*labels: dict[str, str]) -> list[dict[str, Any]]:
-    return [{"exp_labels": {"severity": "ticket", "parameter": "discharge_ready_day_rate_nok"} | x} for x in labels]
+    return [
+        {"exp_labels": {"severity": "ticket", "parameter": "discharge_ready_day_rate_nok"} | x}
+        for x in labels
+    ]
 
 
 def _run(tmp_path: Path, series: list[dict[str, str]], expected: list[dict[str, Any]]) -> None:
@@ -52,15 +57,13 @@ def _run(tmp_path: Path, series: list[dict[str, str]], expected: list[dict[str, 
 def test_a_missing_national_rate_is_a_ticket_after_a_quarter_of_an_hour_once_for_two_replicas(
     tmp_path: Path,
 ) -> None:
-    missing = "samhandling_tariff_national_rate_missing_days"
-    left = "samhandling_tariff_national_rate_days_left"
     _run(
         tmp_path,
         [
-            _series(missing, "336x90"),
-            _series(left, "0x90"),
-            _series(missing, "336x90", instance="settlement-b:9102"),
-            _series(left, "0x90", instance="settlement-b:9102"),
+            _series(MISSING, "336x90"),
+            _series(LEFT, "0x90"),
+            _series(MISSING, "336x90", instance="settlement-b:9102"),
+            _series(LEFT, "0x90", instance="settlement-b:9102"),
         ],
         [
             {"eval_time": "10m", "alertname": "NationalRateMissing", "exp_alerts": []},
@@ -73,11 +76,9 @@ def test_a_missing_national_rate_is_a_ticket_after_a_quarter_of_an_hour_once_for
 def test_a_rate_ending_within_two_weeks_is_a_ticket_after_an_hour_and_a_later_end_is_none(
     tmp_path: Path,
 ) -> None:
-    missing = "samhandling_tariff_national_rate_missing_days"
-    left = "samhandling_tariff_national_rate_days_left"
     _run(
         tmp_path,
-        [_series(missing, "0x90"), _series(left, "13x90")],
+        [_series(MISSING, "0x90"), _series(LEFT, "13x90")],
         [
             {"eval_time": "50m", "alertname": "NationalRateEndsSoon", "exp_alerts": []},
             {"eval_time": "70m", "alertname": "NationalRateEndsSoon", "exp_alerts": _alerts({})},
@@ -86,6 +87,6 @@ def test_a_rate_ending_within_two_weeks_is_a_ticket_after_an_hour_and_a_later_en
     )
     _run(
         tmp_path,
-        [_series(missing, "0x90"), _series(left, "14x90")],
+        [_series(MISSING, "0x90"), _series(LEFT, "14x90")],
         [{"eval_time": "80m", "alertname": "NationalRateEndsSoon", "exp_alerts": []}],
     )

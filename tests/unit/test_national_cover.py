@@ -27,7 +27,11 @@ RATE = Parameter.DISCHARGE_READY_DAY_RATE_NOK
 
 
 def _rule(rule_id: str, start: date, end: date | None, scope: Scope = Scope.NATIONAL) -> TariffRule:
-    extra = {} if scope is Scope.NATIONAL else {"municipalities": frozenset({"4601"}), "health_trust": "983974724"}
+    extra = (
+        {}
+        if scope is Scope.NATIONAL
+        else {"municipalities": frozenset({"4601"}), "health_trust": "983974724"}
+    )
     return TariffRule(rule_id, RATE, Decimal("5000"), start, end, scope, **extra)  # type: ignore[arg-type]
 
 
