@@ -44,6 +44,27 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
     )
 
 
+async def held_unrated(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """The ledger's items held as unrated (no tariff in force for their days: domain.md
+    section 1), by category and year: `category`, `year`, `items`, `quantity`, `pairs`,
+    `first_day`, `last_day`, `closed` (items of months already closed, which reach their
+    pairs as adjustments once priced). Reads the whole ledger: for `settlement pending
+    --unrated`, asked for, not sampled."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT i.category, extract(year FROM i.first_day)::int AS year, count(*) AS items,
+               sum(i.quantity)::bigint AS quantity,  -- a sum of integers is bigint, of bigints numeric
+               count(DISTINCT (i.municipality, i.health_trust)) AS pairs,
+               min(i.first_day) AS first_day, max(i.last_day) AS last_day,
+               count(c.period) AS closed
+        FROM ledger_items i LEFT JOIN closed_periods c ON c.period = i.service_month
+        WHERE i.amount_ore IS NULL AND i.not_payable_reason IS NULL
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """
+    )
+    return rows
+
+
 async def months_left_open(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Months before the latest closed one that were never closed, with items: on no statement
     until someone closes them (docs/domain.md, section 6). `service_month`, `items`, `pairs`,

@@ -193,30 +193,39 @@ def statements(
 
 
 @app.command()
-def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def pending(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    unrated: Annotated[
+        bool,
+        typer.Option(
+            "--unrated",
+            help="Also the days held as unrated (no tariff in force), by category and year; reads the whole ledger.",
+        ),
+    ] = False,
+) -> None:
     """Adjustments to closed months waiting for the pair's next statement, and months left open
     before the latest closed one, whose items are on no statement."""
     import asyncpg
     from rich.table import Table
 
-    from services.adapters.statement_repository import months_left_open
+    from services.adapters.statement_repository import held_unrated, months_left_open
     from services.adapters.stores import connect_database
     from services.domain.money import format_nok
     from services.runtime.environment import find_endpoints
 
     endpoints = located(find_endpoints, data_dir)
 
-    async def fetch() -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    async def fetch() -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
         conn = await connect_database(endpoints.database_url)
         try:
             rows: list[asyncpg.Record] = await conn.fetch(
                 "SELECT * FROM adjustments WHERE statement_id IS NULL ORDER BY id"
             )
-            return rows, await months_left_open(conn)
+            return rows, await months_left_open(conn), await held_unrated(conn) if unrated else []
         finally:
             await conn.close()
 
-    adjustments, left_open = asyncio.run(fetch())
+    adjustments, left_open, held = asyncio.run(fetch())
     table = Table(title="pending adjustments to closed months (on the next statement)")
     for header in ("corrects", "subject", "municipality", "trust", "quantity", "amount", "cause"):
         table.add_column(header)
@@ -250,6 +259,24 @@ def pending(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
                 f"settlement close {month}",
             )
         console.print(months)
+    if unrated:
+        table = Table(
+            title="held as unrated, no tariff in force for their days: priced by the first close after "
+            "the rule is added (docs/tariffs.md), as adjustments for months closed"
+        )
+        for header in ("category", "year", "items", "quantity", "pairs", "days", "in closed months"):
+            table.add_column(header)
+        for r in held:
+            table.add_row(
+                escape(r["category"]),
+                str(r["year"]),
+                str(r["items"]),
+                str(r["quantity"]),
+                str(r["pairs"]),
+                f"{r['first_day']} to {r['last_day']}",
+                str(r["closed"]),
+            )
+        console.print(table if held else "nothing is held as unrated")
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """Months left open before the latest closed one, as `settlement pending` lists them and the
 settlement service samples them for its gauges: read month by month through the month
-index, they are what a scan of the whole ledger gave."""
+index, they are what a scan of the whole ledger gave. And what `settlement pending --unrated`
+adds: the days held for want of a tariff."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from services.adapters.statement_repository import months_left_open
+from services.adapters.statement_repository import held_unrated, months_left_open
 from services.cli import main
 from services.domain.money import format_nok
 from services.observability.metrics import SettlementMetrics, new_registry
@@ -180,9 +181,9 @@ async def test_the_settlement_gauges_count_the_months_left_open_by_closes_out_of
     assert await _sampled(ledger) == (0, 0, 0)
 
 
-def _pending(database: str) -> str:
+def _pending(database: str, *options: str) -> str:
     env = {"DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": "unused:9092", "COLUMNS": "200"}
-    result = CliRunner().invoke(main.app, ["pending"], env=env)
+    result = CliRunner().invoke(main.app, ["pending", *options], env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     return result.output
 
@@ -202,3 +203,32 @@ async def test_settlement_pending_lists_a_month_left_open_with_what_it_prices(
     text = await asyncio.to_thread(_pending, database)
     assert "months left open before the latest closed" in text
     assert format_nok(month["amount_ore"]) in text and "settlement close 2025-02" in text
+
+
+async def test_settlement_pending_unrated_counts_the_days_held_for_want_of_a_tariff(
+    database: str, ledger: Ledger
+) -> None:
+    # What NationalRateMissing's runbook looks at: how much waits for the year's rate. Two
+    # pairs of 2026 with every item unpriced (2 x 3 items a month, in January and February,
+    # January closed), one 2025 item unpriced, priced items and a not-payable one left out.
+    async with ledger.pool.acquire() as conn:
+        await _items(conn, "2026-01", pairs=2, per_pair=3, priced=False)
+        await _items(conn, "2026-02", pairs=2, per_pair=3, priced=False)
+        await _items(conn, "2025-06", pairs=1, per_pair=3)  # one of three unpriced
+        await _items(conn, "2025-07", pairs=1, per_pair=1, priced=False)
+        await conn.execute(
+            "UPDATE ledger_items SET not_payable_reason = 'no agreed rate' WHERE service_month = '2025-07-01'"
+        )
+        await _close(conn, "2026-01")
+        (held_2025, held_2026) = await held_unrated(conn)
+
+    fields = ("year", "items", "quantity", "pairs", "closed", "first_day", "last_day")
+    assert [tuple(row[f] for f in fields) for row in (held_2025, held_2026)] == [
+        (2025, 1, 1, 1, 0, date(2025, 6, 1), date(2025, 6, 1)),
+        (2026, 12, 12, 2, 6, date(2026, 1, 1), date(2026, 2, 1)),
+    ]
+
+    text = await asyncio.to_thread(_pending, database, "--unrated")
+    assert "held as unrated" in text
+    assert "2026-01-01 to 2026-02-01" in text and "2025-06-01 to 2025-06-01" in text
+    assert "held as unrated" not in await asyncio.to_thread(_pending, database), "only when asked"
