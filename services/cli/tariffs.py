@@ -200,11 +200,19 @@ async def explain_subject(
     finally:
         await conn.close()
     for row in rows:
-        settled = (
-            f" [settled on statement {row['statement_id']}]" if row["statement_id"] else " [not yet settled]"
-        )
+        item = repo.item_from_row(row)
+        if not row["statement_id"]:
+            settled = " [not yet settled]"
+        elif item.status is ItemStatus.UNRATED:
+            # "settled" read oddly beside "held": its month's statement shows it, unpriced.
+            settled = (
+                f" [on statement {row['statement_id']} as unrated: priced by an adjustment on the pair's "
+                "next statement after a rule is added]"
+            )
+        else:
+            settled = f" [settled on statement {row['statement_id']}]"
         # Ids, notes and rule ids are data, and the brackets are text: none of it is markup.
-        console.print(escape(explain(repo.item_from_row(row), book) + settled))
+        console.print(escape(explain(item, book) + settled))
     for row in adjustments:
         console.print(escape(adjustment_in_words(row)))
     if facts:

@@ -112,6 +112,7 @@ async def test_tariffs_explain_prints_the_settlement_and_the_notes_in_brackets(
             [
                 _row("EP-1", STATEMENT, note="[mapped 1201 to 4601]"),
                 _row("EP-1", None, unit_price_ore=None, amount_ore=None, rule_id=None),
+                _row("EP-1", STATEMENT, unit_price_ore=None, amount_ore=None, rule_id=None),
             ],
             none_from=("inbound_events", "adjustments"),
         ),
@@ -119,10 +120,11 @@ async def test_tariffs_explain_prints_the_settlement_and_the_notes_in_brackets(
     console = recording()
     assert (
         await tariffs.explain_subject("postgresql://fake", "EP-1", HELSE_BERGEN, build_book([RULE]), console)
-        == 2
+        == 3
     )
-    text = console.export_text()
-    assert f"[settled on statement {STATEMENT}]" in text
+    text = " ".join(console.export_text().split())
+    assert text.count(f"[settled on statement {STATEMENT}]") == 1
+    assert f"[on statement {STATEMENT} as unrated: priced by an adjustment" in text
     assert "[not yet settled]" in text
     assert "([mapped 1201 to 4601])" in text
     assert f"rule {RULE.id}: discharge_ready_day_rate_nok = 5460 (national" in text
