@@ -62,7 +62,9 @@ async def test_rejections_are_counted_listed_and_filtered(database: str, ledger:
     assert none.strip() == "no rejections of that kind"
 
 
-async def test_a_sender_finds_its_own_rejections_by_source_and_event_id(database: str, ledger: Ledger) -> None:
+async def test_a_sender_finds_its_own_rejections_by_source_and_event_id(
+    database: str, ledger: Ledger
+) -> None:
     from services.adapters import outbox
 
     mine, theirs = (
@@ -99,7 +101,9 @@ async def test_rejections_recorded_before_sources_were_kept_are_not_told_as_none
     # After an upgrade, a sender looking for its own with --source was told "no rejections
     # of that kind" about every rejection recorded before migration 0014 (no source column).
     before, after = (
-        event(topics.ACTIVITY, "activity_recorded", "2025-10-06T12:00:00", "983974724", source="dips.upgraded")[1]
+        event(
+            topics.ACTIVITY, "activity_recorded", "2025-10-06T12:00:00", "983974724", source="dips.upgraded"
+        )[1]
         for _ in range(2)
     )
     await _send_raw(ledger, json.dumps(before).encode())

@@ -51,7 +51,9 @@ async def test_intake_writes_with_every_connection_but_the_relays(size: int, wri
     assert await asyncio.wait_for(_writes_at_once(_deps(size)), 1) == writers
 
 
-def test_the_default_is_four_connections_and_fewer_than_two_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_is_four_connections_and_fewer_than_two_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name, value in BASE.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SECRETS_DIR", raising=False)

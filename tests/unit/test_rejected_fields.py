@@ -251,7 +251,11 @@ def test_a_rejection_names_the_event_by_its_source_id_and_trust_as_sent() -> Non
 
     identity = _rejected(json.dumps(bad_id).encode()).redacted_identity()
 
-    assert identity == {"source": "dips.ahus", "event_id": "not-a-uuid", "health_trust": DECLARED["health_trust"]}
+    assert identity == {
+        "source": "dips.ahus",
+        "event_id": "not-a-uuid",
+        "health_trust": DECLARED["health_trust"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -265,7 +269,9 @@ def test_a_rejection_names_the_event_by_its_source_id_and_trust_as_sent() -> Non
     ],
     ids=["patient-id", "patient-id-split-by-nul", "not-text"],
 )
-def test_what_names_the_event_is_redacted_and_only_text(value: dict[str, object], expected: dict[str, str]) -> None:
+def test_what_names_the_event_is_redacted_and_only_text(
+    value: dict[str, object], expected: dict[str, str]
+) -> None:
     identity = _rejected(json.dumps(value).encode()).redacted_identity()
 
     assert {k: v for k, v in identity.items() if k in expected or k == "source"} == expected
@@ -278,7 +284,11 @@ def test_a_payload_that_is_no_json_object_names_nothing(value: bytes) -> None:
 
 
 def test_a_refused_command_names_no_event() -> None:
-    command = json.dumps({"type": "close_period", "period": "2025-13", "source": "x", "event_id": "y"}).encode()
-    refused = Rejected(RawRecord(topics.COMMANDS, 0, 0, None, command), ReasonCode.SCHEMA_VIOLATION, "bad period")
+    command = json.dumps(
+        {"type": "close_period", "period": "2025-13", "source": "x", "event_id": "y"}
+    ).encode()
+    refused = Rejected(
+        RawRecord(topics.COMMANDS, 0, 0, None, command), ReasonCode.SCHEMA_VIOLATION, "bad period"
+    )
 
     assert refused.redacted_identity() == {}
