@@ -45,21 +45,43 @@ def adjustment_from_row(r: asyncpg.Record) -> Adjustment:
 
 
 async def held_unrated(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """The ledger's items held as unrated (no tariff in force for their days: domain.md
-    section 1), by category and year: `category`, `year`, `items`, `quantity`, `pairs`,
-    `first_day`, `last_day`, `closed` (items of months already closed, which reach their
-    pairs as adjustments once priced). Reads the whole ledger: for `settlement pending
-    --unrated`, asked for, not sampled."""
+    """The days held as unrated now (no tariff in force for them: domain.md section 1), by
+    category and year: `category`, `year`, `items`, `quantity`, `pairs`, `first_day`,
+    `last_day`, `closed` (those of months already closed, which reach their pairs as
+    adjustments once priced). Reads the whole ledger: for `settlement pending --unrated`,
+    asked for, not sampled.
+
+    A closed month's items are never rewritten, so an unrated one stays unpriced in
+    `ledger_items` after an adjustment has priced its days: what a closed month has now is
+    its newest re-rating's `items_now` where there is one, else the items as settled."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """
-        SELECT i.category, extract(year FROM i.first_day)::int AS year, count(*) AS items,
-               sum(i.quantity)::bigint AS quantity,  -- a sum of integers is bigint, of bigints numeric
-               count(DISTINCT (i.municipality, i.health_trust)) AS pairs,
-               min(i.first_day) AS first_day, max(i.last_day) AS last_day,
-               count(c.period) AS closed
-        FROM ledger_items i LEFT JOIN closed_periods c ON c.period = i.service_month
-        WHERE i.amount_ore IS NULL AND i.not_payable_reason IS NULL
-        GROUP BY 1, 2 ORDER BY 1, 2
+        WITH latest AS (
+            SELECT DISTINCT ON (subject_key, corrects_month, municipality, health_trust, category, payer_role)
+                   subject_key, corrects_month, municipality, health_trust, category, payer_role, items_now
+            FROM adjustments WHERE dispute_id IS NULL
+            ORDER BY subject_key, corrects_month, municipality, health_trust, category, payer_role, id DESC
+        ), held AS (
+            SELECT i.category, i.municipality, i.health_trust, i.first_day, i.last_day, i.quantity,
+                   c.period IS NOT NULL AS closed
+            FROM ledger_items i LEFT JOIN closed_periods c ON c.period = i.service_month
+            WHERE i.amount_ore IS NULL AND i.not_payable_reason IS NULL
+              AND NOT EXISTS (
+                  SELECT 1 FROM latest l
+                  WHERE l.items_now IS NOT NULL AND (l.subject_key, l.corrects_month, l.municipality,
+                        l.health_trust, l.category, l.payer_role) = (i.subject_key, i.service_month,
+                        i.municipality, i.health_trust, i.category, i.payer_role))
+            UNION ALL
+            SELECT l.category, l.municipality, l.health_trust, (e ->> 'first_day')::date,
+                   (e ->> 'last_day')::date, (e ->> 'quantity')::integer, true
+            FROM latest l CROSS JOIN LATERAL json_array_elements(l.items_now) AS e
+            WHERE l.items_now IS NOT NULL AND e ->> 'amount_ore' IS NULL AND e ->> 'not_payable_reason' IS NULL
+        )
+        SELECT category, extract(year FROM first_day)::int AS year, count(*) AS items,
+               sum(quantity)::bigint AS quantity,  -- a sum of integers is bigint, of bigints numeric
+               count(DISTINCT (municipality, health_trust)) AS pairs,
+               min(first_day) AS first_day, max(last_day) AS last_day, count(*) FILTER (WHERE closed) AS closed
+        FROM held GROUP BY 1, 2 ORDER BY 1, 2
         """
     )
     return rows

@@ -6,6 +6,8 @@ adds: the days held for want of a tariff."""
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from datetime import date
 
 import asyncpg
@@ -232,3 +234,30 @@ async def test_settlement_pending_unrated_counts_the_days_held_for_want_of_a_tar
     assert "held as unrated" in text
     assert "2026-01-01 to 2026-02-01" in text and "2025-06-01 to 2025-06-01" in text
     assert "held as unrated" not in await asyncio.to_thread(_pending, database), "only when asked"
+
+    # A closed month's items are never rewritten: once a re-rating has priced a held item
+    # (the rate added), the item in ledger_items is still unpriced, and only the adjustment's
+    # items_now says it is not held any more. An episode sent after its month closed, with no
+    # rate, is held in an adjustment's items_now alone. A dispute's credit says nothing of it.
+    def now(amount: int | None, first: str, last: str, quantity: int) -> str:
+        return json.dumps(
+            [{"first_day": first, "last_day": last, "quantity": quantity, "unit_price_ore": amount and 620_000,
+              "amount_ore": amount, "rule_id": None, "not_payable_reason": None, "note": None}]
+        )  # fmt: skip
+
+    async with ledger.pool.acquire() as conn:
+        adjust = """
+            INSERT INTO adjustments (subject_key, corrects_month, category, subject_id, municipality,
+                health_trust, payer_role, quantity_delta, amount_delta_ore, cause, dispute_id, items_now)
+            VALUES ($1, '2026-01-01', 'discharge_ready_bed_days', $2, $3, $4, 'municipality', $5, $6, $7, $8, $9)
+        """
+        priced = now(620_000, "2026-01-01", "2026-01-01", 1)
+        await conn.execute(adjust, "left-open:2026-01-01:1:1", "EP-1-1", "4600", "983974721", 0, 620_000,
+                           "tariff", None, priced)  # fmt: skip
+        late = now(None, "2026-01-05", "2026-01-07", 3)
+        await conn.execute(adjust, "late:EP-LATE", "EP-LATE", "4700", "974749025", 3, 0, "event", None, late)
+        await conn.execute(adjust, "left-open:2026-01-01:1:2", "EP-1-2", "4600", "983974721", 0, -620_000,
+                           "dispute", uuid.uuid4(), None)  # fmt: skip
+        (_, held_2026) = await held_unrated(conn)
+
+    assert tuple(held_2026[f] for f in fields) == (2026, 12, 14, 3, 6, date(2026, 1, 1), date(2026, 2, 1))
