@@ -360,8 +360,10 @@ async def replace_unsettled_items(
 async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs_changed: bool) -> list[str]:
     """Subjects a close must re-rate: stays still running at their last rated day, and days
     held (unrated, not payable) up to the period. Held days already settled are re-rated
-    only when the tariffs changed since the last close: a new rate for a closed month then
-    becomes an adjustment."""
+    here only when the tariffs changed since a close whose book was not kept (before
+    migration 0012); otherwise the changed rules' windows find them (subjects_priced_within),
+    and only them: a closed month's held item stays unpriced in this table after an
+    adjustment prices its days."""
     rows = await conn.fetch(
         """
         SELECT subject_key FROM running_subjects

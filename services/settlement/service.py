@@ -83,12 +83,19 @@ async def close_period(
             )
             changed = last is not None and last != fingerprint
             await tariff_books.remember(conn, tariffs)
-            subjects = await repo.subjects_to_extend(conn, period, tariffs_changed=changed)
+            # What the changed rules price, held days among them (a rule added for a year
+            # without a rate covers that year's held days). Only when the last book's rules
+            # were not kept are the closed months' held days all rated again instead: every
+            # later change did so, re-rating each subject ever held (a national year's, for
+            # minutes under this lock) for nothing once its days had been priced.
+            priced_otherwise = await _priced_otherwise(conn, last, tariffs) if changed else []
+            subjects = await repo.subjects_to_extend(
+                conn, period, tariffs_changed=changed and priced_otherwise is None
+            )
+            subjects += priced_otherwise or []
             # Once, after migration 0015: so that no statement from now on lacks an
             # adjustment's items now.
             subjects += await repo.subjects_pending_without_items(conn)
-            if changed:
-                subjects += await _priced_otherwise(conn, last, tariffs)
             # In chunks: a rate corrected for a past year re-rates that year's subjects,
             # millions of them nationally, and a re-rating holds its subjects' facts at once.
             keys = sorted(set(subjects))
@@ -120,18 +127,18 @@ async def close_period(
 
 async def _priced_otherwise(
     conn: asyncpg.Connection, last_fingerprint: str, tariffs: TariffBook
-) -> list[str]:
+) -> list[str] | None:
     """Subjects the book's changes since the last close may price otherwise: re-rated now,
     so a rate corrected for days already priced reaches every subject it prices (an
     adjustment, caused by the tariff, for a closed month), not only those a new event
-    happens to re-rate."""
+    happens to re-rate. None when the last book's rules were not kept."""
     before = await tariff_books.windows_of(conn, last_fingerprint)
     if before is None:
         log.warning(
             "the tariff book changed since the last close, whose book was not kept (closed before "
             "migration 0012): only days held without a price are rated again"
         )
-        return []
+        return None
     return await repo.subjects_priced_within(conn, changed_windows(before, tariffs.windows()))
 
 

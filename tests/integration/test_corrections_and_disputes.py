@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 import pytest
 
@@ -773,3 +774,54 @@ async def test_a_month_closed_after_a_later_one_settles_its_own_items_and_leaves
 async def left_open(ledger: Ledger) -> list[tuple[str, int]]:
     async with ledger.pool.acquire() as conn:
         return [(str(r["service_month"])[:7], r["items"]) for r in await months_left_open(conn)]
+
+
+async def test_days_priced_after_a_rate_was_added_are_not_rated_again_by_a_later_unrelated_change(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found rehearsing the 2026 rate's addition: a closed month's held item stays unpriced in
+    # ledger_items after the adjustment priced its days, and every later change of the book
+    # (next year's rate) re-rated every subject ever held, under the close's lock, for nothing.
+    # A change that does price its days (the rate corrected) still reaches it.
+    rerated: list[list[str]] = []
+    rerate = settlement_service.rerate
+
+    async def recording(conn: Any, keys: list[str], *args: Any, **kwargs: Any) -> Any:
+        rerated.append(list(keys))
+        return await rerate(conn, keys, *args, **kwargs)
+
+    monkeypatch.setattr(settlement_service, "rerate", recording)
+
+    def rate(year: int, nok: str) -> TariffRule:
+        return TariffRule(
+            id=f"test.national.discharge-ready.{year}",
+            parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
+            value=Decimal(nok),
+            valid_from=date(year, 1, 1),
+            valid_until=date(year + 1, 1, 1),
+        )
+
+    await ledger.send(
+        *episode(
+            "EP-HELD",
+            ("admission_notified", "2026-01-05T10:00:00+01:00"),
+            ("declared_ready", "2026-01-06T09:00:00+01:00"),
+            ("municipality_notified", "2026-01-06T11:00:00+01:00"),
+            ("municipality_can_receive", "2026-01-16T09:00:00+01:00"),
+        )
+    )
+    shipped = list(ledger.tariffs.rules)
+    await ledger.close("2026-01")
+    await ledger.close("2026-02", tariffs=build_book([*shipped, rate(2026, "6200")]))
+    held = [key for keys in rerated for key in keys if "EP-HELD" in key]
+    assert held, "the rate added prices the held days"
+
+    rerated.clear()
+    await ledger.close("2026-03", tariffs=build_book([*shipped, rate(2026, "6200"), rate(2027, "6400")]))
+    assert not [key for keys in rerated for key in keys if "EP-HELD" in key], "2027's rate prices no 2026 day"
+
+    await ledger.close("2026-04", tariffs=build_book([*shipped, rate(2026, "6300"), rate(2027, "6400")]))
+    apr = (await ledger.published(f"municipality:{MUNICIPALITY}"))[-1][1]
+    assert [(a["episode_id"], a["amount_delta_ore"], a["cause"]) for a in apr["adjustments"]] == [
+        ("EP-HELD", 10 * 10_000, "tariff")
+    ], "a corrected rate still reaches the days it priced"
