@@ -357,13 +357,15 @@ async def replace_unsettled_items(
     )
 
 
-async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs_changed: bool) -> list[str]:
+async def subjects_to_extend(
+    conn: asyncpg.Connection, period: Month, *, closed_months_too: bool
+) -> list[str]:
     """Subjects a close must re-rate: stays still running at their last rated day, and days
-    held (unrated, not payable) up to the period. Held days already settled are re-rated
-    here only when the tariffs changed since a close whose book was not kept (before
-    migration 0012); otherwise the changed rules' windows find them (subjects_priced_within),
-    and only them: a closed month's held item stays unpriced in this table after an
-    adjustment prices its days."""
+    held (unrated, not payable) up to the period in months not closed; in closed months too
+    when `closed_months_too` (the tariffs changed since a close whose book was not kept,
+    before migration 0012). Otherwise the changed rules' windows find the closed months'
+    held days a change can price (subjects_priced_within), and only them: a closed month's
+    held item stays unpriced in this table after an adjustment prices its days."""
     rows = await conn.fetch(
         """
         SELECT subject_key FROM running_subjects
@@ -373,7 +375,7 @@ async def subjects_to_extend(conn: asyncpg.Connection, period: Month, *, tariffs
           AND (service_month NOT IN (SELECT period FROM closed_periods) OR $2)
         """,
         period.first_day,
-        tariffs_changed,
+        closed_months_too,
     )
     return [r["subject_key"] for r in rows]
 

@@ -282,14 +282,14 @@ def pending(
             )
         console.print(months)
     if unrated:
-        table = Table(
+        held_table = Table(
             title="held as unrated, no tariff in force for their days: priced by the first close after "
             "the rule is added (docs/tariffs.md), as adjustments for months closed"
         )
         for header in ("category", "year", "items", "quantity", "pairs", "days", "in closed months"):
-            table.add_column(header)
+            held_table.add_column(header)
         for r in held:
-            table.add_row(
+            held_table.add_row(
                 escape(r["category"]),
                 str(r["year"]),
                 str(r["items"]),
@@ -298,7 +298,7 @@ def pending(
                 f"{r['first_day']} to {r['last_day']}",
                 str(r["closed"]),
             )
-        console.print(table if held else "nothing is held as unrated")
+        console.print(held_table if held else "nothing is held as unrated")
 
 
 @app.command()

@@ -44,6 +44,12 @@ from services.settlement.service import PeriodNotClosable, close_period
 from services.settlement.tariff_cover import cover_warnings
 
 log = logging.getLogger("services.settlement")
+
+
+def oslo_today() -> date:
+    return oslo_day(utc_now())
+
+
 _AUTO_CLOSE = uuid.UUID("0c1d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5")
 _COMMAND: TypeAdapter[ClosePeriod | OpenDispute | ResolveDispute] = TypeAdapter(Command)
 
@@ -126,8 +132,8 @@ async def handle_command(record: RawRecord, runtime: _Runtime) -> None:
             )
             return
         assert period is not None
-        if period.last_day >= oslo_day(utc_now()):  # refused at once, not after waiting for intake
-            raise PeriodNotClosable(f"{period} has not ended yet (today is {oslo_day(utc_now())} in Oslo)")
+        if period.last_day >= oslo_today():  # refused at once, not after waiting for intake
+            raise PeriodNotClosable(f"{period} has not ended yet (today is {oslo_today()} in Oslo)")
         await _wait_for_intake(runtime, period)
         result = await retry_transient(
             lambda: close_period(
@@ -195,7 +201,7 @@ async def auto_close(broker: KafkaBroker, runtime: _Runtime, stop: asyncio.Event
                     closed = {
                         Month.of(r["period"]) for r in await conn.fetch("SELECT period FROM closed_periods")
                     }
-                period = period_to_close(oslo_day(utc_now()), settings.auto_close_day, closed)
+                period = period_to_close(oslo_today(), settings.auto_close_day, closed)
                 if period is not None:
                     command = ClosePeriod(
                         type="close_period",
@@ -241,10 +247,6 @@ async def _reject(resources: Resources, rejected: Rejected) -> None:
         rejected.reason.value,
         rejected.redacted_message(),
     )
-
-
-def oslo_today() -> date:
-    return oslo_day(utc_now())
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

@@ -90,7 +90,7 @@ async def close_period(
             # minutes under this lock) for nothing once its days had been priced.
             priced_otherwise = await _priced_otherwise(conn, last, tariffs) if changed else []
             subjects = await repo.subjects_to_extend(
-                conn, period, tariffs_changed=changed and priced_otherwise is None
+                conn, period, closed_months_too=changed and priced_otherwise is None
             )
             subjects += priced_otherwise or []
             # Once, after migration 0015: so that no statement from now on lacks an

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 
 from contracts.v1 import topics
 from contracts.v1.outbound import OpenDispute, Party, PartyRole, ResolveDispute
@@ -37,6 +38,14 @@ TABLES = (
     "dispute_log, disputes, adjustments, ledger_items, inbound_events, statements, closed_periods, "
     "processed_commands, rejections, outbox"
 )
+
+# Who pays for a category's items, for the property tests' own sums: items carry no payer
+# on the wire, it follows from the category (domain.md sections 1-3).
+PAYER_OF = {
+    "discharge_ready_bed_days": "municipality",
+    "emergency_bed_days": "health_trust",
+    "activity_co_financing": "municipality",
+}
 
 
 def now() -> datetime:
@@ -241,6 +250,47 @@ def discharge_ready_of(trust: str, municipality: str) -> Callable[..., tuple[str
         registered_municipality=municipality,
         staying_municipality=municipality,
     )
+
+
+def inpatient_activity(drg_points: str, started_at: str, ended_at: str) -> dict[str, Any]:
+    """An ordinary, non-surgical inpatient activity's facts (DRG 127O)."""
+    return {
+        "contact_kind": "inpatient",
+        "drg": "127O",
+        "drg_points": drg_points,
+        "surgical": False,
+        "category": "ordinary",
+        "started_at": started_at,
+        "ended_at": ended_at,
+    }
+
+
+def draw_discharge_ready_episode(
+    draw: Callable[..., Any],
+    add: Callable[[str, int, int], None],
+    *,
+    latest_admission: int,
+    longest_wait: int,
+) -> None:
+    """One discharge-ready episode's milestones for a property test, each made by
+    `add(kind, day, hour)`: admitted up to day `latest_admission`, declared ready and the
+    municipality notified within days, then discharged, withdrawn (perhaps declared ready
+    again), able to receive, or still open, up to `longest_wait` days after the notice (day
+    89 at the latest)."""
+    admitted = draw(st.integers(0, latest_admission))
+    ready = admitted + draw(st.integers(0, 3))
+    notified = ready + draw(st.integers(0, 2))
+    add("admission_notified", admitted, 8)
+    add("declared_ready", ready, 9)
+    add("municipality_notified", notified, 11)
+    ending = draw(st.sampled_from(["discharged", "ready_withdrawn", "municipality_can_receive", "open"]))
+    if ending != "open":
+        end = min(89, notified + draw(st.integers(1, longest_wait)))
+        add(ending, end, 14)
+        if ending == "ready_withdrawn" and end < 85 and draw(st.booleans()):
+            again = end + draw(st.integers(1, 3))  # a new cycle
+            add("declared_ready", again, 15)
+            add("municipality_notified", again, 16)
 
 
 def ledger_property_settings(env_prefix: str, examples: int) -> settings:

@@ -23,7 +23,7 @@ from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.settlement.service import RERATE_CHUNK
 from services.settlement.verification import compare, verify_database, verify_published
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, event
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, event, inpatient_activity
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden (the example trial prices activity)
@@ -67,15 +67,7 @@ def claims_of_january(ledger: Ledger, statement: dict) -> Callable[..., Awaitabl
 def activity(
     activity_id: str, kind: str, at: str, points: str = "1.0", ended: str = "2025-01-15T12:00:00+01:00"
 ) -> tuple[str, dict]:
-    facts = {
-        "contact_kind": "inpatient",
-        "drg": "127O",
-        "drg_points": points,
-        "surgical": False,
-        "category": "ordinary",
-        "started_at": "2025-01-10T08:00:00+01:00",
-        "ended_at": ended,
-    }
+    facts = inpatient_activity(points, "2025-01-10T08:00:00+01:00", ended)
     return act(kind, at, activity_id=activity_id, **({} if kind == "activity_cancelled" else facts))
 
 

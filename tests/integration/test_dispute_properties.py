@@ -33,7 +33,14 @@ from services.adapters.tariff_files import load_tariffs
 from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, ledger_property_settings, oslo_at
+from tests.integration.ledger_harness import (
+    PAYER_OF,
+    Ledger,
+    discharge_ready_of,
+    draw_discharge_ready_episode,
+    ledger_property_settings,
+    oslo_at,
+)
 
 # the pair 4624 / 983974724, as there
 from tests.integration.test_corrections_and_disputes import dr, ten_days_in_january
@@ -50,12 +57,6 @@ FLUSH = "2025-04"  # closed last: books what is still pending for the months bef
 WHOLE_LINES = os.environ.get("DISPUTE_PROPERTY_WHOLE_LINES", "1") != "0"
 STEPS_PER_MONTH = 4  # sends, disputes and resolutions before each close, and after the last
 TARIFFS = load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR)
-# Items carry no payer on the wire: it follows from the category (domain.md sections 1-3).
-PAYER_OF = {
-    "discharge_ready_bed_days": "municipality",
-    "emergency_bed_days": "health_trust",
-    "activity_co_financing": "municipality",
-}
 _IDS = uuid.UUID("0b6f3c52-7d5e-4d8e-9a36-5c1f1f0c9d11")
 
 Event = tuple[str, dict[str, Any]]
@@ -80,20 +81,7 @@ def episodes(draw: st.DrawFn) -> list[Event]:
             event_id = str(uuid.uuid5(_IDS, f"EP-{n}/{len(mine)}"))
             mine.append(dr(kind, oslo_at(day, hour), episode_id=f"EP-{n}", event_id=event_id, **extra))
 
-        admitted = draw(st.integers(0, 50))
-        ready = admitted + draw(st.integers(0, 3))
-        notified = ready + draw(st.integers(0, 2))
-        add("admission_notified", admitted, 8)
-        add("declared_ready", ready, 9)
-        add("municipality_notified", notified, 11)
-        ending = draw(st.sampled_from(["discharged", "ready_withdrawn", "municipality_can_receive", "open"]))
-        if ending != "open":
-            end = min(89, notified + draw(st.integers(1, 20)))
-            add(ending, end, 14)
-            if ending == "ready_withdrawn" and end < 85 and draw(st.booleans()):
-                again = end + draw(st.integers(1, 3))
-                add("declared_ready", again, 15)
-                add("municipality_notified", again, 16)
+        draw_discharge_ready_episode(draw, add, latest_admission=50, longest_wait=20)
         events += mine
     return events
 

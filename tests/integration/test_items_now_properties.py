@@ -60,9 +60,12 @@ from services.settlement.statements import wire_item
 from services.settlement.verification import verify_database, verify_published
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
 from tests.integration.ledger_harness import (
+    PAYER_OF,
     Ledger,
     discharge_ready_of,
+    draw_discharge_ready_episode,
     event,
+    inpatient_activity,
     ledger_property_settings,
     oslo_at,
 )
@@ -78,12 +81,6 @@ CORRECTIONS = {
     "national.discharge-ready.2025": Decimal("6012.37"),
     "example.agreement.4601-bergen.emergency-bed": Decimal("3333.33"),
     "example.trial.activity-2025.unit-price": Decimal("52311.11"),
-}
-# Items carry no payer on the wire: it follows from the category (domain.md sections 1-3).
-PAYER_OF = {
-    "discharge_ready_bed_days": "municipality",
-    "emergency_bed_days": "health_trust",
-    "activity_co_financing": "municipality",
 }
 _IDS = uuid.UUID("5d0c9a8e-2f7b-4c1a-9e63-7a4b2d8f1c30")
 
@@ -113,20 +110,7 @@ def histories(draw: st.DrawFn) -> list[Event]:
             extra = {"destination": "home"} if kind == "discharged" else {}
             events.append(dr(kind, oslo_at(day, hour), episode_id=f"EP-{n}", event_id=next_id(), **extra))
 
-        admitted = draw(st.integers(0, 60))
-        ready = admitted + draw(st.integers(0, 3))
-        notified = ready + draw(st.integers(0, 2))
-        add("admission_notified", admitted, 8)
-        add("declared_ready", ready, 9)
-        add("municipality_notified", notified, 11)
-        ending = draw(st.sampled_from(["discharged", "ready_withdrawn", "municipality_can_receive", "open"]))
-        if ending != "open":
-            end = min(89, notified + draw(st.integers(1, 40)))
-            add(ending, end, 14)
-            if ending == "ready_withdrawn" and end < 85 and draw(st.booleans()):
-                again = end + draw(st.integers(1, 3))  # a new cycle
-                add("declared_ready", again, 15)
-                add("municipality_notified", again, 16)
+        draw_discharge_ready_episode(draw, add, latest_admission=60, longest_wait=40)
     for n in range(draw(st.integers(0, 2), label="emergency-bed stays")):
         kad = partial(
             event,
@@ -153,15 +137,9 @@ def histories(draw: st.DrawFn) -> list[Event]:
         recorded = min(89, ended + draw(st.sampled_from([0, 5, 20, 35])))
 
         def facts(points: int, ended: int = ended) -> dict[str, Any]:
-            return {
-                "contact_kind": "inpatient",
-                "drg": "127O",
-                "drg_points": f"{points / 100:.2f}",
-                "surgical": False,
-                "category": "ordinary",
-                "started_at": oslo_at(max(0, ended - 2), 8),
-                "ended_at": oslo_at(ended, 18),
-            }
+            return inpatient_activity(
+                f"{points / 100:.2f}", oslo_at(max(0, ended - 2), 8), oslo_at(ended, 18)
+            )
 
         at = oslo_at(recorded, 20)
         events.append(act("activity_recorded", at, event_id=next_id(), **facts(draw(st.integers(10, 600)))))

@@ -16,7 +16,7 @@ from services.adapters.tariff_files import load_tariffs
 from services.domain.calendar import Month
 from services.simulator.hospital import Published
 from services.tariffs import DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR
-from tests.integration.ledger_harness import Ledger, event, oslo_at
+from tests.integration.ledger_harness import Ledger, event, inpatient_activity, oslo_at
 from tests.oracle import expected_items
 
 pytestmark = pytest.mark.integration
@@ -76,15 +76,7 @@ def histories(draw: st.DrawFn) -> list[tuple[str, dict]]:
         ended = draw(st.integers(0, 80))
 
         def facts(points: int, ended: int = ended) -> dict:
-            return {
-                "contact_kind": "inpatient",
-                "drg": "127O",
-                "drg_points": f"{points / 100:.2f}",
-                "surgical": False,
-                "category": "ordinary",
-                "started_at": oslo_at(ended, 8),
-                "ended_at": oslo_at(ended, 18),
-            }
+            return inpatient_activity(f"{points / 100:.2f}", oslo_at(ended, 8), oslo_at(ended, 18))
 
         events.append(act("activity_recorded", oslo_at(ended, 20), **facts(draw(st.integers(10, 600)))))
         follow = draw(st.sampled_from(["none", "activity_corrected", "activity_cancelled"]))

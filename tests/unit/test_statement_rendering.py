@@ -66,6 +66,20 @@ def _statement(adjustments: tuple[AdjustmentLine, ...], disputes: tuple[DisputeE
     )
 
 
+def _bed_days_owed_by_the_municipality(ore: int) -> Totals:
+    """A statement's totals with bed-days alone, the municipality paying `ore`, nothing held."""
+    return Totals(
+        municipality_pays_ore=ore,
+        health_trust_pays_ore=0,
+        net_ore=ore,
+        net_payer=NetPayer.MUNICIPALITY,
+        unrated_quantity=0,
+        by_category=(CategoryTotal(category=BED_DAYS, municipality_pays_ore=ore, health_trust_pays_ore=0),),
+        net_payable_ore=ore,
+        net_payable_by=NetPayer.MUNICIPALITY,
+    )
+
+
 def _printed(statement: SettlementStatement) -> str:
     console = Console(record=True, width=200)
     console.print(statement_panel(statement))
@@ -128,18 +142,7 @@ def test_an_upheld_dispute_is_shown_and_the_amount_to_pay_is_the_net_after_its_h
 
 
 def test_without_disputes_the_amount_to_pay_is_the_net_and_nothing_else_is_added() -> None:
-    totals = Totals(
-        municipality_pays_ore=37_082_200,
-        health_trust_pays_ore=0,
-        net_ore=37_082_200,
-        net_payer=NetPayer.MUNICIPALITY,
-        unrated_quantity=0,
-        by_category=(
-            CategoryTotal(category=BED_DAYS, municipality_pays_ore=37_082_200, health_trust_pays_ore=0),
-        ),
-        net_payable_ore=37_082_200,
-        net_payable_by=NetPayer.MUNICIPALITY,
-    )
+    totals = _bed_days_owed_by_the_municipality(37_082_200)
 
     text = _printed(_statement((), (), totals))
 
@@ -176,18 +179,7 @@ def test_an_adjustment_shows_the_items_it_leads_to_under_it() -> None:
             items_now=items_now,
         )
 
-    totals = Totals(
-        municipality_pays_ore=34_689_800,
-        health_trust_pays_ore=0,
-        net_ore=34_689_800,
-        net_payer=NetPayer.MUNICIPALITY,
-        unrated_quantity=0,
-        by_category=(
-            CategoryTotal(category=BED_DAYS, municipality_pays_ore=34_689_800, health_trust_pays_ore=0),
-        ),
-        net_payable_ore=34_689_800,
-        net_payable_by=NetPayer.MUNICIPALITY,
-    )
+    totals = _bed_days_owed_by_the_municipality(34_689_800)
     statement = _statement(
         (adjustment((now(3, 5), now(8, 9)), "EP-0"), adjustment((), "EP-GONE"), adjustment(None, "EP-OLD")),
         (),
