@@ -21,7 +21,7 @@ from services.adapters import ledger_repository as repo
 from services.adapters import outbox, tariff_books
 from services.adapters import statement_repository as statements_repo
 from services.adapters.outbox import IssuedStatement
-from services.adapters.postgres import periods_locked
+from services.adapters.postgres import UnitOfWork, periods_locked
 from services.adapters.statement_repository import Pair, RenderedItems
 from services.domain.calendar import Month, oslo_day
 from services.domain.ledger import PayerRole
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 _NO_ITEMS = RenderedItems(0, b"")
 RERATE_CHUNK = 5_000  # subjects re-rated at a time by a close (their facts are read together)
+# Subjects a transaction re-rates for a changed book before the close's lock: intake's chunk
+# at most, so that it takes no more of PostgreSQL's lock table than an intake transaction.
+PRERATE_CHUNK = 250
 
 
 class PeriodNotClosable(ValueError):
@@ -64,41 +67,23 @@ async def close_period(
     now = clock()
     if period.last_day >= oslo_day(now):
         raise PeriodNotClosable(f"{period} has not ended yet (today is {oslo_day(now)} in Oslo)")
+    await _rate_a_changed_book_first(pool, tariffs, period, command_id, municipalities)
     # Two transactions under one lock: intake, disputes and other closes wait for both.
     async with periods_locked(pool) as conn:
         # Stays still running, days held for want of a tariff, and, when the tariff book
-        # changed since the last close, what its changed rules price, are rated now: through
-        # this month, and with today's tariffs (a new price for a closed month: an adjustment).
-        # Committed before the close, so that the connections rendering the month read
-        # them; should the close then fail, they are what the next attempt rates again.
+        # changed since the last re-rating, what its changed rules price, are rated now:
+        # through this month, and with today's tariffs (a new price for a closed month: an
+        # adjustment). Committed before the close, so that the connections rendering the
+        # month read them; should the close then fail, they are what the next attempt rates
+        # again. A changed book's subjects were rated already, before the lock: what is left
+        # here is what intake may have changed since (running stays, days still held).
         async with conn.transaction():
             if await _handled(conn, period, command_id):
                 return CloseResult(period, already_closed=True, statements=0, items=0)
             fingerprint = tariffs.fingerprint()
-            # The book the last committed re-rating used: a close whose statements then
-            # failed has still re-rated with it. Before migration 0012, the last close's.
-            last = await tariff_books.last_used(conn) or await conn.fetchval(
-                "SELECT tariff_fingerprint FROM closed_periods WHERE tariff_fingerprint IS NOT NULL "
-                "ORDER BY period DESC LIMIT 1"
-            )
-            changed = last is not None and last != fingerprint
+            keys = await _subjects_to_rate(conn, tariffs, period)
             await tariff_books.remember(conn, tariffs)
-            # What the changed rules price, held days among them (a rule added for a year
-            # without a rate covers that year's held days). Only when the last book's rules
-            # were not kept are the closed months' held days all rated again instead: every
-            # later change did so, re-rating each subject ever held (a national year's, for
-            # minutes under this lock) for nothing once its days had been priced.
-            priced_otherwise = await _priced_otherwise(conn, last, tariffs) if changed else []
-            subjects = await repo.subjects_to_extend(
-                conn, period, closed_months_too=changed and priced_otherwise is None
-            )
-            subjects += priced_otherwise or []
-            # Once, after migration 0015: so that no statement from now on lacks an
-            # adjustment's items now.
-            subjects += await repo.subjects_pending_without_items(conn)
-            # In chunks: a rate corrected for a past year re-rates that year's subjects,
-            # millions of them nationally, and a re-rating holds its subjects' facts at once.
-            keys = sorted(set(subjects))
+            # In chunks: a re-rating holds its subjects' facts at once.
             for start in range(0, len(keys), RERATE_CHUNK):
                 await rerate(
                     conn,
@@ -125,6 +110,83 @@ async def close_period(
     return CloseResult(period, already_closed=False, statements=issued.statements, items=issued.items)
 
 
+async def _rate_a_changed_book_first(
+    pool: asyncpg.Pool,
+    tariffs: TariffBook,
+    period: Month,
+    command_id: UUID | None,
+    municipalities: Registry | None,
+) -> None:
+    """When the tariff book changed since the last re-rating, rate what it may price otherwise
+    before the close takes its lock, a few hundred subjects a transaction, as intake writes
+    (the periods lock shared, then the subjects' locks): a rate added for a year held without
+    one, or corrected for a past year, re-rates a year of subjects, minutes nationally, and
+    intake waited for all of it while the close held its lock. The book is remembered as used
+    only once every chunk has committed: a close that stops half-way rates them all again
+    (re-rating a subject already priced by the book books nothing), and the close itself then
+    finds the book unchanged and re-rates only what intake may have changed since."""
+    async with pool.acquire() as conn:
+        if await _closed_or_done(conn, period, command_id):
+            return
+        last = await _last_book(conn)
+        if (last is None or last == tariffs.fingerprint()) and not await repo.subjects_pending_without_items(
+            conn
+        ):
+            return
+        keys = await _subjects_to_rate(conn, tariffs, period)
+    log.info("re-rating %d subjects for the tariff book before closing %s", len(keys), period)
+    for start in range(0, len(keys), PRERATE_CHUNK):
+        chunk = keys[start : start + PRERATE_CHUNK]
+        async with UnitOfWork(pool) as uow:
+            await uow.lock_periods(exclusive=False)
+            await uow.lock_subjects(chunk)
+            await rerate(
+                uow.conn,
+                chunk,
+                tariffs,
+                through=period.last_day,
+                cause="tariff",
+                municipalities=municipalities,
+            )
+            await uow.commit()
+        if (start + len(chunk)) // 10_000 > start // 10_000:  # minutes nationally: say how far
+            log.info("re-rated %d of %d subjects before closing %s", start + len(chunk), len(keys), period)
+    async with UnitOfWork(pool) as uow:
+        await tariff_books.remember(uow.conn, tariffs)
+        await uow.commit()
+
+
+async def _last_book(conn: asyncpg.Connection) -> str | None:
+    """The book the last committed re-rating used: a close whose statements then failed has
+    still re-rated with it. Before migration 0012, the last close's."""
+    last: str | None = await tariff_books.last_used(conn) or await conn.fetchval(
+        "SELECT tariff_fingerprint FROM closed_periods WHERE tariff_fingerprint IS NOT NULL "
+        "ORDER BY period DESC LIMIT 1"
+    )
+    return last
+
+
+async def _subjects_to_rate(conn: asyncpg.Connection, tariffs: TariffBook, period: Month) -> list[str]:
+    """Stays still running, days held up to `period` in months not closed, what the book's
+    changes since the last re-rating may price otherwise, and, once after migration 0015,
+    the subjects of adjustments pending without their items now (so that no statement from
+    now on lacks them)."""
+    last = await _last_book(conn)
+    changed = last is not None and last != tariffs.fingerprint()
+    # What the changed rules price, held days among them (a rule added for a year without a
+    # rate covers that year's held days). Only when the last book's rules were not kept are
+    # the closed months' held days all rated again instead: every later change did so,
+    # re-rating each subject ever held (a national year's) for nothing once its days had
+    # been priced.
+    priced_otherwise = await _priced_otherwise(conn, last, tariffs) if last is not None and changed else []
+    subjects = await repo.subjects_to_extend(
+        conn, period, closed_months_too=changed and priced_otherwise is None
+    )
+    subjects += priced_otherwise or []
+    subjects += await repo.subjects_pending_without_items(conn)
+    return sorted(set(subjects))
+
+
 async def _priced_otherwise(
     conn: asyncpg.Connection, last_fingerprint: str, tariffs: TariffBook
 ) -> list[str] | None:
@@ -144,14 +206,24 @@ async def _priced_otherwise(
 
 async def _handled(conn: asyncpg.Connection, period: Month, command_id: UUID | None) -> bool:
     """The command was handled before, or the period is closed already."""
-    if command_id is not None and await conn.fetchval(
-        "SELECT true FROM processed_commands WHERE command_id = $1", command_id
-    ):
+    if command_id is not None and await _command_done(conn, command_id):
         return True
-    if await conn.fetchval("SELECT true FROM closed_periods WHERE period = $1", period.first_day):
+    if await _closed(conn, period):
         await _remember(conn, command_id)  # it was handled, by doing nothing
         return True
     return False
+
+
+async def _closed_or_done(conn: asyncpg.Connection, period: Month, command_id: UUID | None) -> bool:
+    return (command_id is not None and await _command_done(conn, command_id)) or await _closed(conn, period)
+
+
+async def _command_done(conn: asyncpg.Connection, command_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM processed_commands WHERE command_id = $1", command_id))
+
+
+async def _closed(conn: asyncpg.Connection, period: Month) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM closed_periods WHERE period = $1", period.first_day))
 
 
 async def _remember(conn: asyncpg.Connection, command_id: UUID | None) -> None:

@@ -537,6 +537,7 @@ async def test_a_rate_corrected_for_days_already_priced_reaches_every_subject_it
     ledger: Ledger, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(settlement_service, "RERATE_CHUNK", chunk)
+    monkeypatch.setattr(settlement_service, "PRERATE_CHUNK", chunk)
     # A close used to re-rate, after a tariff change, only the days held without a price and
     # the stays still running: a corrected rate for days already priced reached only the
     # subjects a new event happened to re-rate, and then as caused by that event.
