@@ -366,13 +366,22 @@ async def subjects_to_extend(
     before migration 0012). Otherwise the changed rules' windows find the closed months'
     held days a change can price (subjects_priced_within), and only them: a closed month's
     held item stays unpriced in this table after an adjustment prices its days."""
+    # The months not closed, looked up one by one in the held index (from the earliest held
+    # item's month): filtering the index by month read every closed month's held and
+    # not-payable items at every close, growing with the ledger (0.25-0.4 s on 1.2 million of
+    # them in 60 closed months; 3 ms this way).
     rows = await conn.fetch(
         """
         SELECT subject_key FROM running_subjects
         UNION
         SELECT subject_key FROM ledger_items
-        WHERE amount_ore IS NULL AND service_month <= $1
-          AND (service_month NOT IN (SELECT period FROM closed_periods) OR $2)
+        WHERE amount_ore IS NULL AND service_month = ANY(ARRAY(
+            SELECT month::date FROM generate_series(
+                date_trunc('month', (SELECT min(service_month) FROM ledger_items WHERE amount_ore IS NULL)),
+                $1::date, interval '1 month'
+            ) AS month
+            WHERE $2 OR month::date NOT IN (SELECT period FROM closed_periods)
+        ))
         """,
         period.first_day,
         closed_months_too,

@@ -784,15 +784,7 @@ async def test_days_priced_after_a_rate_was_added_are_not_rated_again_by_a_later
         return await rerate(conn, keys, *args, **kwargs)
 
     monkeypatch.setattr(settlement_service, "rerate", recording)
-
-    def rate(year: int, nok: str) -> TariffRule:
-        return TariffRule(
-            id=f"test.national.discharge-ready.{year}",
-            parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
-            value=Decimal(nok),
-            valid_from=date(year, 1, 1),
-            valid_until=date(year + 1, 1, 1),
-        )
+    rate = national_rate
 
     await ledger.send(
         *episode(
@@ -818,3 +810,39 @@ async def test_days_priced_after_a_rate_was_added_are_not_rated_again_by_a_later
     assert [(a["episode_id"], a["amount_delta_ore"], a["cause"]) for a in apr["adjustments"]] == [
         ("EP-HELD", 10 * 10_000, "tariff")
     ], "a corrected rate still reaches the days it priced"
+
+
+def national_rate(year: int, nok: str) -> TariffRule:
+    return TariffRule(
+        id=f"test.national.discharge-ready.{year}",
+        parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
+        value=Decimal(nok),
+        valid_from=date(year, 1, 1),
+        valid_until=date(year + 1, 1, 1),
+    )
+
+
+async def test_days_held_by_an_intake_still_on_the_old_book_are_priced_by_the_close(ledger: Ledger) -> None:
+    # The runbook says to restart intake and the settlement service after adding a rate. Should
+    # intake run on the book without it a while longer, it holds the days it rates; the close,
+    # whose book has not changed since its last re-rating, finds them held in the month it
+    # closes and prices them.
+    shipped = ledger.tariffs
+    with_rate = build_book([*shipped.rules, national_rate(2026, "6200")])
+    await ledger.close("2026-01", tariffs=with_rate)  # the settlement service restarted with the rate
+    ledger.tariffs = shipped  # intake not yet
+    await ledger.send(
+        *episode(
+            "EP-OLD-BOOK",
+            ("admission_notified", "2026-02-02T10:00:00+01:00"),
+            ("declared_ready", "2026-02-03T09:00:00+01:00"),
+            ("municipality_notified", "2026-02-03T11:00:00+01:00"),
+            ("municipality_can_receive", "2026-02-10T09:00:00+01:00"),
+        )
+    )
+    await ledger.close("2026-02", tariffs=with_rate)
+
+    feb = (await ledger.published(f"municipality:{MUNICIPALITY}"))[-1][1]
+    assert [(i["episode_id"], i["days"], i["amount_ore"]) for i in feb["items"]] == [
+        ("EP-OLD-BOOK", 7, 7 * 620_000)
+    ]
