@@ -146,7 +146,9 @@ class SettlementMetrics:
         _from_zero(self.rejected, COMMAND_REASONS)
         self.close_seconds = Histogram(
             "samhandling_settlement_close_duration_seconds",
-            "Time to close a period (the month completed, then its statements and outbox, under one lock).",
+            "Time to close a period, from the command: waiting for intake to catch up, re-rating for a "
+            "changed tariff book (beside intake), then the month completed and its statements and outbox "
+            "(under one lock).",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=registry,
         )
