@@ -846,3 +846,28 @@ async def test_days_held_by_an_intake_still_on_the_old_book_are_priced_by_the_cl
     assert [(i["episode_id"], i["days"], i["amount_ore"]) for i in feb["items"]] == [
         ("EP-OLD-BOOK", 7, 7 * 620_000)
     ]
+
+
+async def test_a_close_of_a_month_already_closed_changes_nothing_even_with_a_changed_book(
+    ledger: Ledger,
+) -> None:
+    # A close command redelivered, or sent twice, is handled by doing nothing: not by
+    # re-rating for a tariff book changed since (the next close of a new month does that).
+    await ledger.send(*ten_days_in_january("EP-TWICE"))
+    await ledger.close("2025-01")
+    rate = next(r for r in ledger.tariffs.rules if r.id == "national.discharge-ready.2025")
+    corrected = build_book(
+        [*(r for r in ledger.tariffs.rules if r is not rate), replace(rate, value=Decimal("6000"))]
+    )
+
+    result = await ledger.close("2025-01", tariffs=corrected)
+
+    assert result.already_closed
+    async with ledger.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM adjustments") == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM tariff_books WHERE fingerprint = $1", corrected.fingerprint()
+            )
+            == 0
+        )
