@@ -194,6 +194,12 @@ class Settings(KafkaSettings):
     auto_close_day: int | None = Field(default=None, ge=1, le=28)
     auto_close_poll_seconds: float = Field(default=60.0, gt=0)
     close_wait_seconds: float = Field(default=30.0, ge=0)
+    # How long one command may run before the consumer group takes the settlement service
+    # for stuck (Kafka's max.poll.interval.ms, 5 minutes by default): past it the service
+    # leaves the group, the command's offset cannot be committed, and the command is
+    # handled again, by another replica meanwhile. A close after a missing rate is added
+    # re-rates a year of held days, minutes nationally (docs/runbook.md).
+    command_max_seconds: float = Field(default=3600.0, ge=10)
     # Off unless a fault test turns it on: exits the process after a close commits and
     # before its statements are published, to prove the outbox loses nothing.
     fault_crash_after_close_commit: bool = False

@@ -68,6 +68,7 @@ def create_broker(
     group_id: str = "samhandling-settlement",
     group_timing: Mapping[str, Any] | None = None,
     producer_options: Mapping[str, Any] | None = None,
+    command_max_seconds: float = 3600.0,
 ) -> tuple[KafkaBroker, _Runtime]:
     broker = ServiceBroker(  # its consumers' reading and commits as intake's (kafka_broker)
         kafka.bootstrap_servers,
@@ -86,6 +87,7 @@ def create_broker(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         # A command sent in a transaction its sender aborted (a finance system's) is none.
         isolation_level="read_committed",
+        max_poll_interval_ms=int(command_max_seconds * 1000),  # a close may take minutes
         title="settlement:commands",
         description="Commands to the settlement service: `close_period` closes a month; "
         "`open_dispute` and `resolve_dispute` dispute a published statement's line or item.",
@@ -262,6 +264,7 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
         group_id=settings.settlement_group,
         group_timing=settings.consumer_group_timing(),
         producer_options=settings.producer_options(),
+        command_max_seconds=settings.command_max_seconds,
     )
     runtime.crash_after_close_commit = settings.fault_crash_after_close_commit
     runtime.settings = settings
