@@ -12,7 +12,9 @@ import asyncpg
 from services.domain.tariffs import Parameter, PricedWindow, TariffBook
 
 
-async def remember(conn: asyncpg.Connection, book: TariffBook) -> None:
+async def remember(conn: asyncpg.Connection, book: TariffBook, *, complete: bool = True) -> None:
+    """Record `book` as the one rated with now: `complete` once every subject its changes
+    price was re-rated with it (committed), not before."""
     windows = {
         signature: {
             "parameter": w.parameter.value,
@@ -24,20 +26,29 @@ async def remember(conn: asyncpg.Connection, book: TariffBook) -> None:
         for signature, w in book.windows().items()
     }
     await conn.execute(
-        "INSERT INTO tariff_books (fingerprint, windows) VALUES ($1, $2::jsonb) "
-        "ON CONFLICT (fingerprint) DO UPDATE SET last_used = now()",
+        "INSERT INTO tariff_books (fingerprint, windows, last_used, complete) "
+        "VALUES ($1, $2::jsonb, clock_timestamp(), $3) "
+        "ON CONFLICT (fingerprint) DO UPDATE SET last_used = clock_timestamp(), complete = $3",
         book.fingerprint(),
         json.dumps(windows, sort_keys=True),
+        complete,
     )
 
 
-async def last_used(conn: asyncpg.Connection) -> str | None:
-    """The fingerprint of the book the last committed re-rating of a close used, if any
-    close since migration 0012 kept one."""
-    fingerprint: str | None = await conn.fetchval(
-        "SELECT fingerprint FROM tariff_books ORDER BY last_used DESC LIMIT 1"
+async def used_since_complete(conn: asyncpg.Connection) -> list[str]:
+    """The fingerprints of the book the last complete re-rating used and of every book rated
+    with since (re-ratings stopped half-way), newest first: the books whose prices may stand
+    in the ledger. Empty if no close since migration 0012 kept one."""
+    rows = await conn.fetch(
+        """
+        SELECT fingerprint FROM tariff_books
+        WHERE last_used >= coalesce(
+            (SELECT max(last_used) FROM tariff_books WHERE complete), '-infinity'::timestamptz
+        )
+        ORDER BY last_used DESC
+        """
     )
-    return fingerprint
+    return [r["fingerprint"] for r in rows]
 
 
 async def windows_of(conn: asyncpg.Connection, fingerprint: str) -> dict[str, PricedWindow] | None:

@@ -36,7 +36,7 @@ from services.settlement.statements import build_statements, stored_body
 
 TABLES = (
     "dispute_log, disputes, adjustments, ledger_items, inbound_events, statements, closed_periods, "
-    "processed_commands, rejections, outbox"
+    "processed_commands, rejections, outbox, tariff_books"
 )
 
 # Who pays for a category's items, for the property tests' own sums: items carry no payer

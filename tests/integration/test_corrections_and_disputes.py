@@ -871,3 +871,52 @@ async def test_a_close_of_a_month_already_closed_changes_nothing_even_with_a_cha
             )
             == 0
         )
+
+
+@pytest.mark.parametrize("then", ["the-same-book", "the-change-rolled-back"])
+async def test_a_close_stopped_half_way_through_rating_a_changed_book_leaves_no_price_of_another_book(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, then: str
+) -> None:
+    # Found rehearsing the 2026 rate's addition: a close re-rates what a changed book prices
+    # in transactions of its own before taking its lock. Stopped half-way, and started again
+    # with the earlier book (the change rolled back), it found no change since the book it
+    # had last finished with, and the next statements carried 19,574 adjustments priced at
+    # the rate taken out again. With the same book, it rates the rest as before.
+    monkeypatch.setattr(settlement_service, "PRERATE_CHUNK", 1)
+    for episode_id in ("EP-STOP-1", "EP-STOP-2"):
+        await ledger.send(
+            *episode(
+                episode_id,
+                ("admission_notified", "2026-01-05T10:00:00+01:00"),
+                ("declared_ready", "2026-01-06T09:00:00+01:00"),
+                ("municipality_notified", "2026-01-06T11:00:00+01:00"),
+                ("municipality_can_receive", "2026-01-16T09:00:00+01:00"),
+            )
+        )
+    shipped = ledger.tariffs
+    await ledger.close("2026-01")  # 10 days each held: no 2026 rate in the shipped book
+    with_rate = build_book([*shipped.rules, national_rate(2026, "6200")])
+
+    rerate = settlement_service.rerate
+    chunks = 0
+
+    async def stopped_at_the_second_chunk(conn: Any, keys: list[str], *args: Any, **kwargs: Any) -> Any:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 2:
+            raise RuntimeError("the settlement service was stopped")
+        return await rerate(conn, keys, *args, **kwargs)
+
+    monkeypatch.setattr(settlement_service, "rerate", stopped_at_the_second_chunk)
+    with pytest.raises(RuntimeError, match="stopped"):
+        await ledger.close("2026-02", tariffs=with_rate)
+    monkeypatch.setattr(settlement_service, "rerate", rerate)
+    async with ledger.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM adjustments WHERE amount_delta_ore <> 0") == 1
+
+    await ledger.close("2026-02", tariffs=with_rate if then == "the-same-book" else shipped)
+
+    feb = (await ledger.published(f"municipality:{MUNICIPALITY}"))[-1][1]
+    assert sorted((a["episode_id"], a["amount_delta_ore"]) for a in feb["adjustments"]) == (
+        [("EP-STOP-1", 10 * 620_000), ("EP-STOP-2", 10 * 620_000)] if then == "the-same-book" else []
+    )
