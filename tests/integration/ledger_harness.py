@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -26,7 +27,7 @@ from services.adapters.postgres import create_pool
 from services.adapters.statement_repository import ChainHead, Pair, adjustment_from_row
 from services.domain.calendar import OSLO, Month
 from services.domain.chain import statement_hash
-from services.domain.tariffs import TariffBook
+from services.domain.tariffs import Parameter, TariffBook, TariffRule
 from services.intake.pseudonym import Pseudonymiser
 from services.intake.service import IngestResult, IntakeDeps, ingest
 from services.intake.validation import RawRecord
@@ -249,6 +250,18 @@ def discharge_ready_of(trust: str, municipality: str) -> Callable[..., tuple[str
         trust=trust,
         registered_municipality=municipality,
         staying_municipality=municipality,
+    )
+
+
+def national_rate(year: int, nok: str) -> TariffRule:
+    """A national discharge-ready rate for `year`, as a deployment adds one the shipped book
+    lacks (it has none for 2026)."""
+    return TariffRule(
+        id=f"test.national.discharge-ready.{year}",
+        parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
+        value=Decimal(nok),
+        valid_from=date(year, 1, 1),
+        valid_until=date(year + 1, 1, 1),
     )
 
 

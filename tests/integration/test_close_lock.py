@@ -5,17 +5,15 @@ or beside them, and the lock is given back however the close ends."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import pytest
 
 from services.adapters.postgres import PERIODS_LOCK, SUBJECTS_LOCK_SPACE, UnitOfWork, periods_locked
-from services.domain.tariffs import Parameter, TariffRule, build_book
+from services.domain.tariffs import build_book
 from services.settlement import service as settlement_service
-from tests.integration.ledger_harness import Ledger, discharge_ready_of
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, national_rate
 
 pytestmark = pytest.mark.integration
 
@@ -63,13 +61,7 @@ async def test_a_changed_book_is_rated_before_the_close_takes_its_lock_and_intak
     await ledger.close("2026-01")  # no rate for 2026 in the shipped book: 10 days held
     async with ledger.pool.acquire() as conn:
         [subject] = await conn.fetchval("SELECT array_agg(DISTINCT subject_key) FROM ledger_items")
-    rate = TariffRule(
-        id="test.national.discharge-ready.2026",
-        parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
-        value=Decimal("6200"),
-        valid_from=date(2026, 1, 1),
-        valid_until=date(2027, 1, 1),
-    )
+    rate = national_rate(2026, "6200")
 
     under_the_lock: list[str] = []  # subjects the close re-rated while intake had to wait
     rerate = settlement_service.rerate

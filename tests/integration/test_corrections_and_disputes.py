@@ -23,7 +23,13 @@ from services.settlement.disputes import DisputeRefused
 from services.settlement.reconciliation import reconcile
 from services.settlement.service import RERATE_CHUNK
 from services.settlement.verification import compare, verify_database, verify_published
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, event, inpatient_activity
+from tests.integration.ledger_harness import (
+    Ledger,
+    discharge_ready_of,
+    event,
+    inpatient_activity,
+    national_rate,
+)
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden (the example trial prices activity)
@@ -192,13 +198,7 @@ async def test_a_pair_through_late_events_corrections_a_new_tariff_and_a_dispute
     assert [(line["status"], line["quantity"], line["amount_ore"]) for line in jan26["lines"]] == [
         ("unrated", 10, None)
     ]
-    rate_2026 = TariffRule(
-        id="test.national.discharge-ready.2026",
-        parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
-        value=Decimal("6200"),
-        valid_from=date(2026, 1, 1),
-        valid_until=date(2027, 1, 1),
-    )
+    rate_2026 = national_rate(2026, "6200")
     await ledger.close("2026-02", tariffs=build_book([*ledger.tariffs.rules, rate_2026]))
     feb26 = (await ledger.published(f"municipality:{MUNICIPALITY}"))[5][1]
     assert [
@@ -784,7 +784,6 @@ async def test_days_priced_after_a_rate_was_added_are_not_rated_again_by_a_later
         return await rerate(conn, keys, *args, **kwargs)
 
     monkeypatch.setattr(settlement_service, "rerate", recording)
-    rate = national_rate
 
     await ledger.send(
         *episode(
@@ -797,29 +796,23 @@ async def test_days_priced_after_a_rate_was_added_are_not_rated_again_by_a_later
     )
     shipped = list(ledger.tariffs.rules)
     await ledger.close("2026-01")
-    await ledger.close("2026-02", tariffs=build_book([*shipped, rate(2026, "6200")]))
+    await ledger.close("2026-02", tariffs=build_book([*shipped, national_rate(2026, "6200")]))
     held = [key for keys in rerated for key in keys if "EP-HELD" in key]
     assert held, "the rate added prices the held days"
 
     rerated.clear()
-    await ledger.close("2026-03", tariffs=build_book([*shipped, rate(2026, "6200"), rate(2027, "6400")]))
+    await ledger.close(
+        "2026-03", tariffs=build_book([*shipped, national_rate(2026, "6200"), national_rate(2027, "6400")])
+    )
     assert not [key for keys in rerated for key in keys if "EP-HELD" in key], "2027's rate prices no 2026 day"
 
-    await ledger.close("2026-04", tariffs=build_book([*shipped, rate(2026, "6300"), rate(2027, "6400")]))
+    await ledger.close(
+        "2026-04", tariffs=build_book([*shipped, national_rate(2026, "6300"), national_rate(2027, "6400")])
+    )
     apr = (await ledger.published(f"municipality:{MUNICIPALITY}"))[-1][1]
     assert [(a["episode_id"], a["amount_delta_ore"], a["cause"]) for a in apr["adjustments"]] == [
         ("EP-HELD", 10 * 10_000, "tariff")
     ], "a corrected rate still reaches the days it priced"
-
-
-def national_rate(year: int, nok: str) -> TariffRule:
-    return TariffRule(
-        id=f"test.national.discharge-ready.{year}",
-        parameter=Parameter.DISCHARGE_READY_DAY_RATE_NOK,
-        value=Decimal(nok),
-        valid_from=date(year, 1, 1),
-        valid_until=date(year + 1, 1, 1),
-    )
 
 
 async def test_days_held_by_an_intake_still_on_the_old_book_are_priced_by_the_close(ledger: Ledger) -> None:
