@@ -82,7 +82,7 @@ async def close_period(
             if await _handled(conn, period, command_id):
                 return CloseResult(period, already_closed=True, statements=0, items=0)
             fingerprint = tariffs.fingerprint()
-            keys = await _subjects_to_rate(conn, tariffs, period)
+            keys = await _subjects_to_rate(conn, tariffs, period, await _earlier_books(conn, tariffs))
             await tariff_books.remember(conn, tariffs, complete=True)
             # In chunks: a re-rating holds its subjects' facts at once.
             for start in range(0, len(keys), RERATE_CHUNK):
@@ -131,9 +131,10 @@ async def _rate_a_changed_book_first(
     async with pool.acquire() as conn:
         if await _closed_or_done(conn, period, command_id):
             return
-        if not await _earlier_books(conn, tariffs) and not await repo.subjects_pending_without_items(conn):
+        earlier = await _earlier_books(conn, tariffs)
+        if not earlier and not await repo.subjects_pending_without_items(conn):
             return
-        keys = await _subjects_to_rate(conn, tariffs, period)
+        keys = await _subjects_to_rate(conn, tariffs, period, earlier)
         await tariff_books.remember(conn, tariffs, complete=False)
     log.info("re-rating %d subjects for the tariff book before closing %s", len(keys), period)
     for start in range(0, len(keys), PRERATE_CHUNK):
@@ -176,17 +177,19 @@ async def _earlier_books(conn: asyncpg.Connection, tariffs: TariffBook) -> list[
     return [book for book in books if book is not None and book != tariffs.fingerprint()]
 
 
-async def _subjects_to_rate(conn: asyncpg.Connection, tariffs: TariffBook, period: Month) -> list[str]:
-    """Stays still running, days held up to `period` in months not closed, what the book's
-    changes since the last re-rating may price otherwise, and, once after migration 0015,
-    the subjects of adjustments pending without their items now (so that no statement from
-    now on lacks them)."""
+async def _subjects_to_rate(
+    conn: asyncpg.Connection, tariffs: TariffBook, period: Month, earlier: Sequence[str]
+) -> list[str]:
+    """Stays still running, days held up to `period` in months not closed, what the book may
+    price otherwise than the `earlier` books (`_earlier_books`), and, once after migration
+    0015, the subjects of adjustments pending without their items now (so that no statement
+    from now on lacks them)."""
     # What the changed rules price, held days among them (a rule added for a year without a
     # rate covers that year's held days). Only when an earlier book's rules were not kept
     # are the closed months' held days all rated again instead: every later change did so,
     # re-rating each subject ever held (a national year's) for nothing once its days had
     # been priced.
-    priced_otherwise = await _priced_otherwise(conn, await _earlier_books(conn, tariffs), tariffs)
+    priced_otherwise = await _priced_otherwise(conn, earlier, tariffs)
     subjects = await repo.subjects_to_extend(conn, period, closed_months_too=priced_otherwise is None)
     subjects += priced_otherwise or []
     subjects += await repo.subjects_pending_without_items(conn)
@@ -200,6 +203,7 @@ async def _priced_otherwise(
     rate corrected for days already priced reaches every subject it prices (an adjustment,
     caused by the tariff, for a closed month), not only those a new event happens to
     re-rate. None when an earlier book's rules were not kept."""
+    now = tariffs.windows()
     windows: list[PricedWindow] = []
     for fingerprint in earlier:
         before = await tariff_books.windows_of(conn, fingerprint)
@@ -209,7 +213,7 @@ async def _priced_otherwise(
                 "migration 0012): only days held without a price are rated again"
             )
             return None
-        windows += changed_windows(before, tariffs.windows())
+        windows += changed_windows(before, now)
     return await repo.subjects_priced_within(conn, windows) if windows else []
 
 

@@ -59,6 +59,18 @@ def ten_days_in_january(episode_id: str) -> list[tuple[str, dict]]:
     )
 
 
+def ten_days_in_january_2026(episode_id: str) -> list[tuple[str, dict]]:
+    """The same stay a year later, 6-15 January 2026: held as unrated by the shipped book,
+    which has no 2026 rate."""
+    return episode(
+        episode_id,
+        ("admission_notified", "2026-01-05T10:00:00+01:00"),
+        ("declared_ready", "2026-01-06T09:00:00+01:00"),
+        ("municipality_notified", "2026-01-06T11:00:00+01:00"),
+        ("municipality_can_receive", "2026-01-16T09:00:00+01:00"),
+    )
+
+
 def claims_of_january(ledger: Ledger, statement: dict) -> Callable[..., Awaitable[uuid.UUID]]:
     """The municipality's disputes of its January discharge-ready days on `statement`."""
     return partial(
@@ -184,15 +196,7 @@ async def test_a_pair_through_late_events_corrections_a_new_tariff_and_a_dispute
 
     # 2026 has no confirmed rate: January's days are held; the rate arrives, February's
     # close prices them as an adjustment to January.
-    await ledger.send(
-        *episode(
-            "EP-E",
-            ("admission_notified", "2026-01-05T10:00:00+01:00"),
-            ("declared_ready", "2026-01-06T09:00:00+01:00"),
-            ("municipality_notified", "2026-01-06T11:00:00+01:00"),
-            ("municipality_can_receive", "2026-01-16T09:00:00+01:00"),
-        )
-    )
+    await ledger.send(*ten_days_in_january_2026("EP-E"))
     await ledger.close("2026-01")
     jan26 = (await ledger.published(f"municipality:{MUNICIPALITY}"))[4][1]
     assert [(line["status"], line["quantity"], line["amount_ore"]) for line in jan26["lines"]] == [
@@ -785,15 +789,7 @@ async def test_days_priced_after_a_rate_was_added_are_not_rated_again_by_a_later
 
     monkeypatch.setattr(settlement_service, "rerate", recording)
 
-    await ledger.send(
-        *episode(
-            "EP-HELD",
-            ("admission_notified", "2026-01-05T10:00:00+01:00"),
-            ("declared_ready", "2026-01-06T09:00:00+01:00"),
-            ("municipality_notified", "2026-01-06T11:00:00+01:00"),
-            ("municipality_can_receive", "2026-01-16T09:00:00+01:00"),
-        )
-    )
+    await ledger.send(*ten_days_in_january_2026("EP-HELD"))
     shipped = list(ledger.tariffs.rules)
     await ledger.close("2026-01")
     await ledger.close("2026-02", tariffs=build_book([*shipped, national_rate(2026, "6200")]))
@@ -877,15 +873,7 @@ async def test_a_close_stopped_half_way_through_rating_a_changed_book_leaves_no_
     # the rate taken out again. With the same book, it rates the rest as before.
     monkeypatch.setattr(settlement_service, "PRERATE_CHUNK", 1)
     for episode_id in ("EP-STOP-1", "EP-STOP-2"):
-        await ledger.send(
-            *episode(
-                episode_id,
-                ("admission_notified", "2026-01-05T10:00:00+01:00"),
-                ("declared_ready", "2026-01-06T09:00:00+01:00"),
-                ("municipality_notified", "2026-01-06T11:00:00+01:00"),
-                ("municipality_can_receive", "2026-01-16T09:00:00+01:00"),
-            )
-        )
+        await ledger.send(*ten_days_in_january_2026(episode_id))
     shipped = ledger.tariffs
     await ledger.close("2026-01")  # 10 days each held: no 2026 rate in the shipped book
     with_rate = build_book([*shipped.rules, national_rate(2026, "6200")])
