@@ -172,6 +172,9 @@ class Settings(KafkaSettings):
     # A sample counts every item of the months left open; they change only with a close or a
     # late event, and an alert on them may wait hours: once a minute is plenty.
     months_left_open_sample_seconds: float = Field(default=60.0, gt=0)
+    # Stays still running (a few hundred nationally) change with intake and each close; an
+    # alert on them waits a day: once a minute costs nothing.
+    running_stays_sample_seconds: float = Field(default=60.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.1, gt=0)
     # Consumer-group timing (aiokafka's defaults unless set). A member that dies is noticed
     # after the session timeout, and only then do its partitions move to the members left;

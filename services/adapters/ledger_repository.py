@@ -470,6 +470,32 @@ async def subjects_priced_within(conn: asyncpg.Connection, windows: Sequence[Pri
     return sorted(found)
 
 
+async def running_stays(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Stays whose end has not arrived (discharge-ready episodes and emergency-bed stays),
+    longest running first: `subject_key`, `category`, `municipality` (of its latest item),
+    `health_trust`, `since` (its first day on the ledger), `rated_through` (its last day rated
+    so far: a close extends it to the month's end), `days_paid` and `amount_ore` (all ints;
+    every month of it, settled or not). What `settlement pending --running` lists and the
+    settlement service samples as gauges (probes.sample_running_stays): a stay whose end was
+    lost is billed month after month until someone notices."""
+    # Read through running_subjects (the stays a close extends, a few hundred nationally) and
+    # the primary key of ledger_items, led by subject_key: never the whole ledger.
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT i.subject_key, min(i.category) AS category,
+               (array_agg(i.municipality ORDER BY i.last_day DESC))[1] AS municipality,
+               min(i.health_trust) AS health_trust, min(i.first_day) AS since,
+               max(i.last_day) AS rated_through,
+               coalesce(sum(i.quantity) FILTER (WHERE i.amount_ore IS NOT NULL), 0)::bigint AS days_paid,
+               coalesce(sum(i.amount_ore), 0)::bigint AS amount_ore  -- a sum of bigints is numeric
+        FROM running_subjects r JOIN ledger_items i USING (subject_key)
+        GROUP BY i.subject_key
+        ORDER BY since, i.subject_key
+        """
+    )
+    return rows
+
+
 async def mark_running(conn: asyncpg.Connection, subject_keys: Sequence[str], running: Iterable[str]) -> None:
     """Of `subject_keys`, exactly `running` are still running after a re-rating."""
     await conn.execute("DELETE FROM running_subjects WHERE subject_key = ANY($1::text[])", list(subject_keys))

@@ -224,30 +224,46 @@ def pending(
             help="Also the days held as unrated (no tariff in force), by category and year; reads the whole ledger.",
         ),
     ] = False,
+    running: Annotated[
+        bool,
+        typer.Option(
+            "--running",
+            help="Also the stays whose end has not arrived (billed by every close), longest running first.",
+        ),
+    ] = False,
 ) -> None:
     """Adjustments to closed months waiting for the pair's next statement, and months left open
     before the latest closed one, whose items are on no statement."""
+    from datetime import UTC, datetime, timedelta
+
     import asyncpg
     from rich.table import Table
 
+    from services.adapters.ledger_repository import running_stays
     from services.adapters.statement_repository import held_unrated, months_left_open
     from services.adapters.stores import connect_database
+    from services.domain.calendar import days, oslo_day
     from services.domain.money import format_nok
     from services.runtime.environment import find_endpoints
 
     endpoints = located(find_endpoints, data_dir)
 
-    async def fetch() -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
+    async def fetch() -> tuple[list[asyncpg.Record], ...]:
         conn = await connect_database(endpoints.database_url)
         try:
             rows: list[asyncpg.Record] = await conn.fetch(
                 "SELECT * FROM adjustments WHERE statement_id IS NULL ORDER BY id"
             )
-            return rows, await months_left_open(conn), await held_unrated(conn) if unrated else []
+            return (
+                rows,
+                await months_left_open(conn),
+                await held_unrated(conn) if unrated else [],
+                await running_stays(conn) if running else [],
+            )
         finally:
             await conn.close()
 
-    adjustments, left_open, held = asyncio.run(fetch())
+    adjustments, left_open, held, stays = asyncio.run(fetch())
     table = Table(title="pending adjustments to closed months (on the next statement)")
     for header in ("corrects", "subject", "municipality", "trust", "quantity", "amount", "cause"):
         table.add_column(header)
@@ -299,6 +315,35 @@ def pending(
                 str(r["closed"]),
             )
         console.print(held_table if held else "nothing is held as unrated")
+    if running:
+        today = oslo_day(datetime.now(UTC))
+        stays_table = Table(
+            title=f"stays whose end has not arrived, longest first (days through {today}): a stay "
+            "far longer than the rest may be one whose end the hospital never sent"
+        )
+        for header in (
+            "subject",
+            "municipality",
+            "trust",
+            "since",
+            "days",
+            "rated through",
+            "days paid",
+            "amount",
+        ):
+            stays_table.add_column(header)
+        for r in stays:
+            stays_table.add_row(
+                escape(r["subject_key"]),
+                escape(r["municipality"]),
+                escape(r["health_trust"]),
+                str(r["since"]),
+                str(days(r["since"], today + timedelta(days=1))),
+                str(r["rated_through"]),
+                str(r["days_paid"]),
+                format_nok(r["amount_ore"]),
+            )
+        console.print(stays_table if stays else "no stay is running")
 
 
 @app.command()

@@ -184,6 +184,22 @@ class SettlementMetrics:
             "What the priced items of the months left open come to, in øre: billed to nobody yet.",
             registry=registry,
         )
+        # Sampled (probes.sample_running_stays), as the months left open.
+        self.stays_running = Gauge(
+            "samhandling_settlement_stays_running",
+            "Stays whose end has not arrived, by category: each close bills them through its month "
+            "(`settlement pending --running` lists them).",
+            ["category"],
+            registry=registry,
+        )
+        self.stay_running_longest_days = Gauge(
+            "samhandling_settlement_stay_running_longest_days",
+            "Days from the first day on the ledger of the longest-running stay of the category through "
+            "today (Europe/Oslo); 0 when none is running. A stay far longer than any other is often "
+            "one whose end the hospital never sent.",
+            ["category"],
+            registry=registry,
+        )
         # Worked out from the tariff book at each scrape (watch_national_rates).
         self.national_rate_missing_days = Gauge(
             "samhandling_tariff_national_rate_missing_days",
@@ -219,6 +235,10 @@ class SettlementMetrics:
         self.months_left_open.set(months)
         self.items_left_open.set(items)
         self.amount_left_open.set(amount_ore)
+
+    def running(self, category: str, *, stays: int, longest_days: int) -> None:
+        self.stays_running.labels(category).set(stays)
+        self.stay_running_longest_days.labels(category).set(longest_days)
 
     def watch_national_rates(self, book: TariffBook, today: Callable[[], date]) -> None:
         """Export how the book covers `today()` with each national rate the law requires,

@@ -7,12 +7,15 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import partial
 
 import asyncpg
 from faststream.kafka import KafkaBroker
 
-from services.adapters import outbox, statement_repository
+from services.adapters import ledger_repository, outbox, statement_repository
+from services.domain.calendar import days
+from services.domain.ledger import Category
 from services.observability.metrics import OutboxMetrics, SettlementMetrics
 
 log = logging.getLogger(__name__)
@@ -104,3 +107,30 @@ async def sample_months_left_open(conn: asyncpg.Connection, metrics: SettlementM
 
 def months_left_open_sampler(metrics: SettlementMetrics, every_seconds: float) -> Sampler:
     return Sampler("months left open", partial(sample_months_left_open, metrics=metrics), every_seconds)
+
+
+# The categories priced by the day, whose stays run until their end arrives.
+STAY_CATEGORIES = (Category.DISCHARGE_READY_BED_DAYS, Category.EMERGENCY_BED_DAYS)
+
+
+async def sample_running_stays(
+    conn: asyncpg.Connection, metrics: SettlementMetrics, today: Callable[[], date]
+) -> None:
+    """What `settlement pending --running` lists, as gauges: a stay whose end the hospital
+    never sent is billed by every close, and nothing else would tell."""
+    stays = await ledger_repository.running_stays(conn)
+    day = today()
+    for category in STAY_CATEGORIES:
+        since = [s["since"] for s in stays if s["category"] == category]
+        # Today counted, as the stay's first day is; one that starts after today (a wrong
+        # time on its events) is 0 days long.
+        longest = days(min(since), day + timedelta(days=1)) if since else 0
+        metrics.running(category, stays=len(since), longest_days=longest)
+
+
+def running_stays_sampler(
+    metrics: SettlementMetrics, every_seconds: float, today: Callable[[], date]
+) -> Sampler:
+    return Sampler(
+        "stays running", partial(sample_running_stays, metrics=metrics, today=today), every_seconds
+    )

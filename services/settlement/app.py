@@ -37,7 +37,7 @@ from services.domain.close_policy import period_to_close
 from services.intake.validation import RawRecord, Rejected
 from services.observability import http
 from services.observability.metrics import OutboxMetrics, SettlementMetrics, instrument_broker, new_registry
-from services.observability.probes import months_left_open_sampler
+from services.observability.probes import months_left_open_sampler, running_stays_sampler
 from services.settings import Settings, load_settings
 from services.settlement.disputes import DisputeRefused, open_dispute, resolve_dispute
 from services.settlement.service import PeriodNotClosable, close_period
@@ -286,7 +286,10 @@ def create_service(settings: Settings | None = None) -> tuple[FastStream, list[h
         settings,
         ready,
         outbox_metrics=OutboxMetrics(registry, topics.SETTLEMENTS),
-        samplers=[months_left_open_sampler(metrics, settings.months_left_open_sample_seconds)],
+        samplers=[
+            months_left_open_sampler(metrics, settings.months_left_open_sample_seconds),
+            running_stays_sampler(metrics, settings.running_stays_sample_seconds, oslo_today),
+        ],
     )
 
     @app.after_startup

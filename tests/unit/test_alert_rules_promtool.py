@@ -90,3 +90,46 @@ def test_a_rate_ending_within_two_weeks_is_a_ticket_after_an_hour_and_a_later_en
         [_series(MISSING, "0x90"), _series(LEFT, "14x90")],
         [{"eval_time": "80m", "alertname": "NationalRateEndsSoon", "exp_alerts": []}],
     )
+
+
+LONGEST = "samhandling_settlement_stay_running_longest_days"
+
+
+def _stay(category: str, values: str, instance: str = "settlement:9102") -> dict[str, str]:
+    return {"series": f'{LONGEST}{{category="{category}", instance="{instance}"}}', "values": values}
+
+
+def _stay_alerts(*categories: str) -> list[dict[str, Any]]:
+    return [{"exp_labels": {"severity": "ticket", "category": c}} for c in categories]
+
+
+def test_a_stay_running_past_its_categorys_limit_is_a_ticket_after_an_hour_once_for_two_replicas(
+    tmp_path: Path,
+) -> None:
+    _run(
+        tmp_path,
+        [
+            _stay("discharge_ready_bed_days", "61x90"),
+            _stay("discharge_ready_bed_days", "61x90", instance="settlement-b:9102"),
+            _stay("emergency_bed_days", "14x90"),  # at its limit: not past it
+        ],
+        [
+            {"eval_time": "50m", "alertname": "StayRunningLong", "exp_alerts": []},
+            {
+                "eval_time": "70m",
+                "alertname": "StayRunningLong",
+                "exp_alerts": _stay_alerts("discharge_ready_bed_days"),
+            },
+        ],
+    )
+    _run(
+        tmp_path,
+        [_stay("discharge_ready_bed_days", "60x90"), _stay("emergency_bed_days", "15x90")],
+        [
+            {
+                "eval_time": "70m",
+                "alertname": "StayRunningLong",
+                "exp_alerts": _stay_alerts("emergency_bed_days"),
+            }
+        ],
+    )
