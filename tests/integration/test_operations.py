@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,7 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStack]:
             "LAG_WINDOW_SECONDS": str(WINDOW_SECONDS),
             "OUTBOX_BACKLOG_SAMPLE_SECONDS": "0.5",
             "MONTHS_LEFT_OPEN_SAMPLE_SECONDS": "0.5",
+            "RUNNING_STAYS_SAMPLE_SECONDS": "0.5",
         }
         service_env = {name: {"METRICS_PORT": str(port)} for name, port in ports.items()}
         with ServiceGroup(env, state / "logs", service_env=service_env) as group:
@@ -321,3 +322,37 @@ def test_the_running_settlement_samples_the_months_left_open(ops: OpsStack) -> N
     finally:
         db_value(ops.endpoints, "DELETE FROM ledger_items WHERE subject_key = 'ops:left-open'")
     wait_until(lambda: gauge("samhandling_settlement_months_left_open") == 0.0, 30, "none left open sampled")
+
+
+def test_the_running_settlement_samples_the_stays_whose_end_has_not_arrived(ops: OpsStack) -> None:
+    # What StayRunningLong watches: a discharge-ready stay running since 2019, longer than any
+    # the module's other tests leave running.
+    label = '{category="discharge_ready_bed_days"}'
+
+    def longest() -> float | None:
+        metrics = ops.get("settlement", "/metrics")[1].decode()
+        name = f"samhandling_settlement_stay_running_longest_days{label} "
+        found = [float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name)]
+        return found[0] if found else None
+
+    db_value(
+        ops.endpoints,
+        """
+        WITH item AS (
+            INSERT INTO ledger_items (subject_key, service_month, part, category, subject_id, health_trust,
+                municipality, payer_role, first_day, last_day, quantity, unit_price_ore, amount_ore, open_ended)
+            VALUES ('ops:running', '2019-01-01', 0, 'discharge_ready_bed_days', 'EP-OPS-RUNNING',
+                    '983974724', '4601', 'municipality', '2019-01-10', '2019-01-31', 22, 450000, 9900000, true)
+            RETURNING subject_key
+        )
+        INSERT INTO running_subjects SELECT subject_key FROM item
+        """,
+    )
+    since_2019 = (oslo_day(datetime.now(UTC)) - date(2019, 1, 10)).days + 1
+    try:
+        # Either side of midnight in Oslo while it waits.
+        wait_until(lambda: longest() in (since_2019, since_2019 + 1), 30, "the running stay sampled")
+    finally:
+        db_value(ops.endpoints, "DELETE FROM running_subjects WHERE subject_key = 'ops:running'")
+        db_value(ops.endpoints, "DELETE FROM ledger_items WHERE subject_key = 'ops:running'")
+    wait_until(lambda: (longest() or 0) < since_2019, 30, "the ended stay no longer the longest")
