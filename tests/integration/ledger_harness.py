@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from contracts.v1 import topics
 from contracts.v1.outbound import OpenDispute, Party, PartyRole, ResolveDispute
@@ -25,6 +26,7 @@ from services.adapters.ledger_repository import item_from_row
 from services.adapters.municipality_registry import load_registry
 from services.adapters.postgres import create_pool
 from services.adapters.statement_repository import ChainHead, Pair, adjustment_from_row
+from services.cli import main as cli
 from services.domain.calendar import OSLO, Month
 from services.domain.chain import statement_hash
 from services.domain.tariffs import Parameter, TariffBook, TariffRule
@@ -251,6 +253,26 @@ def discharge_ready_of(trust: str, municipality: str) -> Callable[..., tuple[str
         registered_municipality=municipality,
         staying_municipality=municipality,
     )
+
+
+def ready_from(
+    dr: Callable[..., tuple[str, dict[str, Any]]], episode_id: str, day: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The milestones of an episode of `dr`'s pair (discharge_ready_of) discharge-ready from
+    `day`, its municipality told that morning: paid from `day` until its end is sent."""
+    return [
+        dr("admission_notified", f"{day}T08:00:00+01:00", episode_id=episode_id),
+        dr("declared_ready", f"{day}T09:00:00+01:00", episode_id=episode_id),
+        dr("municipality_notified", f"{day}T11:00:00+01:00", episode_id=episode_id),
+    ]
+
+
+def pending_output(database: str, *options: str) -> str:
+    """What `settlement pending` prints for the ledger in `database`, wide enough for its tables."""
+    env = {"DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": "unused:9092", "COLUMNS": "250"}
+    result = CliRunner().invoke(cli.app, ["pending", *options], env=env)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
 
 
 def national_rate(year: int, nok: str) -> TariffRule:

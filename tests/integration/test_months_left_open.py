@@ -12,14 +12,12 @@ from datetime import date
 
 import asyncpg
 import pytest
-from typer.testing import CliRunner
 
 from services.adapters.statement_repository import held_unrated, months_left_open
-from services.cli import main
 from services.domain.money import format_nok
 from services.observability.metrics import SettlementMetrics, new_registry
 from services.observability.probes import months_left_open_sampler, run_sampler
-from tests.integration.ledger_harness import Ledger, discharge_ready_of
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, pending_output
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"
@@ -183,13 +181,6 @@ async def test_the_settlement_gauges_count_the_months_left_open_by_closes_out_of
     assert await _sampled(ledger) == (0, 0, 0)
 
 
-def _pending(database: str, *options: str) -> str:
-    env = {"DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": "unused:9092", "COLUMNS": "200"}
-    result = CliRunner().invoke(main.app, ["pending", *options], env=env)
-    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
-    return result.output
-
-
 async def test_settlement_pending_lists_a_month_left_open_with_what_it_prices(
     database: str, ledger: Ledger
 ) -> None:
@@ -202,7 +193,7 @@ async def test_settlement_pending_lists_a_month_left_open_with_what_it_prices(
         (month,) = await months_left_open(conn)
     assert type(month["amount_ore"]) is int
 
-    text = await asyncio.to_thread(_pending, database)
+    text = await asyncio.to_thread(pending_output, database)
     assert "months left open before the latest closed" in text
     assert format_nok(month["amount_ore"]) in text and "settlement close 2025-02" in text
 
@@ -230,10 +221,10 @@ async def test_settlement_pending_unrated_counts_the_days_held_for_want_of_a_tar
         (2026, 12, 12, 2, 6, date(2026, 1, 1), date(2026, 2, 1)),
     ]
 
-    text = await asyncio.to_thread(_pending, database, "--unrated")
+    text = await asyncio.to_thread(pending_output, database, "--unrated")
     assert "held as unrated" in text
     assert "2026-01-01 to 2026-02-01" in text and "2025-06-01 to 2025-06-01" in text
-    assert "held as unrated" not in await asyncio.to_thread(_pending, database), "only when asked"
+    assert "held as unrated" not in await asyncio.to_thread(pending_output, database), "only when asked"
 
     # A closed month's items are never rewritten: once a re-rating has priced a held item
     # (the rate added), the item in ledger_items is still unpriced, and only the adjustment's

@@ -19,7 +19,7 @@ from services.domain.money import format_nok
 from services.runtime.environment import Endpoints
 from services.settlement import service as settlement_service
 from services.settlement.reconciliation import reconcile
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, event
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, event, ready_from
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden: no emergency-bed rate agreed
@@ -29,12 +29,7 @@ dr = discharge_ready_of(TRUST, MUNICIPALITY)
 kad = partial(event, topics.EMERGENCY_BEDS, trust=TRUST, municipality=MUNICIPALITY)
 
 
-def ready(episode_id: str, day: str) -> list[tuple[str, dict]]:
-    return [
-        dr("admission_notified", f"{day}T08:00:00+01:00", episode_id=episode_id),
-        dr("declared_ready", f"{day}T09:00:00+01:00", episode_id=episode_id),
-        dr("municipality_notified", f"{day}T11:00:00+01:00", episode_id=episode_id),
-    ]
+ready = partial(ready_from, dr)
 
 
 def endpoints(database: str) -> Endpoints:

@@ -9,15 +9,13 @@ from datetime import date
 from functools import partial
 
 import pytest
-from typer.testing import CliRunner
 
 from contracts.v1 import topics
 from services.adapters.ledger_repository import running_stays
-from services.cli import main
 from services.domain.money import format_nok
 from services.observability.metrics import SettlementMetrics, new_registry
 from services.observability.probes import run_sampler, running_stays_sampler
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, event
+from tests.integration.ledger_harness import Ledger, discharge_ready_of, event, pending_output, ready_from
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # no emergency-bed rate agreed: its days are held
@@ -26,13 +24,7 @@ dr = discharge_ready_of(TRUST, MUNICIPALITY)
 kad = partial(event, topics.EMERGENCY_BEDS, trust=TRUST, municipality=MUNICIPALITY)
 
 
-def _ready(episode_id: str, day: str) -> list[tuple[str, dict]]:
-    """An episode discharge-ready from `day`, its municipality told the same morning."""
-    return [
-        dr("admission_notified", f"{day}T08:00:00+01:00", episode_id=episode_id),
-        dr("declared_ready", f"{day}T09:00:00+01:00", episode_id=episode_id),
-        dr("municipality_notified", f"{day}T09:00:00+01:00", episode_id=episode_id),
-    ]
+ready = partial(ready_from, dr)
 
 
 async def _sampled(ledger: Ledger, today: date) -> dict[str, tuple[float | None, float | None]]:
@@ -66,19 +58,12 @@ async def _sampled(ledger: Ledger, today: date) -> dict[str, tuple[float | None,
     }
 
 
-def _pending(database: str, *options: str) -> str:
-    env = {"DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": "unused:9092", "COLUMNS": "250"}
-    result = CliRunner().invoke(main.app, ["pending", *options], env=env)
-    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
-    return result.output
-
-
 async def test_a_stay_without_its_end_is_listed_and_counted_until_the_end_arrives(
     database: str, ledger: Ledger
 ) -> None:
     await ledger.send(
-        *_ready("EP-RUNNING", "2025-03-10"),
-        *_ready("EP-ENDED", "2025-03-05"),
+        *ready("EP-RUNNING", "2025-03-10"),
+        *ready("EP-ENDED", "2025-03-05"),
         dr("municipality_can_receive", "2025-03-08T09:00:00+01:00", episode_id="EP-ENDED"),
         kad("emergency_bed_admitted", "2025-04-02T10:00:00+02:00", stay_id="KAD-RUNNING"),
         kad("emergency_bed_admitted", "2025-04-03T10:00:00+02:00", stay_id="KAD-ENDED"),
@@ -107,12 +92,12 @@ async def test_a_stay_without_its_end_is_listed_and_counted_until_the_end_arrive
         "emergency_bed_days": (1, 0),
     }
 
-    text = await asyncio.to_thread(_pending, database, "--running")
+    text = await asyncio.to_thread(pending_output, database, "--running")
     assert "stays whose end has not arrived" in text
     [row] = [line for line in text.splitlines() if "EP-RUNNING" in line]
     assert "2025-03-10" in row and "2025-04-30" in row and format_nok((22 + 30) * DAY) in row
     assert "KAD-RUNNING" in text and "EP-ENDED" not in text and "KAD-ENDED" not in text
-    assert "stays whose end has not arrived" not in await asyncio.to_thread(_pending, database), (
+    assert "stays whose end has not arrived" not in await asyncio.to_thread(pending_output, database), (
         "only when asked"
     )
 
@@ -124,4 +109,4 @@ async def test_a_stay_without_its_end_is_listed_and_counted_until_the_end_arrive
         "discharge_ready_bed_days": (0, 0),
         "emergency_bed_days": (0, 0),
     }
-    assert "no stay is running" in await asyncio.to_thread(_pending, database, "--running")
+    assert "no stay is running" in await asyncio.to_thread(pending_output, database, "--running")
