@@ -208,6 +208,19 @@ async def use_snapshot(conn: asyncpg.Connection, snapshot: str) -> None:
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
+@asynccontextmanager
+async def planner_settings(conn: asyncpg.Connection, **settings: str) -> AsyncIterator[None]:
+    """Planner `settings` (e.g. enable_sort="off") for the queries inside, in `conn`'s
+    transaction, and as they were after it: the transaction goes on. Should a query inside
+    fail, they stay until the transaction's rollback, which undoes them."""
+    before = [(name, await conn.fetchval("SELECT current_setting($1)", name)) for name in settings]
+    for name, value in settings.items():
+        await conn.execute("SELECT set_config($1, $2, true)", name, value)
+    yield
+    for name, value in before:
+        await conn.execute("SELECT set_config($1, $2, true)", name, value)
+
+
 class DatabaseOutage:
     """What a process says of the database being away, whichever of its tasks finds it so:
     one warning when the first finds it, naming why; a reminder every `remind_every` seconds

@@ -20,7 +20,7 @@ import asyncpg
 
 from services.adapters import postgres
 from services.adapters import statement_repository as repo
-from services.adapters.statement_repository import MonthSums, Pages, Pair, RenderedItems
+from services.adapters.statement_repository import MonthSums, Municipalities, Pair, RenderedItems
 from services.domain.calendar import Month
 
 # Items per range of pairs: about 10 MB of JSON. A pair with more is a range of its own.
@@ -29,8 +29,10 @@ RANGE_ITEMS = 30_000
 AHEAD = 1
 # Connections rendering a month beside the close's own, if its pool has room.
 READERS = 2
-# A table of fewer blocks (8 kB each) is summed by the close's connection alone.
-SPLIT_FROM_PAGES = 1_000
+# A month of fewer items is summed by the close's connection alone.
+SPLIT_FROM_ITEMS = 20_000
+# Blocks (8 kB each) of the table sampled to find where to cut a month in two.
+SAMPLE_PAGES = 1_000
 
 
 class RenderedOtherwise(RuntimeError):
@@ -72,21 +74,24 @@ async def summed_month(
     pool: asyncpg.Pool, conn: asyncpg.Connection, period: Month, *, readers: int | None = None
 ) -> MonthSums:
     """The line sums of `period` (`statement_repository.line_sums`) as `conn`'s transaction
-    (repeatable read) sees them: the table's first half summed on `conn`, the rest at the
-    same time on a reader in the same snapshot, when the pool has room for one (`readers`
-    as in `rendered_month`) and the table is large enough to be worth it."""
-    pages = await repo.table_pages(conn) if _readers(pool, readers) >= 1 else None
-    if pages is None or pages < SPLIT_FROM_PAGES:
+    (repeatable read) sees them: the pairs of about half its items summed on `conn`, the
+    others at the same time on a reader in the same snapshot, when the pool has room for one
+    (`readers` as in `rendered_month`) and the month is large enough to be worth it."""
+    # Cut by municipality, not by where the rows are stored: halves of the table held the
+    # month's items in one half only once the ledger held other months (nearly always), and
+    # each half read its half of every month.
+    sample = await repo.sampled_month(conn, period, SAMPLE_PAGES) if _readers(pool, readers) >= 1 else None
+    if sample is None or sample.middle is None or sample.items < SPLIT_FROM_ITEMS:
         return await repo.line_sums(conn, period)
     snapshot = await postgres.export_snapshot(conn)
-    half = pages // 2
+    middle = sample.middle
 
     async def rest() -> MonthSums:
         async with _reading(pool, snapshot) as reader:
-            return await repo.line_sums(reader, period, Pages(first=half))
+            return await repo.line_sums(reader, period, Municipalities(first=middle))
 
     parts = [
-        asyncio.ensure_future(repo.line_sums(conn, period, Pages(end=half))),
+        asyncio.ensure_future(repo.line_sums(conn, period, Municipalities(end=middle))),
         asyncio.ensure_future(rest()),
     ]
     try:

@@ -91,7 +91,7 @@ async def ledger(database: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     reader connections (month_rendering) read every close of these tests, checked against
     the contract's models by the harness."""
     monkeypatch.setattr(month_rendering, "RANGE_ITEMS", 1)
-    monkeypatch.setattr(month_rendering, "SPLIT_FROM_PAGES", 0)
+    monkeypatch.setattr(month_rendering, "SPLIT_FROM_ITEMS", 0)
     ledger = await Ledger.fresh(database, load_tariffs(DEFAULT_TARIFF_DIR, EXAMPLE_TARIFF_DIR))
     yield ledger
     await ledger.pool.close()

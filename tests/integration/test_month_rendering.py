@@ -5,6 +5,7 @@ connection gives, in the same order, and only what the close counted."""
 from __future__ import annotations
 
 from contextlib import aclosing
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from services.adapters import postgres
 from services.adapters import statement_repository as statements_repo
 from services.adapters.statement_repository import Pair, RenderedItems
+from services.domain.calendar import Month
 from services.domain.statements import settle
 from services.settlement import month_rendering
 from services.settlement.month_rendering import RenderedOtherwise, rendered_month
@@ -99,40 +101,80 @@ async def test_a_reader_that_fails_fails_the_rendering(
     await readers_gave_their_connections_back(seeded)
 
 
-# Enough rows over the seeded pairs to fill many of the table's blocks, with the same lines
-# in both halves of it (lines of the seeded pairs' categories, rules and prices).
+# A month's items over pairs of eight municipalities, stored after as many items of the
+# month before: as in a ledger of many months, the month's rows are in one part of the table.
+MUNICIPALITIES = ("0301", "1103", "1508", "3201", "3301", "4204", "4601", "5001")
 MANY = [
     row(kind, f"M-{n}", 1 + n % 20, 1 + n % 5, 1_000 + n % 7, municipality=m, trust=t, rule=f"rule.{n % 3}")
     for n in range(1_200)
-    for kind, (m, t) in [((ACT, DR)[n % 2], (("0301", "983974724"), ("4601", "974749025"))[n % 3 % 2])]
+    for kind, m, t in [((ACT, DR)[n % 2], MUNICIPALITIES[n % 8], ("983974724", "974749025")[n % 3 % 2])]
 ]
 
 
-async def test_a_month_summed_in_halves_is_the_month_summed_whole(
+def _month_before(r: tuple[Any, ...]) -> tuple[Any, ...]:
+    key, month, part, *middle, first, last = r[:10]
+    before = [d.replace(month=d.month - 1) for d in (month, first, last)]
+    return (key, before[0], part, *middle, before[1], before[2], *r[10:])
+
+
+MONTH_BEFORE = [_month_before(r) for r in MANY]
+
+
+async def test_a_month_summed_in_halves_is_the_month_summed_whole_each_half_about_half_of_it(
     seeded: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(month_rendering, "SPLIT_FROM_PAGES", 2)
+    summed: list[int] = []
+    line_sums = statements_repo.line_sums
+
+    async def counted(*args: Any, **kwargs: Any) -> statements_repo.MonthSums:
+        sums = await line_sums(*args, **kwargs)
+        summed.append(sum(sums.items.values()))
+        return sums
+
     async with seeded.pool.acquire() as conn:
+        await conn.copy_records_to_table("ledger_items", records=MONTH_BEFORE, columns=COLUMNS)
         await conn.copy_records_to_table("ledger_items", records=MANY, columns=COLUMNS)
     async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         whole = await statements_repo.line_sums(conn, PERIOD)
-        pages = await statements_repo.table_pages(conn)
-        halves = [
-            await statements_repo.line_sums(conn, PERIOD, statements_repo.Pages(end=pages // 2)),
-            await statements_repo.line_sums(conn, PERIOD, statements_repo.Pages(first=pages // 2)),
-        ]
+        monkeypatch.setattr(month_rendering, "SPLIT_FROM_ITEMS", 1_000)
+        monkeypatch.setattr(statements_repo, "line_sums", counted)
         in_halves = await month_rendering.summed_month(seeded.pool, conn, PERIOD, readers=1)
+        # The planner's settings are changed for the sums alone: the close's transaction goes on.
+        assert [await conn.fetchval(f"SHOW {name}") for name in ("enable_sort", "enable_seqscan")] == [
+            "on",
+            "on",
+        ]
 
-    assert pages >= 10
-    assert all(sum(half.items.values()) > 100 for half in halves), "both halves hold a good part of the month"
-    assert sum(whole.items.values()) == len(AWKWARD) + len(MORE) + len(MANY)
-    assert in_halves.items == statements_repo.combined(halves).items == whole.items
-    shared = [p for p in whole.lines if all(p in half.lines for half in halves)]
-    assert shared, "some pair has lines in both halves"
+    month = len(AWKWARD) + len(MORE) + len(MANY)
+    assert sum(whole.items.values()) == month
+    assert len(summed) == 2 and sum(summed) == month
+    # Halves of the table held the month in one of them: one connection summed it all.
+    assert all(0.3 * month < half < 0.7 * month for half in summed), summed
+    assert in_halves.items == whole.items
     for pair, lines in whole.lines.items():
         # The statement's lines and totals, whichever way its month was summed.
         assert settle(in_halves.lines[pair]) == settle(lines), pair
-    assert any(len(in_halves.lines[p]) > len(whole.lines[p]) for p in shared), "a line summed in two parts"
+
+
+async def test_a_month_too_small_or_not_in_the_table_is_summed_whole(
+    seeded: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts: list[object] = []
+    line_sums = statements_repo.line_sums
+
+    async def counted(conn: asyncpg.Connection, period: Month, *more: Any) -> statements_repo.MonthSums:
+        parts.append(more)
+        return await line_sums(conn, period, *more)
+
+    monkeypatch.setattr(statements_repo, "line_sums", counted)
+    monkeypatch.setattr(month_rendering, "SPLIT_FROM_ITEMS", len(AWKWARD) + len(MORE) + 1)
+    async with seeded.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        small = await month_rendering.summed_month(seeded.pool, conn, PERIOD, readers=1)
+        monkeypatch.setattr(month_rendering, "SPLIT_FROM_ITEMS", 0)
+        empty = await month_rendering.summed_month(seeded.pool, conn, Month(2019, 1), readers=1)
+
+    assert parts == [(), ()]
+    assert sum(small.items.values()) == len(AWKWARD) + len(MORE) and empty.items == {}
 
 
 async def test_a_reader_that_fails_fails_the_sums(seeded: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,7 +182,7 @@ async def test_a_reader_that_fails_fails_the_sums(seeded: Ledger, monkeypatch: p
         raise asyncpg.InvalidParameterValueError("no such snapshot")
 
     monkeypatch.setattr(postgres, "use_snapshot", broken)
-    monkeypatch.setattr(month_rendering, "SPLIT_FROM_PAGES", 0)
+    monkeypatch.setattr(month_rendering, "SPLIT_FROM_ITEMS", 0)
     async with seeded.pool.acquire() as conn:
         with pytest.raises(asyncpg.InvalidParameterValueError):
             async with conn.transaction(isolation="repeatable_read"):
