@@ -10,6 +10,12 @@ close re-rates held days from their facts, as it would in operation.
 
 The month is after the pipeline's, and is closed after it, so the pipeline's figures are
 untouched; the close does extend the pipeline's stays still running, as it would.
+
+Two such months are closed, one after the other. The first close of a new server paid for
+its newness: its 330 MB of statements went into shared memory the server had never used
+(a page fault per page, about 0.9 s of a 5 s close, measured against a server whose shared
+memory was used before), and the month was the only one in its table. A deployment's
+close finds neither: the second is the one measured against the target.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ from services.intake.validation import RawRecord
 from services.settlement.service import close_period
 from services.simulator.hospital import Hospital
 
-CLOSE_PERIOD = Month(2025, 11)
+FIRST_CLOSE_PERIOD = Month(2025, 11)  # the first 1 M-item close of the new server
+CLOSE_PERIOD = Month(2025, 12)  # the next: as a deployment closes a month
 ACTIVITY_RULE = (
     "example.trial.activity-2025.share+example.trial.activity-2025.cap+example.trial.activity-2025.unit-price"
 )
@@ -109,16 +116,16 @@ async def held_stays(
 
 
 async def close_at_scale(
-    database_url: str, items: int, seed: int, tariffs: TariffBook, registry: Registry
+    database_url: str, items: int, seed: int, tariffs: TariffBook, registry: Registry, period: Month
 ) -> CloseFigures:
-    """Seed `items` priced items (and a few held stays) into CLOSE_PERIOD, then time its close."""
+    """Seed `items` priced items (and a few held stays) into `period`, then time its close."""
     pool = await create_pool(database_url, max_size=3)  # the close and its two readers
     try:
         async with pool.acquire() as conn:
             await conn.copy_records_to_table(
-                "ledger_items", records=ledger_rows(CLOSE_PERIOD, items, seed), columns=COLUMNS
+                "ledger_items", records=ledger_rows(period, items, seed), columns=COLUMNS
             )
-        await held_stays(pool, CLOSE_PERIOD, max(1, items // 2000), seed, tariffs, registry)
+        await held_stays(pool, period, max(1, items // 2000), seed, tariffs, registry)
         async with pool.acquire() as conn:
             await conn.execute("VACUUM ANALYZE ledger_items")
             # In operation the month's items were written days or weeks before its close,
@@ -128,7 +135,7 @@ async def close_at_scale(
             before = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox"))
         started = time.perf_counter()
         result = await close_period(
-            pool, tariffs, CLOSE_PERIOD, command_id=uuid.uuid4(), clock=_now, municipalities=registry
+            pool, tariffs, period, command_id=uuid.uuid4(), clock=_now, municipalities=registry
         )
         seconds = time.perf_counter() - started
         async with pool.acquire() as conn:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.close import CLOSE_PERIOD
+from bench.close import CLOSE_PERIOD, FIRST_CLOSE_PERIOD
 from bench.run import PERIOD, SERVER_SETTINGS, TARIFF_DIRS, run
 from bench.stream import national_stream, pairs
 from services.adapters.tariff_files import load_tariffs
@@ -42,6 +42,8 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     assert results.close_items == len(priced), "the close settles exactly what the rules price"
     assert results.close_statements == len({(i.municipality, i.health_trust) for i in priced})
     assert results.scale_close_statements == len(pairs(CLOSE_PERIOD)), "the seeded month has every pair"
+    assert results.scale_first_close_period == str(FIRST_CLOSE_PERIOD) != results.scale_close_period
+    assert results.scale_first_close_seconds > 0, "a month of seeded items was closed before"
     assert results.scale_close_items >= 2_000, "every seeded item, and the held stays' days"
     assert 0 < results.scale_close_largest_message_bytes < 1 << 20
     assert results.scale_publish_seconds > 0 and results.settlement_peak_rss_mb > 0, (
