@@ -475,7 +475,8 @@ async def running_stays(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     longest running first: `subject_key`, `category`, `municipality` (of its latest item),
     `health_trust`, `since` (its first day on the ledger), `rated_through` (its last day rated
     so far: a close extends it to the month's end), `days_paid` and `amount_ore` (all ints;
-    every month of it, settled or not). What `settlement pending --running` lists and the
+    its items of every month, settled or not, as they stand in the ledger: what adjustments
+    changed for closed months is on the adjustments). What `settlement pending --running` lists and the
     settlement service samples as gauges (probes.sample_running_stays): a stay whose end was
     lost is billed month after month until someone notices."""
     # Read through running_subjects (the stays a close extends, a few hundred nationally) and
