@@ -258,7 +258,7 @@ def pending(
                 rows,
                 await months_left_open(conn),
                 await held_unrated(conn) if unrated else [],
-                await running_stays(conn) if running else [],
+                await running_stays(conn),  # a few hundred nationally: a line without --running
             )
         finally:
             await conn.close()
@@ -315,8 +315,17 @@ def pending(
                 str(r["closed"]),
             )
         console.print(held_table if held else "nothing is held as unrated")
+    today = oslo_day(datetime.now(UTC))
+    if stays and not running:
+        # `pending` is what finance runs: a stay billed for months because its end was lost
+        # is worth a line there without the option.
+        longest = stays[0]
+        console.print(
+            f"{len(stays)} stays still running, the longest since {longest['since']} "
+            f"({days(longest['since'], today + timedelta(days=1))} days, {escape(longest['subject_key'])}): "
+            "`settlement pending --running` lists them"
+        )
     if running:
-        today = oslo_day(datetime.now(UTC))
         stays_table = Table(
             title=f"stays whose end has not arrived, longest first (days through {today}): a stay "
             "far longer than the rest may be one whose end the hospital never sent"

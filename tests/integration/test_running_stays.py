@@ -97,9 +97,9 @@ async def test_a_stay_without_its_end_is_listed_and_counted_until_the_end_arrive
     [row] = [line for line in text.splitlines() if "EP-RUNNING" in line]
     assert "2025-03-10" in row and "2025-04-30" in row and format_nok((22 + 30) * DAY) in row
     assert "KAD-RUNNING" in text and "EP-ENDED" not in text and "KAD-ENDED" not in text
-    assert "stays whose end has not arrived" not in await asyncio.to_thread(pending_output, database), (
-        "only when asked"
-    )
+    plain = await asyncio.to_thread(pending_output, database)
+    assert "stays whose end has not arrived" not in plain, "the table only when asked"
+    assert "2 stays still running, the longest since 2025-03-10" in plain and "EP-RUNNING" in plain
 
     await ledger.send(
         dr("municipality_can_receive", "2025-05-20T09:00:00+02:00", episode_id="EP-RUNNING"),
@@ -110,3 +110,4 @@ async def test_a_stay_without_its_end_is_listed_and_counted_until_the_end_arrive
         "emergency_bed_days": (0, 0),
     }
     assert "no stay is running" in await asyncio.to_thread(pending_output, database, "--running")
+    assert "still running" not in await asyncio.to_thread(pending_output, database)
