@@ -275,7 +275,7 @@ def test_pending_prints_subjects_and_causes_as_written(
                     "caused_by_event_id": "[correction 2]",
                 }
             ],
-            none_from=("inbound_events", "ledger_items"),
+            none_from=("inbound_events", "ledger_items", "running_subjects"),
         ),
     )
     result = CliRunner().invoke(main.app, ["pending"])
@@ -291,7 +291,7 @@ def test_pending_names_the_months_left_open_whose_items_are_on_no_statement(
 ) -> None:
     console = printed(main)
     month = {"service_month": date(2025, 2, 1), "items": 3, "pairs": 2, "amount_ore": 1_200_000}
-    connecting_to(monkeypatch, FakeConnection([month], none_from=("adjustments",)))
+    connecting_to(monkeypatch, FakeConnection([month], none_from=("adjustments", "running_subjects")))
 
     result = CliRunner().invoke(main.app, ["pending"], env={"COLUMNS": "200"})
 
@@ -323,3 +323,26 @@ def test_a_failed_demo_names_its_log_as_written(
     result = CliRunner().invoke(main.app, ["demo"])
     assert result.exit_code == 1
     assert "demo failed: the intake service stopped; see /tmp/[demo]/logs/intake.log" in console.export_text()
+
+
+def test_pending_prints_a_running_stays_subject_as_written(
+    ledger_endpoints: None, monkeypatch: pytest.MonkeyPatch, printed: Callable[[Any], Console]
+) -> None:
+    console = printed(main)
+    stay = {
+        "subject_key": "discharge_ready:983974724:EP-[long]",
+        "category": "discharge_ready_bed_days",
+        "municipality": BERGEN,
+        "health_trust": HELSE_BERGEN,
+        "since": date(2025, 3, 10),
+        "rated_through": date(2025, 4, 30),
+        "days_paid": 52,
+        "amount_ore": 52 * 598_100,
+    }
+    connecting_to(monkeypatch, FakeConnection([stay], none_from=("adjustments", "closed_periods")))
+
+    for flags in ([], ["--running"]):
+        result = CliRunner().invoke(main.app, ["pending", *flags], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+    text = console.export_text()
+    assert text.count("discharge_ready:983974724:EP-[long]") == 2, text  # the line, then the table
