@@ -297,7 +297,6 @@ async def line_sums(
     (services.domain.statements._key): one item per group, whose lines and totals are those
     of the items it sums. Exact, because it only adds integers; sums of parts of the month
     are the month's once `combined`."""
-    await conn.execute("SET LOCAL work_mem = '64MB'")  # a month's groups, hashed in memory
     where, args = "", []
     if municipalities is not None and municipalities.first is not None:
         args.append(municipalities.first)
@@ -310,8 +309,8 @@ async def line_sums(
     # them (an external merge of a million rows: 1.6 s in a ledger of three such months,
     # against 0.8 s hashed); and it read a part of a month by scanning the whole table
     # rather than the month through its index (0.74-0.83 s a half against 0.47, measured
-    # with one to four months in the ledger).
-    async with postgres.planner_settings(conn, enable_sort="off", enable_seqscan="off"):
+    # with one to four months in the ledger). A month's groups are hashed in memory.
+    async with postgres.planner_settings(conn, enable_sort="off", enable_seqscan="off", work_mem="64MB"):
         rows = await conn.fetch(
             f"""
         SELECT municipality, health_trust, category, payer_role, service_month, not_payable_reason,

@@ -234,7 +234,7 @@ def pending(
 ) -> None:
     """Adjustments to closed months waiting for the pair's next statement, and months left open
     before the latest closed one, whose items are on no statement."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     import asyncpg
     from rich.table import Table
@@ -242,7 +242,7 @@ def pending(
     from services.adapters.ledger_repository import running_stays
     from services.adapters.statement_repository import held_unrated, months_left_open
     from services.adapters.stores import connect_database
-    from services.domain.calendar import days, oslo_day
+    from services.domain.calendar import days_through, oslo_day
     from services.domain.money import format_nok
     from services.runtime.environment import find_endpoints
 
@@ -322,7 +322,7 @@ def pending(
         longest = stays[0]
         console.print(
             f"{len(stays)} stays still running, the longest since {longest['since']} "
-            f"({days(longest['since'], today + timedelta(days=1))} days, {escape(longest['subject_key'])}): "
+            f"({days_through(longest['since'], today)} days, {escape(longest['subject_key'])}): "
             "`settlement pending --running` lists them"
         )
     if running:
@@ -347,7 +347,7 @@ def pending(
                 escape(r["municipality"]),
                 escape(r["health_trust"]),
                 str(r["since"]),
-                str(days(r["since"], today + timedelta(days=1))),
+                str(days_through(r["since"], today)),
                 str(r["rated_through"]),
                 str(r["days_paid"]),
                 format_nok(r["amount_ore"]),

@@ -57,3 +57,8 @@ class Month:
 
 def days(first: date, end_exclusive: date) -> int:
     return max(0, (end_exclusive - first).days)
+
+
+def days_through(first: date, last: date) -> int:
+    """Days from `first` through `last`, both counted, as bed-days are; 0 when `last` is before."""
+    return days(first, last + timedelta(days=1))

@@ -7,14 +7,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import partial
 
 import asyncpg
 from faststream.kafka import KafkaBroker
 
 from services.adapters import ledger_repository, outbox, statement_repository
-from services.domain.calendar import days
+from services.domain.calendar import days_through
 from services.domain.ledger import Category
 from services.observability.metrics import OutboxMetrics, SettlementMetrics
 
@@ -122,9 +122,8 @@ async def sample_running_stays(
     day = today()
     for category in STAY_CATEGORIES:
         since = [s["since"] for s in stays if s["category"] == category]
-        # Today counted, as the stay's first day is; one that starts after today (a wrong
-        # time on its events) is 0 days long.
-        longest = days(min(since), day + timedelta(days=1)) if since else 0
+        # One that starts after today (a wrong time on its events) is 0 days long.
+        longest = days_through(min(since), day) if since else 0
         metrics.running(category, stays=len(since), longest_days=longest)
 
 
