@@ -114,6 +114,8 @@ def _with_municipality_mappings(
     """Every item settled on the number of its days, saying so (services.domain.renumbered):
     what intake mapped for the subject's events, a number retired since mapped to its
     successor, a number split since held or noted."""
+    if not items:  # most activities: no share in force, or excluded
+        return items
     given: dict[str, str] = {}
     for payload in payloads:
         for field_name, old in (payload.get("municipality_mappings") or {}).items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import random
 import tomllib
-from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -104,7 +103,7 @@ def recorded(ended: str, points: str, **facts: object) -> ActivityFact:
 
 def numbered(facts: list[ActivityFact]) -> list[ActivityFact]:
     """Fixed, distinct event ids in the order written (used only to break same-instant ties)."""
-    return [replace(f, event_id=f"event-{index:02d}") for index, f in enumerate(facts)]
+    return [f._replace(event_id=f"event-{index:02d}") for index, f in enumerate(facts)]
 
 
 # service month, day, payer, unit price (øre), amount (øre), rule, note
