@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -38,6 +39,7 @@ class RerateResult:
 # against the contract on the way in, so every type is one of these.
 _MILESTONES = {m.value: m for m in Milestone}
 _STAY_MILESTONES = {m.value: m for m in StayMilestone}
+_TWO_DAYS = timedelta(days=2)
 
 
 def _episode_fact(payload: Mapping[str, Any]) -> EpisodeFact:
@@ -156,7 +158,7 @@ async def rerate(
     # owe a closed month anything: for the rest (most of a day's traffic) the adjustment queries
     # are skipped.
     last_closed = max((m.last_day for m in closed), default=None)
-    touching = [k for k in keys if last_closed is not None and _first_day(payloads.get(k, [])) <= last_closed]
+    touching = [k for k in keys if last_closed is not None and _may_owe(payloads.get(k, []), last_closed)]
     booked = await repo.booked_sums(conn, touching) if touching else {}
     earlier = await repo.pending_adjustment_causes(conn, touching) if touching else {}
     touches = set(touching)
@@ -184,6 +186,27 @@ async def rerate(
     if stays:
         await repo.mark_running(conn, stays, running)
     return RerateResult(len(to_write), len(adjustments))
+
+
+def _may_owe(payloads: Sequence[Mapping[str, Any]], last_closed: date) -> bool:
+    """Whether a subject's facts can give an item on or before `last_closed`.
+
+    Asked for every subject intake rates once any month is closed, i.e. always in a
+    deployment. Most facts are of days long after the last closed one, and their timestamps'
+    own dates say so without parsing them: a fact's Oslo day is at most a day before the
+    date written in its timestamp (an offset is less than a day; Oslo's is one or two hours),
+    so a subject whose every date is two days after `last_closed` or later owes nothing.
+    Timestamps are stored as the contract's JSON gives them, the date first (YYYY-MM-DD), and
+    such dates compare as text as they do as dates. The rest are worked out (`_first_day`)."""
+    later = _two_days_after(last_closed)
+    if all(p["occurred_at"] >= later and (p.get("ended_at") or later) >= later for p in payloads):
+        return False
+    return _first_day(payloads) <= last_closed
+
+
+@lru_cache(maxsize=16)  # one last closed day for all of a batch's subjects
+def _two_days_after(day: date) -> str:
+    return (day + _TWO_DAYS).isoformat()
 
 
 def _first_day(payloads: Sequence[Mapping[str, Any]]) -> date:
