@@ -86,6 +86,7 @@ class Results:
     latency_p99_ms: float = 0.0
     latency_to: str = ""  # "commit": to the commit that recorded it; "start": to that transaction's start
     database_settings: dict[str, str] = field(default_factory=dict)  # as the server ran (SERVER_SETTINGS)
+    closed_before_pipeline: str = ""  # the month closed before any event is published (`run`)
     close_seconds: float = 0.0
     close_items: int = 0
     close_statements: int = 0
@@ -383,17 +384,27 @@ async def latency(
     return len(delays), statistics.median(delays), p99
 
 
-async def close_month(endpoints: Endpoints) -> tuple[float, int, int]:
+async def close_month(endpoints: Endpoints, period: Month = PERIOD) -> tuple[float, int, int]:
     pool = await create_pool(endpoints.database_url, max_size=3)  # the close and its two readers
     try:
         started = time.perf_counter()
         result = await close_period(
-            pool, load_tariffs(*TARIFF_DIRS), PERIOD, command_id=uuid.uuid4(),
+            pool, load_tariffs(*TARIFF_DIRS), period, command_id=uuid.uuid4(),
             clock=lambda: datetime.now(UTC), municipalities=load_registry(),
         )  # fmt: skip
         return time.perf_counter() - started, result.items, result.statements
     finally:
         await pool.close()
+
+
+async def latest_closed(endpoints: Endpoints) -> str:
+    """The latest month the ledger has closed, as YYYY-MM ("" for none)."""
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        period = await conn.fetchval("SELECT max(period) FROM closed_periods")
+    finally:
+        await conn.close()
+    return "" if period is None else str(Month.of(period))
 
 
 def machine() -> dict[str, Any]:
@@ -467,6 +478,10 @@ def run(
         prepare(endpoints)
         to_commit, results.database_settings = asyncio.run(configure_server(environment, endpoints))
         results.latency_to = "commit" if to_commit else "start"
+        # A deployment has closed the months before the one its events are of, and rating then
+        # asks of every subject whether it may owe one of them (a late event): so does this.
+        asyncio.run(close_month(endpoints, PERIOD.previous()))
+        results.closed_before_pipeline = asyncio.run(latest_closed(endpoints))
         env = endpoints.as_env() | {
             "TARIFF_DIR": ":".join(map(str, TARIFF_DIRS)),
             "INTAKE_GROUP_PREFIX": INTAKE_GROUP_PREFIX,
@@ -646,6 +661,7 @@ def table(r: Results) -> Table:
     t.add_row(
         "database server", ", ".join(f"{name} {value}" for name, value in r.database_settings.items()), ""
     )
+    t.add_row("closed before the pipeline", r.closed_before_pipeline or "no month", "")
     t.add_row("ledger", f"{r.ledger_events:,} events, {r.ledger_items:,} items, {r.rejected} rejected", "")
     return t
 

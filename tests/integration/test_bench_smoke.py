@@ -52,6 +52,9 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     assert results.latency_events == int(rate * seconds)
     assert results.latency_to == "commit", "latency is measured to the commit on the embedded database"
     assert results.database_settings == SERVER_SETTINGS, "the embedded server is sized for the load"
+    assert results.closed_before_pipeline == str(PERIOD.previous()), (
+        "the pipeline runs as a deployment's does, with the month before closed"
+    )
     assert (
         results.raw_consume_msgs_per_s > 0
         and results.raw_copy_rows_per_s > 0
