@@ -245,8 +245,8 @@ def _accepted(
             f"{holder} holds {PATIENT_ID_FORMS}; an id must not contain a patient identifier",
         )
     # All fields, and the patient id taken out after: dumping with `exclude` cost more. The
-    # model's serializer itself, as `model_dump` calls it, without its fifteen keyword
-    # arguments passed on in Python (about 0.6 µs per event).
+    # model's serializer itself, as `model_dump` calls it, without the dozen keyword
+    # arguments it passes on in Python (about 0.6 µs per event).
     payload = event.__pydantic_serializer__.to_python(event, mode="json")
     del payload["patient_id"]
     payload["patient_pseudonym"] = pseudonymise(event.patient_id)
