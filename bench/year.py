@@ -39,7 +39,9 @@ from bench.run import (
     NATIONAL_YEAR_EVENTS,
     TARIFF_DIRS,
     RssSampler,
+    close_month,
     configure_server,
+    latest_closed,
     machine,
     machine_line,
     timed_pipeline,
@@ -80,6 +82,7 @@ class YearResults:
     rejected: int = 0
     database_mb: float = 0.0
     database_settings: dict[str, str] = field(default_factory=dict)  # bench.run.SERVER_SETTINGS
+    closed_before: str = ""  # the month closed before the year's first event (bench.run's reason)
 
 
 def month_stream(month: int, events_per_month: int, seed: int) -> list[tuple[str, bytes, bytes]]:
@@ -159,6 +162,8 @@ def run_year(
     with environment as endpoints:
         prepare(endpoints)
         _, results.database_settings = asyncio.run(configure_server(environment, endpoints))
+        asyncio.run(close_month(endpoints, Month(YEAR, 1).previous()))  # as bench.run does
+        results.closed_before = asyncio.run(latest_closed(endpoints))
         env = endpoints.as_env() | {
             "TARIFF_DIR": ":".join(map(str, TARIFF_DIRS)),
             "INTAKE_GROUP_PREFIX": INTAKE_GROUP_PREFIX,
@@ -220,6 +225,7 @@ def table(r: YearResults) -> Table:
     )
     t.add_row("intake peak RSS", f"{r.intake_peak_rss_mb:,.0f} MB")
     t.add_row("database server", ", ".join(f"{name} {value}" for name, value in r.database_settings.items()))
+    t.add_row("closed before the year", r.closed_before or "no month")
     t.add_row("broker RSS at the end (every message in memory)", f"{r.broker_peak_rss_mb:,.0f} MB")
     t.add_row(
         "ledger", f"{r.ledger_events:,} events, {r.ledger_items:,} items, {r.rejected} rejected, "

@@ -30,6 +30,9 @@ def test_a_small_year_is_replayed_month_by_month_and_every_event_is_in_the_ledge
     assert results.ledger_events == year + warm_ups, "every event of the year is in the ledger once"
     assert results.rejected == 0
     assert results.database_settings == SERVER_SETTINGS, "the embedded server is sized for the load"
+    assert results.closed_before == "2024-12", (
+        "the year runs as a deployment's would, the month before closed"
+    )
     assert results.ledger_items > 0, "the year's events were rated"
     assert results.events_per_s > 0 and results.seconds > 0
     cpu = results.cpu_us_per_event
