@@ -397,8 +397,12 @@ async def close_month(endpoints: Endpoints, period: Month = PERIOD) -> tuple[flo
         await pool.close()
 
 
-async def latest_closed(endpoints: Endpoints) -> str:
-    """The latest month the ledger has closed, as YYYY-MM ("" for none)."""
+async def close_month_before(endpoints: Endpoints, month: Month) -> str:
+    """Close the month before `month`, the first month of a benchmark's events: a deployment
+    has closed the months before the ones its events are of, and rating then asks of every
+    subject whether it may owe one of them (a late event), so a benchmark does too. The latest
+    month the ledger has closed after it, as YYYY-MM ("" for none)."""
+    await close_month(endpoints, month.previous())
     conn = await asyncpg.connect(endpoints.database_url)
     try:
         period = await conn.fetchval("SELECT max(period) FROM closed_periods")
@@ -478,10 +482,7 @@ def run(
         prepare(endpoints)
         to_commit, results.database_settings = asyncio.run(configure_server(environment, endpoints))
         results.latency_to = "commit" if to_commit else "start"
-        # A deployment has closed the months before the one its events are of, and rating then
-        # asks of every subject whether it may owe one of them (a late event): so does this.
-        asyncio.run(close_month(endpoints, PERIOD.previous()))
-        results.closed_before_pipeline = asyncio.run(latest_closed(endpoints))
+        results.closed_before_pipeline = asyncio.run(close_month_before(endpoints, PERIOD))
         env = endpoints.as_env() | {
             "TARIFF_DIR": ":".join(map(str, TARIFF_DIRS)),
             "INTAKE_GROUP_PREFIX": INTAKE_GROUP_PREFIX,

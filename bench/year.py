@@ -39,9 +39,8 @@ from bench.run import (
     NATIONAL_YEAR_EVENTS,
     TARIFF_DIRS,
     RssSampler,
-    close_month,
+    close_month_before,
     configure_server,
-    latest_closed,
     machine,
     machine_line,
     timed_pipeline,
@@ -82,7 +81,7 @@ class YearResults:
     rejected: int = 0
     database_mb: float = 0.0
     database_settings: dict[str, str] = field(default_factory=dict)  # bench.run.SERVER_SETTINGS
-    closed_before: str = ""  # the month closed before the year's first event (bench.run's reason)
+    closed_before: str = ""  # the month closed before the year's first (bench.run.close_month_before)
 
 
 def month_stream(month: int, events_per_month: int, seed: int) -> list[tuple[str, bytes, bytes]]:
@@ -162,8 +161,7 @@ def run_year(
     with environment as endpoints:
         prepare(endpoints)
         _, results.database_settings = asyncio.run(configure_server(environment, endpoints))
-        asyncio.run(close_month(endpoints, Month(YEAR, 1).previous()))  # as bench.run does
-        results.closed_before = asyncio.run(latest_closed(endpoints))
+        results.closed_before = asyncio.run(close_month_before(endpoints, Month(YEAR, 1)))
         env = endpoints.as_env() | {
             "TARIFF_DIR": ":".join(map(str, TARIFF_DIRS)),
             "INTAKE_GROUP_PREFIX": INTAKE_GROUP_PREFIX,

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from services.rating.service import _first_day, _may_owe
 
 _AS_STORED = TypeAdapter(datetime)  # intake stores the contract's JSON form of each timestamp
-_DAY_BEFORE_LAST = 24 * 60 - 1  # minutes: offsets are less than a day either way
+_LARGEST_OFFSET = 24 * 60 - 1  # minutes: offsets are less than a day either way
 
 
 def _stored(at: datetime) -> str:
@@ -21,7 +21,7 @@ def _stored(at: datetime) -> str:
 
 
 # Offsets at the edges of what decides: Oslo's own two, a little more and less, the largest.
-_EDGE_OFFSETS = [0, 60, 120, 180, 14 * 60, _DAY_BEFORE_LAST, -60, -12 * 60, -_DAY_BEFORE_LAST]
+_EDGE_OFFSETS = [0, 60, 120, 180, 14 * 60, _LARGEST_OFFSET, -60, -12 * 60, -_LARGEST_OFFSET]
 
 
 @st.composite
@@ -30,7 +30,7 @@ def timestamps_near(draw: st.DrawFn, day: date) -> str:
     offset a timestamp may carry."""
     minutes = draw(st.one_of(st.integers(-36 * 60, 36 * 60), st.integers(-4 * 24 * 60, 5 * 24 * 60)))
     offset_minutes = draw(
-        st.one_of(st.sampled_from(_EDGE_OFFSETS), st.integers(-_DAY_BEFORE_LAST, _DAY_BEFORE_LAST))
+        st.one_of(st.sampled_from(_EDGE_OFFSETS), st.integers(-_LARGEST_OFFSET, _LARGEST_OFFSET))
     )
     end_of_day = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
     instant = end_of_day + timedelta(minutes=minutes)
