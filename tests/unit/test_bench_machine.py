@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,11 +40,12 @@ def test_the_machine_is_described_with_its_boot_and_the_time_of_the_run() -> Non
     described = machine()
     assert described["cpus"] == psutil.cpu_count()
     assert described["python"] == platform.python_version()
+    assert described["python_executable"] == os.path.realpath(sys.executable)
     booted = datetime.fromisoformat(described["booted_at"])
     measured = datetime.fromisoformat(described["measured_at"])
     assert booted <= measured
     assert before <= measured <= datetime.now(UTC)
     assert abs(booted.timestamp() - psutil.boot_time()) < 60
     line = machine_line(described)
-    for key in ("cpu_model", "booted_at", "measured_at"):
+    for key in ("cpu_model", "python_executable", "booted_at", "measured_at"):
         assert described[key] in line, key
