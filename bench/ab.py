@@ -9,6 +9,11 @@ generated events through `validate()`, or through `rate_subject()` as intake rat
 subject again with each new fact. The least and the median of the rounds are reported
 per revision, and whether both made the same payloads, content hashes and items.
 
+With `--python`, the revision compared runs on another interpreter (one with the project's
+dependencies installed): the same revision on both sides then compares two builds of
+Python on one code, which on the development machine differed by a quarter of intake's
+CPU (docs/performance.md).
+
 The workers (`bench/ab_worker.py`, this checkout's) drive each revision's own
 `services.intake.validation.validate` and `services.rating.service.rate_subject`; a
 revision without them cannot be compared.
@@ -49,6 +54,7 @@ class Side:
     commit: str
     microseconds: list[float]  # per event, one per round
     digest: str
+    python: str  # the interpreter the worker ran on
 
     @property
     def least(self) -> float:
@@ -85,14 +91,17 @@ def worktree(repository: Path, revision: str, into: Path) -> Iterator[tuple[Path
 class Worker:
     """A process with one revision's code loaded, timing a round when told."""
 
-    def __init__(self, tree: Path, messages: Path, now: str) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, str(WORKER), str(tree), str(messages), now],
-            cwd=tree,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def __init__(self, tree: Path, messages: Path, now: str, python: str) -> None:
+        try:
+            self._process = subprocess.Popen(
+                [python, str(WORKER), str(tree), str(messages), now],
+                cwd=tree,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as exc:
+            raise AbError(f"cannot run the interpreter {python}: {exc.strerror or exc}") from exc
         self.events = int(self._answer()["ready"])
 
     def _answer(self) -> dict[str, Any]:
@@ -116,9 +125,18 @@ class Worker:
 
 
 def compare(
-    repository: Path, revisions: list[str], *, part: str, events: int, rounds: int, seed: int = 2012
+    repository: Path,
+    revisions: list[str],
+    *,
+    part: str,
+    events: int,
+    rounds: int,
+    seed: int = 2012,
+    python: str | None = None,
 ) -> list[Side]:
-    """Time `part` for each revision in turns, `rounds` rounds each."""
+    """Time `part` for each revision in turns, `rounds` rounds each; the second on `python`
+    when given, both on this interpreter otherwise."""
+    pythons = (sys.executable, python or sys.executable)
     if part not in PARTS:
         raise AbError(f"no part {part!r}; the parts are {', '.join(PARTS)}")
     with tempfile.TemporaryDirectory(prefix="settlement-ab-") as tmp:
@@ -134,8 +152,11 @@ def compare(
             worktree(repository, revisions[0], Path(tmp) / "a") as (tree_a, commit_a),
             worktree(repository, revisions[1], Path(tmp) / "b") as (tree_b, commit_b),
         ):
-            workers = [Worker(tree_a, messages, now), Worker(tree_b, messages, now)]
+            workers: list[Worker] = []
             try:
+                # Inside the `try`: should the second fail to start, the first is closed.
+                for tree, interpreter in zip((tree_a, tree_b), pythons, strict=True):
+                    workers.append(Worker(tree, messages, now, interpreter))
                 times: list[list[float]] = [[], []]
                 for _ in range(rounds):
                     for index, worker in enumerate(workers):
@@ -146,19 +167,23 @@ def compare(
                 for worker in workers:
                     worker.close()
     return [
-        Side(revisions[0], commit_a, times[0], digests[0]),
-        Side(revisions[1], commit_b, times[1], digests[1]),
+        Side(revisions[0], commit_a, times[0], digests[0], pythons[0]),
+        Side(revisions[1], commit_b, times[1], digests[1], pythons[1]),
     ]
 
 
 def table(sides: list[Side], part: str) -> Table:
     out = Table(title=f"{part}, µs per event, timed in turns")
-    for column in ("revision", "commit", "least", "median", "rounds"):
-        out.add_column(column, justify="left" if column in ("revision", "commit") else "right")
+    # The interpreters named only when they differ: otherwise they are this one.
+    pythons = len({side.python for side in sides}) > 1
+    columns = ("revision", "commit", *(("python",) if pythons else ()), "least", "median", "rounds")
+    for column in columns:
+        out.add_column(column, justify="left" if column in ("revision", "commit", "python") else "right")
     for side in sides:
         out.add_row(
             side.revision,
             side.commit[:10],
+            *((side.python,) if pythons else ()),
             f"{side.least:.2f}",
             f"{side.median:.2f}",
             str(len(side.microseconds)),
@@ -172,11 +197,18 @@ def main(
     part: Annotated[str, typer.Option(help="validate or rating")] = "validate",
     events: Annotated[int, typer.Option(min=1, help="Generated events per round")] = 20_000,
     rounds: Annotated[int, typer.Option(min=1, help="Rounds per revision")] = 9,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            help="The interpreter the revision compared runs on (default: this one); it needs the "
+            "project's dependencies. With one revision on both sides, compares two builds of Python"
+        ),
+    ] = None,
 ) -> None:
     """Time two revisions' intake code in turns, on the same events."""
     console = Console()
     try:
-        sides = compare(Path.cwd(), [before, after], part=part, events=events, rounds=rounds)
+        sides = compare(Path.cwd(), [before, after], part=part, events=events, rounds=rounds, python=python)
     except AbError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

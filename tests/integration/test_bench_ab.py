@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
+from rich.console import Console
 
-from bench.ab import AbError, compare
+from bench.ab import AbError, Side, compare, table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,3 +63,40 @@ def test_a_revision_that_does_not_exist_is_refused_by_name(repository: Path) -> 
 def test_a_part_that_does_not_exist_is_refused() -> None:
     with pytest.raises(AbError, match="the parts are validate, rating"):
         compare(ROOT, ["HEAD", "HEAD"], part="close", events=10, rounds=1)
+
+
+def _rendered(sides: list[Side]) -> str:
+    console = Console(width=200, record=True)
+    console.print(table(sides, "validate"))
+    return console.export_text()
+
+
+def test_the_revision_compared_runs_on_the_interpreter_given(repository: Path, tmp_path: Path) -> None:
+    # Another interpreter, as far as the comparison can tell: a script that notes each start
+    # and runs this one.
+    started = tmp_path / "started"
+    other = tmp_path / "python"
+    other.write_text(f'#!/bin/sh\necho started >> "{started}"\nexec "{sys.executable}" "$@"\n')
+    other.chmod(0o755)
+
+    sides = compare(repository, ["HEAD", "HEAD"], part="validate", events=50, rounds=1, python=str(other))
+
+    assert started.read_text().splitlines() == ["started"]  # one worker, the second
+    assert [side.python for side in sides] == [sys.executable, str(other)]
+    assert sides[0].digest == sides[1].digest
+    assert str(other) in _rendered(sides)
+    alike = compare(repository, ["HEAD", "HEAD"], part="validate", events=10, rounds=1)
+    assert "python" not in _rendered(alike)  # no column when both run on this one
+
+
+def test_an_interpreter_that_cannot_run_is_refused_by_name_and_nothing_is_left(
+    repository: Path, tmp_path: Path
+) -> None:
+    before = _worktrees()
+    missing = tmp_path / "no-such-python"
+
+    with pytest.raises(AbError, match="no-such-python"):
+        compare(repository, ["HEAD", "HEAD"], part="validate", events=10, rounds=1, python=str(missing))
+
+    assert _worktrees() == before
+    assert psutil.Process().children() == []  # the first side's worker was closed too
