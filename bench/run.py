@@ -422,10 +422,10 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "cpu_model": cpu_model(),
         "python": platform.python_version(),
-        # Which build of it: on the development machine pyenv's 3.11.7, built without
-        # profile-guided and link-time optimisation, spent about a third more CPU in intake
-        # than Debian's 3.11.2, built with both as the python:3.11-slim image the services
-        # ship on is (docs/performance.md).
+        # Which build of it: on the development machine Debian's 3.11.2, built with
+        # profile-guided and link-time optimisation as the python:3.11-slim image the
+        # services ship on is, did intake's work in about a quarter less CPU than pyenv's
+        # 3.11.7, built without (docs/performance.md, "The interpreter's build").
         "python_executable": os.path.realpath(sys.executable),
         "booted_at": datetime.fromtimestamp(psutil.boot_time(), UTC).isoformat(timespec="minutes"),
         "measured_at": datetime.now(UTC).isoformat(timespec="minutes"),
