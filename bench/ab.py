@@ -175,15 +175,15 @@ def compare(
 def table(sides: list[Side], part: str) -> Table:
     out = Table(title=f"{part}, µs per event, timed in turns")
     # The interpreters named only when they differ: otherwise they are this one.
-    pythons = len({side.python for side in sides}) > 1
-    columns = ("revision", "commit", *(("python",) if pythons else ()), "least", "median", "rounds")
-    for column in columns:
-        out.add_column(column, justify="left" if column in ("revision", "commit", "python") else "right")
+    named = len({side.python for side in sides}) > 1
+    texts = ("revision", "commit", *(("python",) if named else ()))
+    for column in (*texts, "least", "median", "rounds"):
+        out.add_column(column, justify="left" if column in texts else "right")
     for side in sides:
         out.add_row(
             side.revision,
             side.commit[:10],
-            *((side.python,) if pythons else ()),
+            *((side.python,) if named else ()),
             f"{side.least:.2f}",
             f"{side.median:.2f}",
             str(len(side.microseconds)),

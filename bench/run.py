@@ -450,7 +450,8 @@ def machine_line(described: dict[str, Any]) -> str:
     """The machine in one line, under each table."""
     return (
         f"{described['cpu_model']}, {described['cpus']} cores, {described['memory_gb']} GiB; "
-        f"Python {described['python']} ({described.get('python_executable', 'not recorded')}); up since {described['booted_at']}, measured {described['measured_at']}"
+        f"Python {described['python']} ({described['python_executable']}); "
+        f"up since {described['booted_at']}, measured {described['measured_at']}"
     )
 
 
