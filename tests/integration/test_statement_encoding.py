@@ -97,9 +97,17 @@ AWKWARD = [
 ]
 
 
-async def test_items_rendered_in_sql_give_the_models_bytes_and_hash(ledger: Ledger) -> None:
+# The items' free text is written as JSON strings by JSON_SCALAR on PostgreSQL 17 and later,
+# by to_json before: both are held to the models' bytes, whichever the server would use.
+@pytest.mark.parametrize("since", [0, 1000], ids=["JSON_SCALAR", "to_json"])
+async def test_items_rendered_in_sql_give_the_models_bytes_and_hash(
+    ledger: Ledger, since: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statements_repo, "_JSON_SCALAR_SINCE", since)
     issued = datetime(2024, 6, 1, 6, 30, 12, 345678, tzinfo=UTC)
     async with ledger.pool.acquire() as conn, conn.transaction():
+        if since == 0 and conn.get_server_version().major < 17:
+            pytest.skip("JSON_SCALAR needs PostgreSQL 17; this server renders with to_json")
         await conn.copy_records_to_table("ledger_items", records=AWKWARD, columns=COLUMNS)
         await conn.execute("SET LOCAL DateStyle = 'SQL, DMY'")  # a server's own style does not matter
         await statements_repo.render_settings(conn)
