@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -33,13 +32,14 @@ from typing import Annotated, Any
 import asyncpg
 import psutil
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
 from bench.close import CLOSE_PERIOD, FIRST_CLOSE_PERIOD, close_at_scale
 from bench.cpu import CpuAccount, CpuUse, Part
+from bench.latency import LatencyFigures, latency, recorded
 from bench.publishers import Message, Producer, ProducerOption, Sent, default_producer, publish
 from bench.stream import national_stream
 from services.adapters.intake_progress import IntakeProgress
@@ -85,6 +85,11 @@ class Results:
     latency_events: int = 0
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    # Where the time went (bench/latency.py): the median to the start of the transaction
+    # that recorded the event, and the worst delay of the events sent in each second.
+    latency_p50_to_start_ms: float = 0.0
+    latency_worst_by_second_ms: list[float] = field(default_factory=list)
     latency_to: str = ""  # "commit": to the commit that recorded it; "start": to that transaction's start
     database_settings: dict[str, str] = field(default_factory=dict)  # as the server ran (SERVER_SETTINGS)
     closed_before_pipeline: str = ""  # the month closed before any event is published (`run`)
@@ -104,6 +109,14 @@ class Results:
     ledger_events: int = 0
     ledger_items: int = 0
     rejected: int = 0
+
+    def add_latency(self, figures: LatencyFigures) -> None:
+        self.latency_events = figures.events
+        self.latency_p50_ms = figures.p50_ms
+        self.latency_p99_ms = figures.p99_ms
+        self.latency_max_ms = figures.max_ms
+        self.latency_p50_to_start_ms = figures.p50_to_start_ms
+        self.latency_worst_by_second_ms = figures.worst_by_second_ms
 
     @property
     def ratio_to_raw(self) -> float:
@@ -173,12 +186,6 @@ async def raw_copy(database_url: str, rows: int) -> float:
         return rows / (time.perf_counter() - started)
     finally:
         await conn.close()
-
-
-async def _count(conn: asyncpg.Connection, source_prefix: str) -> int:
-    return int(
-        await conn.fetchval("SELECT count(*) FROM inbound_events WHERE source LIKE $1", source_prefix + ".%")
-    )
 
 
 class RssSampler:
@@ -282,12 +289,12 @@ async def timed_pipeline(
         use = cpu.stop()
     conn = await asyncpg.connect(endpoints.database_url)
     try:
-        recorded = await _count(conn, source)
+        in_ledger = await recorded(conn, source)
     finally:
         await conn.close()
-    if recorded != expected:
+    if in_ledger != expected:
         raise RuntimeError(
-            f"intake committed every offset, but {recorded} of {expected} events are in the "
+            f"intake committed every offset, but {in_ledger} of {expected} events are in the "
             "ledger: see the rejections table"
         )
     sent = sending.result()
@@ -301,7 +308,7 @@ async def warm_up(endpoints: Endpoints, source: str) -> None:
     conn = await asyncpg.connect(endpoints.database_url)
     try:
         deadline = time.monotonic() + 120
-        while await _count(conn, source) < len(messages):
+        while await recorded(conn, source) < len(messages):
             if time.monotonic() > deadline:
                 raise RuntimeError("intake did not start consuming within 120 s")
             await asyncio.sleep(0.2)
@@ -342,47 +349,6 @@ async def configure_server(environment: Environment, endpoints: Endpoints) -> tu
     finally:
         await conn.close()
     return running.pop("track_commit_timestamp") == "on", running
-
-
-async def latency(
-    endpoints: Endpoints, per_second: int, seconds: float, seed: int, *, to_commit: bool
-) -> tuple[int, float, float]:
-    """Publish at a fixed rate; latency = when the transaction that recorded the event
-    committed (`to_commit`; else when it started, `received_at`) minus when it was sent."""
-    stream = national_stream(int(per_second * seconds), seed=seed, source="bench-latency")
-    producer = AIOKafkaProducer(bootstrap_servers=endpoints.bootstrap_servers, linger_ms=1)
-    await producer.start()
-    sent: dict[str, float] = {}
-    try:
-        tick = 0.01
-        per_tick = max(1, int(per_second * tick))
-        started = time.perf_counter()
-        for index in range(0, len(stream), per_tick):
-            for event in stream[index : index + per_tick]:
-                sent[event.value["event_id"]] = time.time()
-                await producer.send(event.topic, json.dumps(event.value).encode(), key=event.key.encode())
-            next_tick = started + (index // per_tick + 1) * tick
-            await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
-        await producer.flush()
-    finally:
-        await producer.stop()
-    recorded = "pg_xact_commit_timestamp(xmin)" if to_commit else "received_at"
-    conn = await asyncpg.connect(endpoints.database_url)
-    try:
-        deadline = time.monotonic() + 60
-        while await _count(conn, "bench-latency") < len(stream) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the database
-            await asyncio.sleep(0.2)
-        rows = await conn.fetch(
-            f"SELECT event_id::text AS id, extract(epoch FROM {recorded}) AS at "
-            "FROM inbound_events WHERE source LIKE 'bench-latency.%'"
-        )
-    finally:
-        await conn.close()
-    delays = sorted(max(0.0, float(r["at"]) - sent[r["id"]]) * 1000 for r in rows if r["id"] in sent)
-    if not delays:
-        return 0, 0.0, 0.0
-    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
-    return len(delays), statistics.median(delays), p99
 
 
 async def close_month(endpoints: Endpoints, period: Month = PERIOD) -> tuple[float, int, int]:
@@ -517,13 +483,15 @@ def run(
             results.pipeline_cpu_ceiling_per_s = round(one.cpu.ceiling_per_s(one.events))
             with console.status(f"latency at {latency_rate} events/s"):
                 results.latency_offered_per_s = latency_rate
-                results.latency_events, results.latency_p50_ms, results.latency_p99_ms = asyncio.run(
-                    latency(
-                        endpoints,
-                        latency_rate,
-                        latency_seconds,
-                        seed + 1,
-                        to_commit=results.latency_to == "commit",
+                results.add_latency(
+                    asyncio.run(
+                        latency(
+                            endpoints,
+                            latency_rate,
+                            latency_seconds,
+                            seed + 1,
+                            to_commit=results.latency_to == "commit",
+                        )
                     )
                 )
             if two_replicas:
@@ -642,6 +610,13 @@ def table(r: Results) -> Table:
     to = "to commit" if r.latency_to == "commit" else "to transaction start"
     t.add_row(f"latency p50 @ {r.latency_offered_per_s}/s, {to}", f"{r.latency_p50_ms:,.0f} ms", "")
     t.add_row(f"latency p99 @ {r.latency_offered_per_s}/s, {to}", f"{r.latency_p99_ms:,.0f} ms", "")
+    if r.latency_worst_by_second_ms:
+        worst = max(range(len(r.latency_worst_by_second_ms)), key=r.latency_worst_by_second_ms.__getitem__)
+        t.add_row(
+            f"latency max, {to}; p50 to the write's start",
+            f"{r.latency_max_ms:,.0f} ms (second {worst + 1} of the phase); {r.latency_p50_to_start_ms:,.0f} ms",
+            "",
+        )
     t.add_row(
         f"month close after the pipeline ({PERIOD})",
         f"{r.close_seconds:.2f} s for {r.close_items:,} items, {r.close_statements} statements",

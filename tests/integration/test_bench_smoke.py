@@ -51,6 +51,15 @@ def test_a_small_benchmark_run_records_every_event_and_closes_exactly_the_priced
     )
     assert results.latency_events == int(rate * seconds)
     assert results.latency_to == "commit", "latency is measured to the commit on the embedded database"
+    assert (
+        0
+        < results.latency_p50_to_start_ms
+        <= results.latency_p50_ms
+        <= results.latency_p99_ms
+        <= results.latency_max_ms
+    ), "an event's transaction starts before it commits"
+    assert len(results.latency_worst_by_second_ms) >= seconds, "a worst delay for every second of sending"
+    assert max(results.latency_worst_by_second_ms) == pytest.approx(results.latency_max_ms, abs=0.05)
     assert results.database_settings == SERVER_SETTINGS, "the embedded server is sized for the load"
     assert results.closed_before_pipeline == str(PERIOD.previous()), (
         "the pipeline runs as a deployment's does, with the month before closed"
