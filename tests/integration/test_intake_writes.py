@@ -264,7 +264,9 @@ async def test_a_subject_whose_events_came_on_two_partitions_is_rated_from_all_o
     # partitions, which one intake process writes at the same time. Each transaction rated
     # the episode from its own facts and the ones committed before, so the later commit left
     # it priced from part of them: a third of such episodes had no item at all. Here both
-    # writes are made to read their facts before either commits, as they did then.
+    # writes are made to read their facts before either commits, as they did then. (The
+    # batch is made larger than a transaction's worth, so it is cut by partition.)
+    monkeypatch.setattr(intake_service, "CHUNK", 3)
     read_facts = intake_service.repo.payloads_by_subject
 
     async def slow_to_rate(conn: Any, subject_keys: Any) -> Any:
@@ -308,7 +310,32 @@ async def _subjects_stored(ledger: Ledger, *subject_ids: str) -> set[str]:
     return {r["id"] for r in rows}
 
 
-async def test_the_partitions_of_one_batch_are_written_at_the_same_time(ledger: Ledger) -> None:
+async def _transactions_of(ledger: Ledger, *subject_ids: str) -> int:
+    async with ledger.pool.acquire() as conn:
+        return int(
+            await conn.fetchval(
+                "SELECT count(DISTINCT xmin::text) FROM inbound_events WHERE payload->>'activity_id' = ANY($1)",
+                list(subject_ids),
+            )
+        )
+
+
+async def test_a_batch_of_up_to_a_chunk_is_one_transaction_whatever_its_partitions(ledger: Ledger) -> None:
+    # At a moderate load a poll brings a few records of each partition; a transaction apiece
+    # cost more than the records in it (docs/performance.md, latency).
+    ids = [f"ACT-W-ONE-TX-{partition}" for partition in range(3)]
+    records = records_of(*((partition, True, activity(i)) for partition, i in enumerate(ids)), offset=650)
+
+    result = await ingest(records, deps_of(ledger))
+
+    assert result.accepted == 3
+    assert await _transactions_of(ledger, *ids) == 1
+
+
+async def test_the_partitions_of_a_larger_batch_are_written_at_the_same_time(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake_service, "CHUNK", 1)  # two records: more than a transaction's worth
     records = records_of((0, True, activity("ACT-W-PAR-0")), (1, True, activity("ACT-W-PAR-1")), offset=600)
     deps = deps_of(ledger)
     async with UnitOfWork(ledger.pool) as other_writer:
