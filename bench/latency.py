@@ -98,9 +98,10 @@ async def latency(
         while await recorded(conn, SOURCE) < len(stream) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the database
             await asyncio.sleep(0.2)
         rows = await conn.fetch(
-            f"SELECT event_id::text AS id, extract(epoch FROM received_at) AS started, "
+            "SELECT event_id::text AS id, extract(epoch FROM received_at) AS started, "
             f"extract(epoch FROM {committed}) AS committed "
-            f"FROM inbound_events WHERE source LIKE '{SOURCE}.%'"
+            "FROM inbound_events WHERE source LIKE $1",
+            SOURCE + ".%",
         )
     finally:
         await conn.close()

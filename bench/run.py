@@ -611,7 +611,7 @@ def table(r: Results) -> Table:
     t.add_row(f"latency p50 @ {r.latency_offered_per_s}/s, {to}", f"{r.latency_p50_ms:,.0f} ms", "")
     t.add_row(f"latency p99 @ {r.latency_offered_per_s}/s, {to}", f"{r.latency_p99_ms:,.0f} ms", "")
     if r.latency_worst_by_second_ms:
-        worst = max(range(len(r.latency_worst_by_second_ms)), key=r.latency_worst_by_second_ms.__getitem__)
+        worst = r.latency_worst_by_second_ms.index(max(r.latency_worst_by_second_ms))
         t.add_row(
             f"latency max, {to}; p50 to the write's start",
             f"{r.latency_max_ms:,.0f} ms (second {worst + 1} of the phase); {r.latency_p50_to_start_ms:,.0f} ms",

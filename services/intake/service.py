@@ -84,18 +84,13 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
     written, and the database and the Python process stop taking turns. At a moderate load
     a poll brings a few records of each partition, and a transaction apiece cost more than
     the records in it: at 2,000 events/s, three times the transactions and half as much
-    latency again (docs/performance.md). A subject whose events came on two partitions (a producer
-    keying or partitioning otherwise than the contract asks) is written by one transaction
-    after the other: each holds its subjects' locks (`lock_subjects`). The caller commits
-    offsets only after this returns; a crash redelivers the whole batch, and what was
-    written already is recognised as duplicates."""
+    latency again (docs/performance.md). A subject whose events came on two partitions (a
+    producer keying or partitioning otherwise than the contract asks) is written by one
+    transaction after the other: each holds its subjects' locks (`lock_subjects`). The
+    caller commits offsets only after this returns; a crash redelivers the whole batch, and
+    what was written already is recognised as duplicates."""
     now = deps.clock()
-    groups: list[Sequence[RawRecord]] = [records]
-    if len(records) > CHUNK:
-        by_partition: dict[tuple[str, int], list[RawRecord]] = {}
-        for record in records:
-            by_partition.setdefault((record.topic, record.partition), []).append(record)
-        groups = list(by_partition.values())
+    groups = [records] if len(records) <= CHUNK else _by_partition(records)
     tasks = [asyncio.create_task(_ingest_in_order(group, deps, now)) for group in groups]
     try:
         results = await asyncio.gather(*tasks)
@@ -108,6 +103,13 @@ async def ingest(records: Sequence[RawRecord], deps: IntakeDeps) -> IngestResult
     for result in results:
         total.add(result)
     return total
+
+
+def _by_partition(records: Sequence[RawRecord]) -> list[Sequence[RawRecord]]:
+    by_partition: dict[tuple[str, int], list[RawRecord]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    return list(by_partition.values())
 
 
 async def _ingest_in_order(records: Sequence[RawRecord], deps: IntakeDeps, now: datetime) -> IngestResult:
