@@ -94,7 +94,7 @@ async def enqueue_issued_again(
     consumer lost them, or a topic that did (the embedded broker keeps nothing across
     restarts). Returns (statements, copies)."""
     found = await conn.fetch(
-        "SELECT statement_id, convert_to(body::text, 'UTF8') AS body, municipality, health_trust "
+        "SELECT statement_id, body_bytes AS body, municipality, health_trust "
         "FROM statements WHERE ($1::date IS NULL OR period = $1) "
         "AND ($2::text IS NULL OR $2 IN (municipality, health_trust)) "
         'ORDER BY period, municipality COLLATE "C", health_trust COLLATE "C"',
@@ -186,9 +186,10 @@ async def _messages(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) ->
     named = list({r["statement_id"] for r in rows if r["payload"] is None})
     statements: dict[UUID, asyncpg.Record] = {}
     if named:
-        # The body as the bytes stored: the connection's json codec would parse it.
+        # The body as the bytes stored (the json column would be parsed twice: by the server
+        # and by the connection's codec).
         found = await conn.fetch(
-            "SELECT statement_id, municipality, health_trust, convert_to(body::text, 'UTF8') AS body "
+            "SELECT statement_id, municipality, health_trust, body_bytes AS body "
             "FROM statements WHERE statement_id = ANY($1::uuid[])",
             named,
         )

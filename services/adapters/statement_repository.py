@@ -382,15 +382,34 @@ def combined(parts: Sequence[MonthSums]) -> MonthSums:
     return MonthSums(lines, items)
 
 
-_STATEMENT_COLUMNS = (
-    "statement_id", "period", "municipality", "health_trust", "body", "issued_at", "sequence",
-    "previous_hash", "hash",
+_HEADER_COLUMNS = (
+    "statement_id", "period", "municipality", "health_trust", "issued_at", "sequence", "previous_hash", "hash",
 )  # fmt: skip
+_PART_COLUMNS = ("statement_id", "part", "bytes")
+# A body is stored in parts small enough to stay in line in their rows (migration 0017).
+PART_BYTES = 8000
+
+
+def body_parts(statement_id: UUID, body: bytes) -> list[tuple[UUID, int, memoryview]]:
+    """The rows that store `body`, in order; views into it, not copies (a month's bodies
+    are hundreds of megabytes)."""
+    view = memoryview(body)
+    return [
+        (statement_id, n, view[at : at + PART_BYTES]) for n, at in enumerate(range(0, len(body), PART_BYTES))
+    ]
 
 
 async def insert_statements(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """(statement_id, period, municipality, health_trust, body, issued_at, sequence, previous_hash, hash)"""
-    await conn.copy_records_to_table("statements", columns=_STATEMENT_COLUMNS, records=rows)
+    """(statement_id, period, municipality, health_trust, body, issued_at, sequence, previous_hash, hash),
+    as `statements` reads them back: the statements' headers, then their bodies' parts."""
+    await conn.copy_records_to_table(
+        "statement_headers", columns=_HEADER_COLUMNS, records=[(*row[:4], *row[5:]) for row in rows]
+    )
+    await conn.copy_records_to_table(
+        "statement_body_parts",
+        columns=_PART_COLUMNS,
+        records=[p for row in rows for p in body_parts(row[0], row[4])],
+    )
 
 
 async def settle_rows(

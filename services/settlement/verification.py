@@ -3,6 +3,7 @@ Checked against the database and against what was published."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,13 +15,31 @@ from services.domain.chain import chain_breaks
 async def verify_database(
     conn: asyncpg.Connection, municipality: str, health_trust: str
 ) -> tuple[int, list[str]]:
+    # The bytes as stored, not the json column: a body altered into something that is not
+    # JSON any more is reported, not an error that stops the check.
     rows = await conn.fetch(
-        "SELECT body, hash FROM statements WHERE municipality = $1 AND health_trust = $2 ORDER BY sequence",
+        "SELECT statement_id, sequence, body_bytes, hash FROM statements "
+        "WHERE municipality = $1 AND health_trust = $2 ORDER BY sequence",
         municipality,
         health_trust,
     )
-    bodies = [row["body"] for row in rows]
-    return len(rows), chain_breaks(bodies, [row["hash"] for row in rows])
+    bodies: list[dict[str, Any]] = []
+    hashes: list[str | None] = []
+    unreadable: list[str] = []
+    for row in rows:
+        name = f"statement {row['statement_id']} (sequence {row['sequence']})"
+        try:
+            body = json.loads(row["body_bytes"]) if row["body_bytes"] is not None else None
+        except ValueError:  # json's own error, and bytes that are not UTF-8
+            body = None
+        if isinstance(body, dict):
+            bodies.append(body)
+            hashes.append(row["hash"])
+        elif row["body_bytes"] is None:
+            unreadable.append(f"{name}: its body is missing from the database")
+        else:
+            unreadable.append(f"{name}: its stored body is not a JSON object: it was altered")
+    return len(rows), unreadable + chain_breaks(bodies, hashes)
 
 
 def verify_published(

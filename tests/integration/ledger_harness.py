@@ -38,8 +38,8 @@ from services.settlement.service import CloseResult, _dispute_movement, carries_
 from services.settlement.statements import build_statements, stored_body
 
 TABLES = (
-    "dispute_log, disputes, adjustments, ledger_items, inbound_events, statements, closed_periods, "
-    "processed_commands, rejections, outbox, tariff_books"
+    "dispute_log, disputes, adjustments, ledger_items, inbound_events, statement_headers, statement_body_parts, "
+    "closed_periods, processed_commands, rejections, outbox, tariff_books"
 )
 
 # Who pays for a category's items, for the property tests' own sums: items carry no payer
@@ -219,6 +219,25 @@ class Ledger:
             reason=reason,
         )
         await resolve_dispute(self.pool, command, now)
+
+
+async def alter_stored_bodies(conn: asyncpg.Connection, where: str, path: str, value: str) -> None:
+    """Alter stored statements as someone with write access to the database could: each body
+    that `where` selects in `statements`, set at `path` to the JSON `value`, its parts
+    replaced."""
+    altered = await conn.fetch(
+        "SELECT statement_id, jsonb_set(body::jsonb, $1::text::text[], $2::jsonb)::text AS body "
+        f"FROM statements WHERE {where}",
+        path,
+        value,
+    )
+    assert altered, f"no statement where {where}"
+    for row in altered:
+        await conn.execute("DELETE FROM statement_body_parts WHERE statement_id = $1", row["statement_id"])
+        await conn.copy_records_to_table(
+            "statement_body_parts",
+            records=statements_repo.body_parts(row["statement_id"], row["body"].encode()),
+        )
 
 
 def _without_parties(payload: bytes) -> bytes:

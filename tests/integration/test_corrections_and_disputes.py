@@ -25,6 +25,7 @@ from services.settlement.service import RERATE_CHUNK
 from services.settlement.verification import compare, verify_database, verify_published
 from tests.integration.ledger_harness import (
     Ledger,
+    alter_stored_bodies,
     discharge_ready_of,
     event,
     inpatient_activity,
@@ -258,10 +259,7 @@ async def test_verify_detects_a_statement_altered_in_the_database(ledger: Ledger
     published = [m for _, m in await ledger.published()]
     async with ledger.pool.acquire() as conn:
         assert await verify_database(conn, MUNICIPALITY, TRUST) == (2, [])
-        await conn.execute(
-            "UPDATE statements SET body = jsonb_set(body::jsonb, '{totals,municipality_pays_ore}', '1')::json "
-            "WHERE sequence = 1"
-        )
+        await alter_stored_bodies(conn, "sequence = 1", "{totals,municipality_pays_ore}", "1")
         count, problems = await verify_database(conn, MUNICIPALITY, TRUST)
     assert count == 2
     assert any("(sequence 1)" in p and "altered" in p for p in problems), problems

@@ -226,3 +226,55 @@ def test_a_url_with_libpq_parameters_is_migrated_as_the_services_connect_with_it
 
     [row] = asyncio.run(_sql(url, "SELECT version_num FROM alembic_version"))
     assert row["version_num"] == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def test_statement_bodies_are_moved_into_parts_byte_for_byte(server: str) -> None:
+    """0017 moves each stored body into parts; read through `statements` it is the text that
+    was stored, whatever its length and wherever a letter of two bytes falls."""
+    command.upgrade(alembic_config(server), "0016")
+    # As a close stored them: compact JSON, keys in the contract's order (not jsonb's).
+    bodies = {
+        uuid.uuid4(): json.dumps(
+            {"z": 1, "a": [], "note": "Tromsø"}, ensure_ascii=False, separators=(",", ":")
+        ),
+        uuid.uuid4(): json.dumps(
+            {
+                "lines": [
+                    {"episode_id": f"EP-{n}", "note": "Bjørnafjorden" + "x" * (n % 5)} for n in range(900)
+                ]
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ),
+    }
+
+    async def store() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            for sequence, (sid, body) in enumerate(bodies.items(), start=1):
+                await conn.execute(
+                    "INSERT INTO statements (statement_id, period, municipality, health_trust, body, issued_at, "
+                    "sequence, hash) VALUES ($1, $2, $3, $4, $5::json, $6, $7, 'sha256:0')",
+                    sid,
+                    date(2024, 2 + sequence, 1),
+                    *PAIR,
+                    body,
+                    datetime(2024, 4, 2, tzinfo=UTC),
+                    sequence,
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(store())
+    upgrade(server)
+    rows = asyncio.run(_sql(server, "SELECT statement_id, body::text AS body, body_bytes FROM statements"))
+    assert {r["statement_id"]: r["body"] for r in rows} == bodies
+    assert {r["statement_id"]: bytes(r["body_bytes"]) for r in rows} == {
+        k: v.encode() for k, v in bodies.items()
+    }
+    parts = asyncio.run(
+        _sql(server, "SELECT statement_id, count(*) AS n FROM statement_body_parts GROUP BY 1")
+    )
+    assert {r["statement_id"]: r["n"] for r in parts} == {
+        sid: -(-len(body.encode()) // 8000) for sid, body in bodies.items()
+    }

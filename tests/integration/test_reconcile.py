@@ -19,7 +19,13 @@ from services.domain.money import format_nok
 from services.runtime.environment import Endpoints
 from services.settlement import service as settlement_service
 from services.settlement.reconciliation import reconcile
-from tests.integration.ledger_harness import Ledger, discharge_ready_of, event, ready_from
+from tests.integration.ledger_harness import (
+    Ledger,
+    alter_stored_bodies,
+    discharge_ready_of,
+    event,
+    ready_from,
+)
 
 pytestmark = pytest.mark.integration
 TRUST, MUNICIPALITY = "983974724", "4624"  # Haukeland and Bjørnafjorden: no emergency-bed rate agreed
@@ -104,10 +110,7 @@ async def test_the_proof_is_of_the_month_asked_for(
     # A statement altered in the database: February's proof fails, January's holds, and the
     # pair's does not.
     async with ledger.pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE statements SET body = jsonb_set(body::jsonb, '{lines,0,amount_ore}', '1')::json "
-            "WHERE period = '2025-02-01'"
-        )
+        await alter_stored_bodies(conn, "period = '2025-02-01'", "{lines,0,amount_ore}", "1")
         january = await reconcile(conn, MUNICIPALITY, TRUST, date(2025, 1, 1))
         february = await reconcile(conn, MUNICIPALITY, TRUST, date(2025, 2, 1))
     assert february.statements_total_ore != february.ledger_total_ore and not february.proven
