@@ -65,11 +65,20 @@ def as_issued_before_items_now() -> list[dict[str, Any]]:
 
 
 class StoredStatements:
-    """The database's side: the statement as stored (body, hash), for every query."""
+    """The database's side: the statement as stored (its body parsed and as bytes, its hash),
+    for every query."""
 
     def __init__(self, message: dict[str, Any]) -> None:
         body = {k: v for k, v in message.items() if k not in ("recipient", "counterparty")}
-        self.rows = [{"body": body, "hash": message["statement_hash"]}]
+        self.rows = [
+            {
+                "statement_id": message["statement_id"],
+                "sequence": message["sequence"],
+                "body": body,
+                "body_bytes": json.dumps(body, ensure_ascii=False).encode(),
+                "hash": message["statement_hash"],
+            }
+        ]
 
     async def fetch(self, query: str, *args: object) -> list[dict[str, Any]]:
         return self.rows
