@@ -31,7 +31,7 @@ from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
 from services.runtime.environment import Endpoints, find_kafka
 from services.settlement.reconciliation import reconcile
-from services.settlement.verification import compare, verify_database, verify_published
+from services.settlement.verification import compare, stored_body, verify_database, verify_published
 
 console = Console()
 
@@ -39,16 +39,17 @@ console = Console()
 async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) -> list[str]:
     conn = await connect_database(endpoints.database_url)
     try:
-        await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
         stored, db_problems = await verify_database(conn, municipality, health_trust)
-        bodies = [
-            r["body"]
+        # Those that can be read; verify_database has reported the others.
+        readable = [
+            stored_body(r["body_bytes"])
             for r in await conn.fetch(
-                "SELECT body FROM statements WHERE municipality = $1 AND health_trust = $2 ORDER BY sequence",
+                "SELECT body_bytes FROM statements WHERE municipality = $1 AND health_trust = $2 ORDER BY sequence",
                 municipality,
                 health_trust,
             )
         ]
+        bodies = [body for body in readable if body is not None]
     finally:
         await conn.close()
     # Each statement as it was published, not as our model writes it again: the hash is over

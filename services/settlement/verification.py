@@ -28,11 +28,8 @@ async def verify_database(
     unreadable: list[str] = []
     for row in rows:
         name = f"statement {row['statement_id']} (sequence {row['sequence']})"
-        try:
-            body = json.loads(row["body_bytes"]) if row["body_bytes"] is not None else None
-        except ValueError:  # json's own error, and bytes that are not UTF-8
-            body = None
-        if isinstance(body, dict):
+        body = stored_body(row["body_bytes"])
+        if body is not None:
             bodies.append(body)
             hashes.append(row["hash"])
         elif row["body_bytes"] is None:
@@ -40,6 +37,18 @@ async def verify_database(
         else:
             unreadable.append(f"{name}: its stored body is not a JSON object: it was altered")
     return len(rows), unreadable + chain_breaks(bodies, hashes)
+
+
+def stored_body(stored: bytes | None) -> dict[str, Any] | None:
+    """A body as stored (`statements.body_bytes`), parsed; None when it is missing or is not
+    a JSON object any more."""
+    if stored is None:
+        return None
+    try:
+        body = json.loads(stored)
+    except ValueError:  # json's own error, and bytes that are not UTF-8
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def verify_published(

@@ -109,3 +109,35 @@ async def test_a_statement_issued_before_a_field_was_added_verifies_as_published
     monkeypatch.setattr(asyncpg, "connect", connect)
     monkeypatch.setattr(ledger_commands, "read_published", published)
     assert await ledger_commands._verify(ENDPOINTS, BERGEN, HELSE_BERGEN) == []
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        (b'{"statement_id": "cut sh', "its stored body is not a JSON object: it was altered"),
+        (b"\xff\xfe", "its stored body is not a JSON object: it was altered"),
+        (None, "its body is missing from the database"),
+    ],
+    ids=["not JSON", "not UTF-8", "missing"],
+)
+async def test_a_body_altered_in_the_database_is_reported_not_raised(
+    monkeypatch: pytest.MonkeyPatch, stored: bytes | None, problem: str
+) -> None:
+    copies = as_issued_before_items_now()
+    raw = [json.dumps(m, ensure_ascii=False).encode() for m in copies]
+    database = StoredStatements(copies[0])
+    database.rows[0]["body_bytes"] = stored
+
+    async def connect(url: str) -> StoredStatements:
+        return database
+
+    async def published(kafka: object) -> list[tuple[SettlementStatement, bytes]]:
+        return [(SettlementStatement.model_validate_json(r), r) for r in raw]
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    monkeypatch.setattr(ledger_commands, "read_published", published)
+    sid = copies[0]["statement_id"]
+    assert await ledger_commands._verify(ENDPOINTS, BERGEN, HELSE_BERGEN) == [
+        f"database: statement {sid} (sequence 1): {problem}",
+        f"statement {sid} was published but is not in the database",
+    ]
