@@ -200,6 +200,8 @@ async def _messages(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) ->
             payload = bytes(r["payload"])
         else:
             s = statements[r["statement_id"]]
+            if s["body"] is None:  # its parts deleted in the database: held here, as an altered body is
+                raise ValueError(f"statement {r['statement_id']}: its body is missing from the database")
             payload = addressed_copy(
                 s["body"], PartyRole(r["recipient"]), s["municipality"], s["health_trust"]
             )

@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.v1 import topics
+from services.adapters import outbox
 from services.adapters import statement_repository as statements_repo
+from services.adapters.outbox import IssuedStatement, OutboxRelay
 from services.domain.calendar import Month
 from services.settlement.statements import encode_statements
 from services.settlement.verification import verify_database
@@ -101,3 +104,21 @@ async def test_verify_reports_a_body_altered_into_something_else_or_lost(ledger:
             1,
             [f"statement {sid} (sequence 1): its body is missing from the database"],
         )
+
+
+async def test_the_relay_holds_a_statement_whose_body_was_lost_and_says_so(ledger: Ledger) -> None:
+    row = _statement(3)
+    async with ledger.pool.acquire() as conn, conn.transaction():
+        await statements_repo.insert_statements(conn, [row])
+        await outbox.enqueue_statements(conn, topics.SETTLEMENTS, [IssuedStatement(row[0], row[4], *PAIR)])  # type: ignore[arg-type]
+        await conn.execute("DELETE FROM statement_body_parts WHERE statement_id = $1", row[0])
+    sent: list[bytes] = []
+
+    async def publish(topic: str, key: str | None, payload: bytes) -> None:
+        sent.append(payload)
+
+    with pytest.raises(ValueError, match=f"statement {row[0]}: its body is missing from the database"):
+        await OutboxRelay(ledger.pool, publish).publish_pending()
+    assert sent == []
+    async with ledger.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 2
