@@ -31,7 +31,7 @@ from services.domain.calendar import Month
 from services.domain.money import format_nok, nok_to_ore
 from services.runtime.environment import Endpoints, find_kafka
 from services.settlement.reconciliation import reconcile
-from services.settlement.verification import compare, stored_body, verify_database, verify_published
+from services.settlement.verification import compare, read_stored, verify_published
 
 console = Console()
 
@@ -39,17 +39,7 @@ console = Console()
 async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) -> list[str]:
     conn = await connect_database(endpoints.database_url)
     try:
-        stored, db_problems = await verify_database(conn, municipality, health_trust)
-        # Those that can be read; verify_database has reported the others.
-        readable = [
-            stored_body(r["body_bytes"])
-            for r in await conn.fetch(
-                "SELECT body_bytes FROM statements WHERE municipality = $1 AND health_trust = $2 ORDER BY sequence",
-                municipality,
-                health_trust,
-            )
-        ]
-        bodies = [body for body in readable if body is not None]
+        series = await read_stored(conn, municipality, health_trust)
     finally:
         await conn.close()
     # Each statement as it was published, not as our model writes it again: the hash is over
@@ -60,8 +50,8 @@ async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) ->
     pair_messages = [
         m for m in messages if {m["recipient"]["id"], m["counterparty"]["id"]} == {municipality, health_trust}
     ]
-    console.print(f"database: {stored} statements; topic {topics.SETTLEMENTS}: {published} per party")
-    if not stored and not published:
+    console.print(f"database: {series.count} statements; topic {topics.SETTLEMENTS}: {published} per party")
+    if not series.count and not published:
         # A ✓ over nothing proves nothing: a mistyped pair must not pass for a verified one.
         why = (
             "; ".join(_malformed(municipality, health_trust))
@@ -71,9 +61,9 @@ async def _verify(endpoints: Endpoints, municipality: str, health_trust: str) ->
             f"no statement of {municipality} / {health_trust}, stored or published: nothing to verify; {why}"
         ]
     return (
-        [f"database: {p}" for p in db_problems]
+        [f"database: {p}" for p in series.problems]
         + [f"topic: {p}" for p in topic_problems]
-        + compare(bodies, pair_messages)
+        + compare(series.bodies, pair_messages)
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -12,9 +13,21 @@ import asyncpg
 from services.domain.chain import chain_breaks
 
 
-async def verify_database(
-    conn: asyncpg.Connection, municipality: str, health_trust: str
-) -> tuple[int, list[str]]:
+@dataclass(frozen=True)
+class StoredSeries:
+    """A pair's statements as the database holds them, in sequence order."""
+
+    count: int
+    bodies: list[dict[str, Any]]  # those that can be read, each with its stored hash
+    hashes: list[str | None]
+    unreadable: list[str]  # what is wrong with the others, in words
+
+    @property
+    def problems(self) -> list[str]:
+        return self.unreadable + chain_breaks(self.bodies, self.hashes)
+
+
+async def read_stored(conn: asyncpg.Connection, municipality: str, health_trust: str) -> StoredSeries:
     # The bytes as stored, not the json column: a body altered into something that is not
     # JSON any more is reported, not an error that stops the check.
     rows = await conn.fetch(
@@ -23,25 +36,29 @@ async def verify_database(
         municipality,
         health_trust,
     )
-    bodies: list[dict[str, Any]] = []
-    hashes: list[str | None] = []
-    unreadable: list[str] = []
+    series = StoredSeries(len(rows), [], [], [])
     for row in rows:
         name = f"statement {row['statement_id']} (sequence {row['sequence']})"
-        body = stored_body(row["body_bytes"])
+        body = _parsed(row["body_bytes"])
         if body is not None:
-            bodies.append(body)
-            hashes.append(row["hash"])
+            series.bodies.append(body)
+            series.hashes.append(row["hash"])
         elif row["body_bytes"] is None:
-            unreadable.append(f"{name}: its body is missing from the database")
+            series.unreadable.append(f"{name}: its body is missing from the database")
         else:
-            unreadable.append(f"{name}: its stored body is not a JSON object: it was altered")
-    return len(rows), unreadable + chain_breaks(bodies, hashes)
+            series.unreadable.append(f"{name}: its stored body is not a JSON object: it was altered")
+    return series
 
 
-def stored_body(stored: bytes | None) -> dict[str, Any] | None:
-    """A body as stored (`statements.body_bytes`), parsed; None when it is missing or is not
-    a JSON object any more."""
+async def verify_database(
+    conn: asyncpg.Connection, municipality: str, health_trust: str
+) -> tuple[int, list[str]]:
+    series = await read_stored(conn, municipality, health_trust)
+    return series.count, series.problems
+
+
+def _parsed(stored: bytes | None) -> dict[str, Any] | None:
+    """A body as stored, parsed; None when it is missing or is not a JSON object any more."""
     if stored is None:
         return None
     try:

@@ -5,7 +5,7 @@ A month's statements carry every item: about 330 MB of JSON at a million items, 
 about a megabyte. Kept in one `json` column, every body went out of line (TOAST), and
 PostgreSQL extends a TOAST table one page at a time, writing each page to the file as zeros
 first, and checks the JSON's syntax as it takes it: on the benchmark's machine storing the
-month's bodies that way took 1.6-2.1 s of the closing connection's CPU, against 0.6-0.7 s
+month's bodies that way took 1.6-2.1 s of the closing connection's CPU, against 0.6-0.8 s
 for the same bytes as parts (`COPY` into a table with no out-of-line values extends it many
 pages at a time). That connection is the close's critical path.
 
@@ -14,10 +14,10 @@ which the view joins and casts back to `json`, so every reader sees the column i
 before, and the syntax is now checked as a body is read rather than as it is written. The
 view also gives the bytes as they are (`body_bytes`): for the relay, which publishes them,
 and for `settlement verify`, which must report a body altered into something that is no
-longer JSON rather than fail on it. A
-body is written only with its statement, in the close's transaction
-(`statement_repository.insert_statements`); the parts have no foreign key to their
-statement because checking it costs a lookup per part on that same critical path.
+longer JSON rather than fail on it. A body is written only with its statement, in the
+close's transaction (`statement_repository.insert_statements`); the parts have no foreign
+key to their statement because checking it costs a lookup per part on that same critical
+path.
 
 The table keeps its columns, indexes and the references to it under its new name,
 `statement_headers`. Moving the bodies rewrites them all once, under a lock that blocks
@@ -38,6 +38,13 @@ depends_on = None
 # The most a part holds: with its statement id, number and row header it stays under the
 # 8,160 bytes a row may take in a page, so no part is ever stored out of line.
 PART_BYTES = 8000
+
+# The body's bytes, or NULL for a statement with no parts. Written out in each column that
+# needs it: a query that names neither column joins nothing.
+_JOINED = (
+    "(SELECT string_agg(p.bytes, ''::bytea ORDER BY p.part) FROM statement_body_parts p "
+    "WHERE p.statement_id = h.statement_id)"
+)
 
 
 def upgrade() -> None:
@@ -68,14 +75,6 @@ def upgrade() -> None:
            {_JOINED} AS body_bytes
     FROM statement_headers h;
     """)
-
-
-# The body's bytes, or NULL for a statement with no parts. Written out in each column that
-# needs it: a query that names neither column joins nothing.
-_JOINED = (
-    "(SELECT string_agg(p.bytes, ''::bytea ORDER BY p.part) FROM statement_body_parts p "
-    "WHERE p.statement_id = h.statement_id)"
-)
 
 
 def downgrade() -> None:
